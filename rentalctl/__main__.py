@@ -1,0 +1,3 @@
+from rentalctl.cli import main
+
+main()

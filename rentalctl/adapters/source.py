@@ -1,0 +1,92 @@
+"""Source database port and its factory.
+
+A source is the marketplace's operational database (MySQL/Aurora, or a SQLite file locally).
+The pipeline only reads from it, inside one snapshot per extract; ``demo-data`` also writes.
+SQL text is built from the table specs (identifiers) with the adapter's placeholder for values.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from rentalctl import urls
+from rentalctl.tables import TableSpec
+
+PASSWORD_ENV = "RENTALCTL_SOURCE_PASSWORD"
+
+
+class Snapshot(ABC):
+    """Reads that all see one consistent state of the database."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def stream(
+        self, sql: str, params: Sequence[Any], batch_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Yield the result in lists of at most ``batch_size`` rows, never all at once."""
+
+
+class Source(ABC):
+    """A source database. Use as a context manager; it closes its connection on exit."""
+
+    #: placeholder for a bound value in this database's SQL
+    placeholder: str
+    #: a user-facing name: the URL without any secret
+    name: str
+
+    @abstractmethod
+    def quote(self, identifier: str) -> str: ...
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """A read-only transaction in which every query sees the same snapshot."""
+
+    @abstractmethod
+    def ensure_schema(self, tables: Iterable[TableSpec]) -> None:
+        """Create the database (where that applies) and the tables if missing."""
+
+    @abstractmethod
+    def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run (sql, rows-of-params) pairs with executemany, all in one transaction."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.snapshot() as snap:
+            return snap.query(sql, params)
+
+    def insert_sql(self, spec: TableSpec, columns: Sequence[str] | None = None) -> str:
+        cols = columns or spec.column_names
+        for c in cols:
+            spec.column(c)  # refuses a name that is not in the spec
+        names = ", ".join(self.quote(c) for c in cols)
+        marks = ", ".join([self.placeholder] * len(cols))
+        return f"INSERT INTO {self.quote(spec.name)} ({names}) VALUES ({marks})"
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(
+    url: urls.SourceURL, *, create: bool = False, env: Mapping[str, str] | None = None
+) -> Source:
+    """Connect to the configured source. ``create`` allows a new SQLite file or MySQL database
+    (demo data); otherwise a missing database is a ResourceUnavailable error (exit 3)."""
+    env = os.environ if env is None else env
+    if isinstance(url, urls.SqliteURL):
+        from rentalctl.adapters.source_sqlite import SqliteSource
+
+        return SqliteSource(url, create=create)
+    from rentalctl.adapters.source_mysql import MysqlSource
+
+    return MysqlSource(url, password=env.get(PASSWORD_ENV, ""), create=create)

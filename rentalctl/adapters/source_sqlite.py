@@ -1,0 +1,83 @@
+"""SQLite source: the embedded default for local runs and demos."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rentalctl import urls
+from rentalctl.adapters.source import Snapshot, Source
+from rentalctl.errors import ResourceUnavailable
+from rentalctl.tables import TableSpec
+
+
+class _SqliteSnapshot(Snapshot):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def stream(
+        self, sql: str, params: Sequence[Any], batch_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        cursor = self._conn.execute(sql, tuple(params))
+        try:
+            while batch := cursor.fetchmany(batch_size):
+                yield batch
+        finally:
+            cursor.close()
+
+
+class SqliteSource(Source):
+    placeholder = "?"
+
+    def __init__(self, url: urls.SqliteURL, *, create: bool = False) -> None:
+        self.name = str(url)
+        path = url.path
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise ResourceUnavailable(
+                f"source database not found: {path} "
+                "(create demo data with `rentalctl demo-data`, or set RENTALCTL_SOURCE_URL)"
+            )
+        mode = "rwc" if create else "rw"
+        try:
+            # Autocommit mode: transactions are opened explicitly, so a snapshot is one BEGIN.
+            self._conn = sqlite3.connect(
+                f"file:{path}?mode={mode}", uri=True, isolation_level=None, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise ResourceUnavailable(f"cannot open SQLite source {path}: {exc}") from None
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        # In WAL mode a read transaction sees one snapshot from its first read to its end.
+        self._conn.execute("BEGIN")
+        try:
+            yield _SqliteSnapshot(self._conn)
+        finally:
+            self._conn.execute("ROLLBACK")
+
+    def ensure_schema(self, tables: Iterable[TableSpec]) -> None:
+        self._conn.executescript("".join(t.sqlite_ddl() for t in tables))
+
+    def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in statements:
+                self._conn.executemany(sql, rows)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()

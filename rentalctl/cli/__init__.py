@@ -1,0 +1,151 @@
+"""The ``rentalctl`` command line: global options, the command registry and the one place where
+errors become messages and exit codes.
+
+Start-up stays fast: this module imports only Typer; each command imports what it needs when it
+runs (never pyspark, boto3 or duckdb just to print help).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from enum import Enum
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from rentalctl import __version__
+from rentalctl.cli.output import AppState, to_json
+from rentalctl.errors import ExitCode, RentalctlError
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class _Group(TyperGroup):
+    """Maps every error raised by a command to one line on stderr and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except RentalctlError as exc:
+            _report(ctx, exc.kind, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _report(ctx, "interrupted", "interrupted", 130)
+        except Exception as exc:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
+
+
+def _report(ctx: click.Context, kind: str, message: str, code: int, hint: bool = False) -> None:
+    state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
+    if state.verbose:
+        traceback.print_exc(file=sys.stderr)
+    elif hint:
+        message += " (run with --verbose for the traceback)"
+    if state.json:
+        sys.stdout.write(
+            to_json({"error": {"kind": kind, "message": message, "exit_code": int(code)}}) + "\n"
+        )
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    raise click.exceptions.Exit(int(code))
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="rentalctl",
+    help="Build, ship and operate the rental-marketplace analytics pipeline, on AWS or locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rentalctl {__version__}")
+        raise typer.Exit()
+
+
+def _overrides(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", "-c", help="Config file (default: the profile's file).", show_default=False
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Profile: config/NAME.yaml here, else the shipped one. [default: local]",
+            show_default=False,
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override one setting, e.g. --set extract.batch_size=5000 (repeatable; "
+            "wins over the file and the environment).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="Result format.")
+    ] = OutputFormat.text,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """Configuration comes from the profile's YAML file, then RENTALCTL_* environment
+    variables, then --set flags. Exit codes: 0 ok, 1 pipeline failed, 2 usage or
+    configuration error, 3 resource unreachable, 4 another run holds the lock."""
+    ctx.obj = AppState(config, profile, _overrides(set_), output.value, verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from rentalctl.cli import demo
+
+    app.command("demo-data")(demo.demo_data)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="rentalctl")

@@ -1,0 +1,331 @@
+"""Configuration: one YAML profile, overridden by environment variables, overridden by flags.
+
+It is parsed and validated once, into a frozen ``Settings``. Every bad value is reported with its
+key, the value, where it came from and what is expected (``InvalidSetting``, exit code 2).
+Secrets never live here: the source password is read from ``RENTALCTL_SOURCE_PASSWORD`` by the
+adapter that needs it (or from Secrets Manager on AWS).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from rentalctl import resources, urls
+from rentalctl.errors import ConfigError, InvalidSetting
+from rentalctl.tables import TABLES, Kind
+
+DEFAULT_PROFILE = "local"
+
+# Environment variables that override one setting each (SPEC section 2).
+ENV_OVERRIDES = {
+    "RENTALCTL_HOME": "home",
+    "RENTALCTL_SOURCE_URL": "source.url",
+    "RENTALCTL_LAKE_URL": "lake.url",
+    "RENTALCTL_WAREHOUSE_URL": "warehouse.url",
+    "RENTALCTL_STATE_URL": "state.url",
+}
+DEFAULT_FX_RATES = {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
+DEFAULT_TIMESTAMP_LOOKBACK_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Everything the AWS target needs; documented in config/aws.example.yaml."""
+
+    region: str | None = None
+    scripts_prefix: str = "scripts"
+    glue_role_arn: str | None = None
+    glue_version: str = "5.0"
+    glue_job_prefix: str = "rentalctl"
+    spark_worker_type: str = "G.1X"
+    spark_workers: int = 2
+    python_shell_dpu: float = 0.0625
+    glue_timeout_minutes: int = 60
+    glue_max_retries: int = 0
+    glue_connections: tuple[str, ...] = ()
+    state_machine_name: str = "rentalctl-pipeline"
+    state_machine_role_arn: str | None = None
+    state_machine_log_group_arn: str | None = None
+    schedule: str | None = None
+    scheduler_role_arn: str | None = None
+    sns_topic_arn: str | None = None
+    source_secret_arn: str | None = None
+    redshift_secret_arn: str | None = None
+    redshift_copy_role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_file: Path
+    target: str
+    home: Path
+    source: urls.SqliteURL | urls.MysqlURL
+    lake: urls.FileURL | urls.S3URL
+    warehouse: urls.DuckdbURL | urls.RedshiftURL
+    state: urls.SqliteURL | urls.DynamodbURL
+    tables: tuple[str, ...]
+    lookback: Mapping[str, int]
+    fx_rates: Mapping[str, Decimal]
+    batch_size: int
+    part_file_rows: int
+    max_rejected_share: float
+    aws: AwsSettings = field(default_factory=AwsSettings)
+
+    def public(self) -> dict[str, Any]:
+        """The effective settings as plain data (they never hold a secret)."""
+        return {
+            "config_file": str(self.config_file),
+            "target": self.target,
+            "home": str(self.home),
+            "source.url": str(self.source),
+            "lake.url": str(self.lake),
+            "warehouse.url": str(self.warehouse),
+            "state.url": str(self.state),
+            "tables": list(self.tables),
+            "lookback": dict(self.lookback),
+            "fx_rates": {k: str(v) for k, v in self.fx_rates.items()},
+        }
+
+
+def find_config_file(config: str | None, profile: str | None, cwd: Path) -> Path:
+    """--config FILE wins; otherwise the profile's file: ./config/NAME.yaml, else the shipped one."""
+    config = config or os.environ.get("RENTALCTL_CONFIG") or None
+    if config:
+        path = (cwd / config).resolve()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    name = profile or os.environ.get("RENTALCTL_PROFILE") or DEFAULT_PROFILE
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise InvalidSetting("--profile", name, "a profile name such as local or aws")
+    local = cwd / "config" / f"{name}.yaml"
+    if local.is_file():
+        return local.resolve()
+    try:
+        return resources.shipped(f"config/{name}.yaml")
+    except FileNotFoundError:
+        available = sorted(p.stem for p in resources.shipped("config").glob("*.yaml"))
+        raise ConfigError(
+            f"unknown profile {name!r}: no config/{name}.yaml here or shipped "
+            f"(shipped profiles: {', '.join(available)})"
+        ) from None
+
+
+def load(
+    config: str | None = None,
+    profile: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Read, merge and validate the configuration. ``overrides`` are command-line KEY=VALUE."""
+    import yaml
+
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    path = find_config_file(config, profile, cwd)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, value in _flatten(doc):
+        values[key], origins[key] = value, str(path)
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            values[key], origins[key] = env[var], var
+    for key, value in (overrides or {}).items():
+        values[key], origins[key] = _scalar(value), f"--set {key}"
+    return _validate(values, origins, path, cwd)
+
+
+def _scalar(text: str) -> Any:
+    """A --set value is read as a YAML scalar or list: 5, 0.2, true, [a, b], or a string."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+# Keys whose value is a whole mapping rather than nested settings.
+_MAPPING_KEYS = {"lookback", "fx_rates"}
+_SECTIONS = {"source", "lake", "warehouse", "state", "extract", "quality", "aws"}
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and not prefix and key in _SECTIONS:
+            out.extend(_flatten(value, f"{full}."))
+        else:
+            out.append((full, value))
+    return out
+
+
+def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: Path) -> Settings:
+    known = set(_PLAIN) | _MAPPING_KEYS | {f"aws.{f}" for f in AwsSettings.__dataclass_fields__}
+    for key in values:
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {key!r} (from {origins[key]}): "
+                f"expected one of {', '.join(sorted(known))}"
+            )
+
+    def get(key: str) -> Any:
+        return values.get(key, _PLAIN.get(key))
+
+    def origin(key: str) -> str | None:
+        return origins.get(key)
+
+    target = get("target")
+    if target not in ("local", "aws"):
+        raise InvalidSetting("target", target, "local or aws", origin("target"))
+
+    home_raw = get("home")
+    if not isinstance(home_raw, str) or not home_raw.strip():
+        raise InvalidSetting("home", home_raw, "a directory path", origin("home"))
+    home = (cwd / Path(home_raw).expanduser()).resolve()
+
+    def url(key: str) -> str:
+        raw = get(key)
+        if not isinstance(raw, str):
+            raise InvalidSetting(key, raw, "a URL string", origin(key))
+        return raw.replace("{home}", str(home))
+
+    source = urls.parse_source(url("source.url"), cwd, origin=origin("source.url"))
+    lake = urls.parse_lake(url("lake.url"), cwd, origin=origin("lake.url"))
+    warehouse = urls.parse_warehouse(url("warehouse.url"), cwd, origin=origin("warehouse.url"))
+    state = urls.parse_state(url("state.url"), cwd, origin=origin("state.url"))
+
+    tables_raw = get("tables")
+    if isinstance(tables_raw, str):
+        tables_raw = [t.strip() for t in tables_raw.split(",") if t.strip()]
+    expected_tables = f"a non-empty list drawn from {', '.join(TABLES)}"
+    if not isinstance(tables_raw, list) or not tables_raw:
+        raise InvalidSetting("tables", tables_raw, expected_tables, origin("tables"))
+    for name in tables_raw:
+        if name not in TABLES:
+            raise InvalidSetting("tables", name, expected_tables, origin("tables"))
+    tables = tuple(t for t in TABLES if t in tables_raw)  # dependency order, no duplicates
+
+    lookback = _lookback(values.get("lookback") or {}, origin("lookback"))
+    fx_rates = _fx_rates(values.get("fx_rates", DEFAULT_FX_RATES), origin("fx_rates"))
+
+    return Settings(
+        config_file=path,
+        target=target,
+        home=home,
+        source=source,
+        lake=lake,
+        warehouse=warehouse,
+        state=state,
+        tables=tables,
+        lookback=lookback,
+        fx_rates=fx_rates,
+        batch_size=_int(get, origin, "extract.batch_size", 100, 1_000_000),
+        part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
+        max_rejected_share=_share(get("quality.max_rejected_share"), origin),
+        aws=_aws(values, origins),
+    )
+
+
+# Scalar settings and their defaults.
+_PLAIN: dict[str, Any] = {
+    "target": "local",
+    "home": "./.rentalctl",
+    "source.url": "sqlite:///{home}/source.db",
+    "lake.url": "file://{home}/lake",
+    "warehouse.url": "duckdb:///{home}/warehouse.duckdb",
+    "state.url": "sqlite:///{home}/state.db",
+    "tables": list(TABLES),
+    "extract.batch_size": 10_000,
+    "extract.part_file_rows": 250_000,
+    "quality.max_rejected_share": 0.2,
+}
+
+
+def _int(get, origin, key: str, low: int, high: int) -> int:
+    value = get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidSetting(key, value, f"an integer from {low} to {high}", origin(key))
+    return value
+
+
+def _share(value: Any, origin) -> float:
+    key = "quality.max_rejected_share"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidSetting(key, value, "a number from 0 to 1 (a share of rows)", origin(key))
+    return float(value)
+
+
+def _lookback(raw: Any, origin: str | None) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise InvalidSetting("lookback", raw, "a mapping of table name to a number", origin)
+    out = {}
+    for name, spec in TABLES.items():
+        timestamp = spec.watermark_kind is Kind.DATETIME
+        out[name] = DEFAULT_TIMESTAMP_LOOKBACK_SECONDS if timestamp else 0
+    for name, value in raw.items():
+        if name not in TABLES:
+            raise InvalidSetting(
+                f"lookback.{name}", value, f"a table of {', '.join(TABLES)}", origin
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            unit = "seconds" if TABLES[name].watermark_kind is Kind.DATETIME else "ids"
+            raise InvalidSetting(f"lookback.{name}", value, f"a whole number of {unit} ≥ 0", origin)
+        out[name] = value
+    return out
+
+
+def _fx_rates(raw: Any, origin: str | None) -> dict[str, Decimal]:
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidSetting("fx_rates", raw, "a mapping of currency code to rate in USD", origin)
+    out = {}
+    for code, rate in raw.items():
+        key = f"fx_rates.{code}"
+        if not (isinstance(code, str) and code.isalpha() and code.isupper() and len(code) == 3):
+            raise InvalidSetting(key, code, "an ISO 4217 code in upper case, such as EUR", origin)
+        try:
+            value = Decimal(str(rate))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if isinstance(rate, bool) or not value.is_finite() or value <= 0:
+            raise InvalidSetting(key, rate, "a positive number (USD per unit)", origin)
+        out[code] = value
+    return out
+
+
+def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
+    kwargs: dict[str, Any] = {}
+    for name, f in AwsSettings.__dataclass_fields__.items():
+        key = f"aws.{name}"
+        if key not in values or values[key] is None:
+            continue
+        value, default = values[key], f.default
+        where = origins.get(key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidSetting(key, value, "a list of names", where)
+            value = tuple(value)
+        elif isinstance(default, bool) or default is None or isinstance(default, str):
+            if not isinstance(value, str) or not value:
+                raise InvalidSetting(key, value, "a non-empty string", where)
+            if name.endswith("_arn") and not value.startswith("arn:"):
+                raise InvalidSetting(key, value, "an ARN (arn:aws:…)", where)
+        elif isinstance(default, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise InvalidSetting(key, value, "a positive number", where)
+        kwargs[name] = value
+    return AwsSettings(**kwargs)

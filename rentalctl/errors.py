@@ -1,0 +1,67 @@
+"""The error types rentalctl raises on purpose, each with the exit code the CLI maps it to.
+
+Anything else that escapes is a bug: the CLI reports it as an internal error (exit 1) and shows
+the traceback only with --verbose.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (SPEC section 8)."""
+
+    OK = 0
+    PIPELINE_FAILED = 1
+    USAGE = 2
+    UNAVAILABLE = 3
+    LOCKED = 4
+
+
+class RentalctlError(Exception):
+    """Base of every expected error; the message is shown to the user as one line."""
+
+    exit_code: ExitCode = ExitCode.PIPELINE_FAILED
+    kind = "error"
+
+
+class PipelineFailed(RentalctlError):
+    """The pipeline ran and a step or a data-quality gate failed."""
+
+    exit_code = ExitCode.PIPELINE_FAILED
+    kind = "pipeline_failed"
+
+
+class ConfigError(RentalctlError):
+    """Invalid configuration or usage."""
+
+    exit_code = ExitCode.USAGE
+    kind = "config_error"
+
+
+class InvalidSetting(ConfigError):
+    """One configuration value is wrong: names the key, the value, where it came from and what
+    would be accepted."""
+
+    def __init__(self, key: str, value: object, expected: str, origin: str | None = None) -> None:
+        where = f" (from {origin})" if origin else ""
+        super().__init__(f"invalid setting {key} = {value!r}{where}: expected {expected}")
+        self.key = key
+        self.value = value
+        self.expected = expected
+        self.origin = origin
+
+
+class ResourceUnavailable(RentalctlError):
+    """A database, bucket, table or credential could not be reached."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    kind = "resource_unavailable"
+
+
+class LockHeld(RentalctlError):
+    """Another run holds the pipeline lock."""
+
+    exit_code = ExitCode.LOCKED
+    kind = "lock_held"

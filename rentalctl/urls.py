@@ -1,0 +1,151 @@
+"""Parsing of the four resource URLs (SPEC section 2) into typed values.
+
+Only the forms below are accepted; anything else is a configuration error that says which forms
+would be. A password in a URL is refused: passwords come from the environment or a secret store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rentalctl.errors import InvalidSetting
+
+
+@dataclass(frozen=True)
+class SqliteURL:
+    path: Path
+
+    def __str__(self) -> str:
+        return f"sqlite:///{self.path}"
+
+
+@dataclass(frozen=True)
+class MysqlURL:
+    user: str
+    host: str
+    port: int
+    database: str
+
+    def __str__(self) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class FileURL:
+    path: Path
+
+    def __str__(self) -> str:
+        return f"file://{self.path}"
+
+
+@dataclass(frozen=True)
+class S3URL:
+    bucket: str
+    prefix: str  # without leading or trailing slash; may be empty
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+@dataclass(frozen=True)
+class DuckdbURL:
+    path: Path
+
+    def __str__(self) -> str:
+        return f"duckdb:///{self.path}"
+
+
+@dataclass(frozen=True)
+class RedshiftURL:
+    user: str
+    host: str
+    port: int
+    database: str
+
+    def __str__(self) -> str:
+        return f"redshift://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class DynamodbURL:
+    table: str
+
+    def __str__(self) -> str:
+        return f"dynamodb://{self.table}"
+
+
+SourceURL = SqliteURL | MysqlURL
+LakeURL = FileURL | S3URL
+WarehouseURL = DuckdbURL | RedshiftURL
+StateURL = SqliteURL | DynamodbURL
+
+_SERVER = re.compile(
+    r"(?P<scheme>[a-z]+)://(?P<user>[^@:/]+)(?P<password>:[^@/]*)?@(?P<host>[^:/@]+)"
+    r"(?::(?P<port>\d{1,5}))?/(?P<db>[A-Za-z0-9_$-]+)"
+)
+_S3 = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
+_DYNAMODB = re.compile(r"dynamodb://(?P<table>[A-Za-z0-9_.-]{3,255})")
+
+
+def _path_after(url: str, scheme: str, base: Path) -> Path:
+    raw = url[len(scheme) :]
+    if not raw:
+        raise ValueError("empty path")
+    path = Path(raw)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _server(url: str, scheme: str, default_port: int, key: str, origin: str | None, forms: str):
+    m = _SERVER.fullmatch(url)
+    if not m or m.group("scheme") != scheme:
+        raise InvalidSetting(key, url, forms, origin)
+    if m.group("password"):
+        raise InvalidSetting(
+            key,
+            _SERVER.sub(lambda x: url.replace(x.group("password"), ":***"), url),
+            f"a URL without a password ({forms}); set the password in the environment "
+            f"(RENTALCTL_SOURCE_PASSWORD) or in Secrets Manager, never in configuration",
+            origin,
+        )
+    port = int(m.group("port") or default_port)
+    if not 0 < port < 65536:
+        raise InvalidSetting(key, url, f"a port between 1 and 65535 ({forms})", origin)
+    return m.group("user"), m.group("host"), port, m.group("db")
+
+
+def parse_source(url: str, base: Path, key: str = "source.url", origin: str | None = None):
+    forms = "sqlite:///PATH or mysql://USER@HOST[:PORT]/DATABASE"
+    if url.startswith("sqlite:///"):
+        return SqliteURL(_path_after(url, "sqlite:///", base))
+    if url.startswith("mysql://"):
+        return MysqlURL(*_server(url, "mysql", 3306, key, origin, forms))
+    raise InvalidSetting(key, url, forms, origin)
+
+
+def parse_lake(url: str, base: Path, key: str = "lake.url", origin: str | None = None):
+    forms = "file://PATH or s3://BUCKET[/PREFIX]"
+    if url.startswith("file://") and len(url) > len("file://"):
+        return FileURL(_path_after(url, "file://", base))
+    if m := _S3.fullmatch(url):
+        return S3URL(m.group("bucket"), (m.group("prefix") or "").strip("/"))
+    raise InvalidSetting(key, url, forms, origin)
+
+
+def parse_warehouse(url: str, base: Path, key: str = "warehouse.url", origin: str | None = None):
+    forms = "duckdb:///PATH or redshift://USER@HOST[:PORT]/DATABASE"
+    if url.startswith("duckdb:///"):
+        return DuckdbURL(_path_after(url, "duckdb:///", base))
+    if url.startswith("redshift://"):
+        return RedshiftURL(*_server(url, "redshift", 5439, key, origin, forms))
+    raise InvalidSetting(key, url, forms, origin)
+
+
+def parse_state(url: str, base: Path, key: str = "state.url", origin: str | None = None):
+    forms = "sqlite:///PATH or dynamodb://TABLE"
+    if url.startswith("sqlite:///"):
+        return SqliteURL(_path_after(url, "sqlite:///", base))
+    if m := _DYNAMODB.fullmatch(url):
+        return DynamodbURL(m.group("table"))
+    raise InvalidSetting(key, url, forms, origin)
