@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from rentalctl.errors import ConfigError
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """The logical type of a column, independent of the database."""
 
     INTEGER = "integer"

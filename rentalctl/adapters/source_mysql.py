@@ -7,7 +7,7 @@ unbuffered server-side cursor so memory stays flat whatever the table size.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pymysql
@@ -118,7 +118,5 @@ class MysqlSource(Source):
         self._conn.commit()
 
     def close(self) -> None:
-        try:
+        with suppress(pymysql.err.Error):
             self._conn.close()
-        except pymysql.err.Error:
-            pass

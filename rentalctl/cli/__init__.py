@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 import click
@@ -22,7 +22,7 @@ from rentalctl.cli.output import AppState, to_json
 from rentalctl.errors import ExitCode, RentalctlError
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
