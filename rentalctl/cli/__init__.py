@@ -13,7 +13,6 @@ import traceback
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -30,11 +29,11 @@ class OutputFormat(StrEnum):
 class _Group(TyperGroup):
     """Maps every error raised by a command to one line on stderr and a documented exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # Typer's own exits and usage errors (exit 2)
         except RentalctlError as exc:
             _report(ctx, exc.kind, str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -44,7 +43,7 @@ class _Group(TyperGroup):
             _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
 
 
-def _report(ctx: click.Context, kind: str, message: str, code: int, hint: bool = False) -> None:
+def _report(ctx: typer.Context, kind: str, message: str, code: int, hint: bool = False) -> None:
     state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
     if state.verbose:
         traceback.print_exc(file=sys.stderr)
@@ -56,7 +55,7 @@ def _report(ctx: click.Context, kind: str, message: str, code: int, hint: bool =
         )
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
-    raise click.exceptions.Exit(int(code))
+    raise typer.Exit(int(code))
 
 
 app = typer.Typer(
@@ -101,7 +100,7 @@ def main_options(
         typer.Option(
             "--profile",
             "-p",
-            help="Profile: config/NAME.yaml here, else the shipped one. [default: local]",
+            help="Profile: config/NAME.yaml here, else the shipped one (default: local).",
             show_default=False,
         ),
     ] = None,

@@ -1,0 +1,86 @@
+"""rentalctl works as an installed package, not only from a checkout: the wheel carries the
+shipped artefacts, and its console script runs from a directory outside the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = ("glue", "step-functions", "redshift", "mysql", "config")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Build the wheel and install it alone (no deps: this venv has them) into a target dir."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(work), str(REPO)],
+        check=True,
+    )
+    (wheel,) = work.glob("rentalctl-*.whl")
+    target = work / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(wheel)],
+        check=True,
+    )
+    return {"wheel": wheel, "site": target}
+
+
+def _run(installed: dict[str, Path], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENTALCTL_")}
+    env["PYTHONPATH"] = str(installed["site"])
+    env["RENTALCTL_HOME"] = str(cwd / "home")
+    return subprocess.run(
+        [str(installed["site"] / "bin" / "rentalctl"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_wheel_carries_every_shipped_artefact(installed: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(installed["wheel"]).namelist())
+    for folder in SHIPPED:
+        in_repo = {
+            p.relative_to(REPO).as_posix() for p in (REPO / folder).rglob("*") if p.is_file()
+        }
+        assert in_repo, folder
+        for rel in in_repo:
+            assert f"rentalctl/_shipped/{rel}" in names, rel
+    assert "rentalctl/_shipped/mysql/schema.sql" in names
+    assert "rentalctl/_shipped/config/local.yaml" in names
+
+
+def test_installed_cli_runs_outside_the_repository(
+    installed: dict[str, Path], tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import rentalctl; print(rentalctl.__file__)"],
+        cwd=outside, env={**os.environ, "PYTHONPATH": str(installed["site"])},
+        capture_output=True, text=True, check=True,
+    )
+    assert where.stdout.strip().startswith(str(installed["site"]))
+
+    version = _run(installed, outside, "--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("rentalctl ")
+
+    demo = _run(installed, outside, "--output", "json", "demo-data", "--scale", "0.001")
+    assert demo.returncode == 0, demo.stderr
+    doc = json.loads(demo.stdout)
+    assert doc["mode"] == "created"
+    assert doc["tables"]["bookings"]["total"] == 500
+    assert (outside / "home" / "source.db").is_file()
+
+    bad = _run(installed, outside, "--profile", "nope", "demo-data")
+    assert bad.returncode == 2
+    assert "shipped profiles: aws.example, local" in bad.stderr
