@@ -1,0 +1,78 @@
+"""Lake port: a key/value store of files (a local folder or an S3 prefix), same key layout on
+both. Keys are relative POSIX paths such as ``raw/bookings/run_id=.../part-00000.csv.gz``.
+
+Writes are atomic: a reader sees either no object at a key or the complete one — never a
+partial file. On a folder that is a temporary name in the same directory, then a rename; on S3,
+a completed (multipart) upload.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from rentalctl import urls
+from rentalctl.errors import ConfigError
+
+_KEY = re.compile(r"[A-Za-z0-9_.=\-]+(/[A-Za-z0-9_.=\-]+)*")
+
+
+def check_key(key: str) -> str:
+    """Keys are built by code; refuse anything that could escape the lake (``..``, absolute)."""
+    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+        raise ConfigError(f"invalid lake key {key!r}")
+    return key
+
+
+class Lake(ABC):
+    #: user-facing location, e.g. file:///data/lake or s3://bucket/prefix
+    name: str
+
+    @abstractmethod
+    def put_file(self, local_path: Path, key: str) -> None:
+        """Store a local file under ``key`` atomically (replacing what is there). The local file
+        is consumed: moved or deleted after upload."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically (replacing what is there)."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; ResourceUnavailable if it does not exist."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (a folder-like prefix ending with '/'), sorted; never temporary
+        files of unfinished writes."""
+
+    @abstractmethod
+    def move(self, key: str, new_key: str) -> None:
+        """Move one object (archive). Idempotent: if ``key`` is gone and ``new_key`` exists,
+        nothing happens."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many."""
+
+    @abstractmethod
+    def uri(self, key: str) -> str:
+        """Where the warehouse reads ``key`` from: a local path (folder) or s3://bucket/key."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The file's path when the lake is a local folder, else None."""
+        return None
+
+
+def open_lake(url: urls.LakeURL, *, boto3_session: object | None = None) -> Lake:
+    if isinstance(url, urls.FileURL):
+        from rentalctl.adapters.lake_local import LocalLake
+
+        return LocalLake(url.path)
+    from rentalctl.adapters.lake_s3 import S3Lake
+
+    return S3Lake(url.bucket, url.prefix, boto3_session=boto3_session)

@@ -1,0 +1,108 @@
+"""State store port: bookmarks per source table and run records.
+
+Bookmarks are what makes extraction exactly-once (SPEC section 4). A bookmark holds the last
+committed watermark of a table: a timestamp as text ``YYYY-MM-DD HH:MM:SS.ffffff`` (always six
+fractional digits, so text order is time order) or an integer id. ``None`` means "never
+extracted": the next extract is a full one.
+
+``commit_bookmark`` is the only way a bookmark moves during a run, and it is conditional: it
+succeeds only if the stored value still equals the value the run started from, and only
+forward. Anything else raises ``BookmarkConflict`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rentalctl import urls
+from rentalctl.errors import PipelineFailed
+
+Watermark = str | int
+
+
+class BookmarkConflict(PipelineFailed):
+    """A conditional bookmark write lost: another writer moved the bookmark, or the new value
+    would move it backwards."""
+
+    kind = "bookmark_conflict"
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    table: str
+    value: Watermark | None
+    updated_at: str | None = None  # ISO 8601 UTC of the last change
+    run_id: str | None = None  # the run that committed it (None when seeded or reset)
+
+
+def is_forward(old: Watermark | None, new: Watermark) -> bool:
+    """True when ``new`` does not move a bookmark backwards."""
+    if old is None:
+        return True
+    if type(old) is not type(new):
+        return False
+    return new >= old  # type: ignore[operator]
+
+
+class StateStore(ABC):
+    #: user-facing location, e.g. sqlite:///…/state.db or dynamodb://table
+    name: str
+
+    @abstractmethod
+    def ensure(self) -> bool:
+        """Create the store (file and tables / DynamoDB table) if missing. True if created."""
+
+    @abstractmethod
+    def bookmarks(self) -> dict[str, Bookmark]:
+        """Every bookmark entry, by table name."""
+
+    @abstractmethod
+    def seed(self, tables: Iterable[str]) -> list[str]:
+        """Add an entry with value None for each table that has none; never touches an existing
+        entry. Returns the tables added."""
+
+    @abstractmethod
+    def reset(self, table: str) -> None:
+        """Set a table's bookmark back to None (the next extract is full)."""
+
+    @abstractmethod
+    def commit_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, run_id: str
+    ) -> None:
+        """Move ``table``'s bookmark from ``expected`` to ``new`` atomically, or raise
+        BookmarkConflict (when the stored value differs from ``expected``, including a missing
+        entry for a non-None ``expected``, or when ``new`` is behind ``expected``)."""
+
+    @abstractmethod
+    def put_run(self, run: dict[str, Any]) -> None:
+        """Create or replace a run record. ``run`` is JSON-serialisable and has at least
+        ``run_id`` (str) and ``started_at`` (ISO 8601 UTC str)."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent runs first (by started_at, then run_id)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for adapters without connections
+        """Release connections."""
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_state(url: urls.StateURL, *, boto3_session: object | None = None) -> StateStore:
+    if isinstance(url, urls.SqliteURL):
+        from rentalctl.adapters.state_sqlite import SqliteStateStore
+
+        return SqliteStateStore(url.path)
+    from rentalctl.adapters.state_dynamodb import DynamoStateStore
+
+    return DynamoStateStore(url.table, boto3_session=boto3_session)
