@@ -1,0 +1,51 @@
+"""The one place that builds AWS clients.
+
+Every client comes from one ``boto3.Session`` with one botocore ``Config``: adaptive retries,
+bounded timeouts and a ``rentalctl/<version>`` user agent. ``AWS_PROFILE``, ``AWS_REGION`` and
+``AWS_ENDPOINT_URL`` (also per service, e.g. ``AWS_ENDPOINT_URL_S3``) are honoured by boto3
+itself, which is how the tests point everything at moto. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rentalctl import __version__
+from rentalctl.errors import ResourceUnavailable
+
+
+def session(region: str | None = None) -> Any:
+    """A boto3 session; ``region`` (from config) wins over the environment's."""
+    import boto3
+
+    return boto3.Session(region_name=region) if region else boto3.Session()
+
+
+def client(service: str, boto3_session: Any | None = None) -> Any:
+    """A client for ``service`` with the project's retry, timeout and user-agent settings.
+    Missing region or credentials raise ResourceUnavailable (exit 3) with the fix."""
+    from botocore.config import Config
+
+    sess = boto3_session or session()
+    if not sess.region_name:
+        raise ResourceUnavailable(
+            "no AWS region configured: set AWS_REGION (or aws.region in the profile)"
+        )
+    if sess.get_credentials() is None:
+        raise ResourceUnavailable(
+            "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or export "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra=f"rentalctl/{__version__}",
+    )
+    return sess.client(service, config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
