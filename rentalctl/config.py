@@ -93,7 +93,7 @@ class Settings:
 
 
 def find_config_file(config: str | None, profile: str | None, cwd: Path) -> Path:
-    """--config FILE wins; otherwise the profile's file: ./config/NAME.yaml, else the shipped one."""
+    """--config FILE wins; else the profile: ./config/NAME.yaml, else the shipped one."""
     config = config or os.environ.get("RENTALCTL_CONFIG") or None
     if config:
         path = (cwd / config).resolve()
@@ -324,8 +324,9 @@ def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
                 raise InvalidSetting(key, value, "a non-empty string", where)
             if name.endswith("_arn") and not value.startswith("arn:"):
                 raise InvalidSetting(key, value, "an ARN (arn:aws:…)", where)
-        elif isinstance(default, int | float):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise InvalidSetting(key, value, "a positive number", where)
+        elif isinstance(default, int | float) and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            raise InvalidSetting(key, value, "a positive number", where)
         kwargs[name] = value
     return AwsSettings(**kwargs)

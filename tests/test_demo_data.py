@@ -7,6 +7,7 @@ The rules the checks mirror are SPEC section 5 (normalisation and rejection reas
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from rentalctl.adapters.source import open_source
 from rentalctl.demo.generator import Generator
 from rentalctl.demo.writer import write_demo
+from rentalctl.errors import ConfigError
 from rentalctl.tables import TABLES
 from rentalctl.urls import SqliteURL, parse_source
 
@@ -126,8 +128,10 @@ def _reasons(conn: sqlite3.Connection) -> dict[str, list[str | None]]:
         ba, be = _dec(baths), _dec(beds)
         if id_ is None:
             reasons.append("missing_key")
-        elif (be is not None and be < 0) or (ba is not None and ba < 0) or (
-            sqft is not None and sqft <= 0
+        elif (
+            (be is not None and be < 0)
+            or (ba is not None and ba < 0)
+            or (sqft is not None and sqft <= 0)
         ):
             reasons.append("invalid_measure")
         else:
@@ -217,10 +221,8 @@ REJECTION_DIRT: dict[str, str] = {
     "WHERE CAST(bedrooms AS REAL) < 0",
     "attributes.bathrooms < 0": "SELECT COUNT(*) FROM apartment_attributes "
     "WHERE CAST(bathrooms AS REAL) < 0",
-    "attributes.square_feet = 0": "SELECT COUNT(*) FROM apartment_attributes "
-    "WHERE square_feet = 0",
-    "attributes.square_feet < 0": "SELECT COUNT(*) FROM apartment_attributes "
-    "WHERE square_feet < 0",
+    "attributes.square_feet = 0": "SELECT COUNT(*) FROM apartment_attributes WHERE square_feet = 0",
+    "attributes.square_feet < 0": "SELECT COUNT(*) FROM apartment_attributes WHERE square_feet < 0",
     # user_viewing
     "viewing.user_id NULL": "SELECT COUNT(*) FROM user_viewing WHERE user_id IS NULL",
     "viewing.apartment_id NULL": "SELECT COUNT(*) FROM user_viewing WHERE apartment_id IS NULL",
@@ -244,8 +246,7 @@ REJECTION_DIRT: dict[str, str] = {
     "bookings checkout = checkin": "SELECT COUNT(*) FROM bookings "
     "WHERE checkout_date = checkin_date",
     "bookings.total_price NULL": "SELECT COUNT(*) FROM bookings WHERE total_price IS NULL",
-    "bookings.total_price < 0": "SELECT COUNT(*) FROM bookings "
-    "WHERE CAST(total_price AS REAL) < 0",
+    "bookings.total_price < 0": "SELECT COUNT(*) FROM bookings WHERE CAST(total_price AS REAL) < 0",
     "bookings.currency unknown": "SELECT COUNT(*) FROM bookings "
     f"WHERE COALESCE(UPPER(TRIM(currency, {TRIM})), '') NOT IN ({_FX_SET})",
     "bookings.booking_status unknown": "SELECT COUNT(*) FROM bookings "
@@ -267,8 +268,7 @@ NORMALISATION_DIRT: dict[str, str] = {
     "attributes.has_photo outside the boolean set": "SELECT COUNT(*) FROM apartment_attributes "
     f"WHERE has_photo IS NOT NULL AND LOWER(TRIM(has_photo, {TRIM})) NOT IN "
     f"({_WISH_SET}, 'thumbnail')",
-    "attributes.cityname NULL": "SELECT COUNT(*) FROM apartment_attributes "
-    "WHERE cityname IS NULL",
+    "attributes.cityname NULL": "SELECT COUNT(*) FROM apartment_attributes WHERE cityname IS NULL",
     "orphan bookings": "SELECT COUNT(*) FROM bookings WHERE apartment_id IS NOT NULL AND "
     "apartment_id NOT IN (SELECT id FROM apartments WHERE id IS NOT NULL)",
 }
@@ -400,9 +400,7 @@ def test_normalisation_dirt_occurs(db01: sqlite3.Connection) -> None:
             )
         }
         assert set(FX) <= codes, table
-    statuses = Counter(
-        _status(r[0]) for r in db01.execute("SELECT booking_status FROM bookings")
-    )
+    statuses = Counter(_status(r[0]) for r in db01.execute("SELECT booking_status FROM bookings"))
     assert {"confirmed", "canceled", "pending"} <= set(statuses)
     has_photo = {r[0] for r in db01.execute("SELECT DISTINCT has_photo FROM apartment_attributes")}
     assert {"Thumbnail", None} <= has_photo
@@ -488,7 +486,7 @@ def test_some_users_book_again_within_30_days(db01: sqlite3.Connection) -> None:
     repeaters = 0
     for dates in by_user.values():
         dates.sort()
-        if any(b - a <= timedelta(days=30) for a, b in zip(dates, dates[1:], strict=False)):
+        if any(b - a <= timedelta(days=30) for a, b in itertools.pairwise(dates)):
             repeaters += 1
     assert repeaters >= 2
 
@@ -498,8 +496,9 @@ def test_dirt_occurs_at_a_tiny_scale(demo001: Path) -> None:
     try:
         assert _one(conn, "SELECT COUNT(*) FROM bookings") == 500
         missing = _missing(conn, REJECTION_DIRT)
-        missing += [f"{t}: {r}" for t, want in SPEC_REASONS.items()
-                    for r in want - set(_reasons(conn)[t])]
+        missing += [
+            f"{t}: {r}" for t, want in SPEC_REASONS.items() for r in want - set(_reasons(conn)[t])
+        ]
         assert missing == []
     finally:
         conn.close()
@@ -508,10 +507,13 @@ def test_dirt_occurs_at_a_tiny_scale(demo001: Path) -> None:
 def test_forced_dirt_and_orphans_at_a_tiny_scale(demo001: Path) -> None:
     conn = _connect(demo001)
     try:
-        assert _missing(
-            conn,
-            {k: NORMALISATION_DIRT[k] for k in ("attributes.cityname NULL", "orphan bookings")},
-        ) == []
+        assert (
+            _missing(
+                conn,
+                {k: NORMALISATION_DIRT[k] for k in ("attributes.cityname NULL", "orphan bookings")},
+            )
+            == []
+        )
         # Exact duplicate apartment rows (the same version sent twice).
         assert _one(conn, "SELECT COUNT(*) FROM apartments") > _one(
             conn, "SELECT COUNT(*) FROM (SELECT DISTINCT * FROM apartments)"
@@ -528,9 +530,24 @@ def test_dirt_occurs_at_a_tiny_scale_for_other_seeds(tmp_path: Path, seed: int) 
     conn = _connect(path)
     try:
         missing = _missing(conn, REJECTION_DIRT)
-        missing += [f"{t}: {r}" for t, want in SPEC_REASONS.items()
-                    for r in want - set(_reasons(conn)[t])]
+        missing += [
+            f"{t}: {r}" for t, want in SPEC_REASONS.items() for r in want - set(_reasons(conn)[t])
+        ]
         assert missing == []
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("seed", [171, 108, 593])
+def test_duplicate_viewing_is_guaranteed_at_a_tiny_scale(tmp_path: Path, seed: int) -> None:
+    # 171: the forced duplicate falls on row 0; 108: on the row after a NULL user_id;
+    # 593: on the row after a bad is_wishlisted.
+    path = tmp_path / "s.db"
+    _write(path, scale=0.001, seed=seed)
+    conn = _connect(path)
+    try:
+        assert _one(conn, REJECTION_DIRT["viewing duplicate events"]) > 0
+        assert "duplicate" in set(_reasons(conn)["user_viewing"])
     finally:
         conn.close()
 
@@ -701,14 +718,15 @@ def test_changes_are_deterministic(changed: dict[str, Any]) -> None:
     finally:
         a.close()
         b.close()
-    assert changed["results"][0] == changed["results"][1]
+    first, second = changed["results"]
+    assert (first.mode, first.tables) == (second.mode, second.tables)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="changes.py stamps late updates relative to the highest watermark of ALL tables, "
-    "so from the second batch on they are usually newer than apartments' own high mark",
-)
+def test_changes_need_existing_data(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="demo-data"):
+        _write(tmp_path / "empty.db", scale=0.01, changes=True)
+
+
 def test_second_batch_also_has_a_late_arriving_update(
     changed: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -792,15 +810,13 @@ def _sort_key(row: tuple) -> tuple:
 def test_mysql_gets_the_same_rows(mysql_url: str, tmp_path: Path) -> None:
     url = parse_source(mysql_url, Path.cwd())
     with open_source(url, create=True) as source:
-        result = write_demo(source, scale=0.002, seed=SEED, changes=False, replace=False,
-                            progress=False)
+        result = write_demo(
+            source, scale=0.002, seed=SEED, changes=False, replace=False, progress=False
+        )
         assert result.mode == "created"
         mysql_rows = {
             name: [
-                tuple(
-                    _sqlite_form(c.mysql_type, v)
-                    for c, v in zip(spec.columns, row, strict=True)
-                )
+                tuple(_sqlite_form(c.mysql_type, v) for c, v in zip(spec.columns, row, strict=True))
                 for row in source.query(
                     f"SELECT {', '.join(source.quote(c) for c in spec.column_names)} "
                     f"FROM {source.quote(name)}"
@@ -817,6 +833,45 @@ def test_mysql_gets_the_same_rows(mysql_url: str, tmp_path: Path) -> None:
     for name in TABLES:
         assert len(mysql_rows[name]) == len(sqlite_rows[name]), name
         assert result.tables[name].total == sqlite_result.tables[name].total
+        assert sorted(mysql_rows[name], key=_sort_key) == sorted(
+            sqlite_rows[name], key=_sort_key
+        ), name
+
+
+def _mysql_dump(source: Any) -> dict[str, list[tuple]]:
+    return {
+        name: [
+            tuple(_sqlite_form(c.mysql_type, v) for c, v in zip(spec.columns, row, strict=True))
+            for row in source.query(
+                f"SELECT {', '.join(source.quote(c) for c in spec.column_names)} "
+                f"FROM {source.quote(name)}"
+            )
+        ]
+        for name, spec in TABLES.items()
+    }
+
+
+@pytest.mark.mysql
+def test_mysql_changes_equal_sqlite_changes(mysql_url: str, tmp_path: Path) -> None:
+    """One batch of changes reads the source's state; both adapters must read it alike."""
+    url = parse_source(mysql_url, Path.cwd())
+    with open_source(url, create=True) as source:
+        write_demo(source, scale=0.002, seed=SEED, changes=False, replace=False, progress=False)
+        result = write_demo(
+            source, scale=0.002, seed=SEED, changes=True, replace=False, progress=False
+        )
+        assert result.mode == "changes"
+        mysql_rows = _mysql_dump(source)
+    path = tmp_path / "s.db"
+    _write(path, scale=0.002)
+    sqlite_result = _write(path, scale=0.002, changes=True)
+    assert result.tables == sqlite_result.tables
+    conn = _connect(path)
+    try:
+        sqlite_rows = {t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in TABLES}
+    finally:
+        conn.close()
+    for name in TABLES:
         assert sorted(mysql_rows[name], key=_sort_key) == sorted(
             sqlite_rows[name], key=_sort_key
         ), name

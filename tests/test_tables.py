@@ -240,8 +240,10 @@ def test_sqlite_ddl_matches_spec(name: str) -> None:
             conn.execute(
                 f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', [None] * (len(spec.columns) - 1)
             )
-            conn.execute(f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(spec.columns))})',
-                         [None] * len(spec.columns))
+            conn.execute(
+                f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(spec.columns))})',
+                [None] * len(spec.columns),
+            )
             assert [r[0] for r in conn.execute(f'SELECT "{spec.key}" FROM "{name}"')] == [1, 2]
         for col, _, not_null in EXPECTED[name][4]:
             if not_null and not (spec.auto_increment and col == spec.key):
@@ -293,9 +295,7 @@ def test_mysql_created_schema_matches_specs(mysql_url: str, mysql_server: dict) 
     found: dict[str, list[tuple[str, str, bool]]] = {}
     extra: dict[tuple[str, str], tuple[str, str]] = {}
     for table, column, column_type, is_nullable, extra_info, column_key in rows:
-        found.setdefault(table, []).append(
-            (column, _norm_type(column_type), is_nullable == "NO")
-        )
+        found.setdefault(table, []).append((column, _norm_type(column_type), is_nullable == "NO"))
         extra[table, column] = (extra_info.lower(), column_key)
     assert sorted(found) == sorted(EXPECTED)
     for name, (_, _, _, _, columns) in EXPECTED.items():

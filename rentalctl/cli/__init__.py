@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer

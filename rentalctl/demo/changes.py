@@ -74,6 +74,11 @@ def build_changes(source: Source, seed: int) -> Batch:
         _as_datetime(_scalar(source, f"SELECT MAX({q('last_modified_timestamp')}) FROM {q(t)}"))
         for t in ("apartments", "apartment_attributes", "bookings")
     )
+    # Late changes are stamped just before the apartments table's own high mark, which is what
+    # its bookmark holds after a run: inside the lookback, behind the bookmark.
+    apt_high = _as_datetime(
+        _scalar(source, f"SELECT MAX({q('last_modified_timestamp')}) FROM {q('apartments')}")
+    )
     rng = random.Random(f"rentalctl-demo:{seed}:changes:{high.isoformat()}:{max_apt}:{max_booking}")
     start = to_seconds(high) + 3600  # business resumes an hour after the last recorded change
 
@@ -120,7 +125,7 @@ def build_changes(source: Source, seed: int) -> Batch:
         price = money(
             listing.monthly_usd * rng.uniform(0.9, 1.1) / cat.RATE_TO_USD[listing.currency]
         )
-        when = to_seconds(high) - rng.randint(10, 200) if n < 3 else moment()
+        when = to_seconds(apt_high) - rng.randint(10, 200) if n < 3 else moment()
         updates.append(
             ("-1.00" if n in (3, 4) else price, 1 if rng.random() < 0.9 else 0, stamp(when), apt_id)
         )
@@ -159,13 +164,15 @@ def build_changes(source: Source, seed: int) -> Batch:
     batch.insert(source, "bookings", bookings)
 
     # Pending bookings decided: most confirmed, some canceled; one bad update among them.
+    # Filtered here, not in SQL: MySQL's collation would also match 'Pending ' and SQLite's
+    # would not, and the batch must be the same on both.
     pending = [
-        r[0]
-        for r in source.query(
-            f"SELECT {q('booking_id')} FROM {q('bookings')} WHERE {q('booking_status')} = "
-            f"{source.placeholder} AND {q('booking_id')} IS NOT NULL ORDER BY {q('booking_id')}",
-            ("pending",),
+        booking_id
+        for booking_id, status in source.query(
+            f"SELECT {q('booking_id')}, {q('booking_status')} FROM {q('bookings')} "
+            f"WHERE {q('booking_id')} IS NOT NULL ORDER BY {q('booking_id')}"
         )
+        if status == "pending"
     ]
     decided = rng.sample(pending, min(len(pending), max(3, counts["bookings"] // 200)))
     status_rows = [

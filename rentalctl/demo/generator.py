@@ -124,6 +124,7 @@ def currency_variant(rng: random.Random, code: str) -> str:
 WISHLIST_TRUE = ("yes", "Yes", "Y", "true", "TRUE", "t", "1", " yes ")
 WISHLIST_FALSE = ("no", "No", "N", "false", "False", "f", "0", "NO ")
 WISHLIST_BAD = ("maybe", "2", "nah", "-", "?")
+_WISHLIST_ACCEPTED = {v.strip().lower() for v in WISHLIST_TRUE + WISHLIST_FALSE}
 HAS_PHOTO = Picker(
     ["Yes", "Thumbnail", "No", "yes", "THUMBNAIL", " y", "TRUE", "0", "N/A", "unknown", None],
     [56, 23, 12, 1.5, 1, 0.5, 0.5, 0.5, 1, 1, 3],
@@ -328,18 +329,24 @@ class Generator:
         rng = self.rng("user_viewing")
         total = self.n["user_viewing"]
         forced = self.dirt_plan(rng, total, self.VIEWING_DIRT)
-        i, previous = 0, None
-        while i < total:
+        last_valid: tuple | None = None
+        for i in range(total):
             kind = self.dirt(rng, forced, i, self.VIEWING_DIRT)
-            if kind == "duplicate_event" and previous is not None:
-                # The same event sent twice by the client, with a fresh id and maybe new flags.
-                row = (i + 1, previous[1], previous[2], previous[3], self.wishlist(rng), CTA(rng))
+            if kind == "duplicate_event" and last_valid is not None:
+                # The same event sent twice by the client, with a fresh id and maybe new flags;
+                # a copy of a valid event, so that it is a duplicate and nothing else.
+                row = (i + 1, *last_valid[1:4], rng.choice(WISHLIST_TRUE), CTA(rng))
             else:
+                if kind == "duplicate_event":
+                    forced[i + 1] = kind  # nothing valid to repeat yet: repeat the next one
                 row = self.viewing_row(rng, i + 1, DAYS(rng) * 86400 + int(rng.random() * 86400))
                 if kind and kind != "duplicate_event":
                     row = _apply(row, _VIEWING_DIRT[kind](rng))
+                else:
+                    wish = (row[4] or "").strip().lower()
+                    if wish in _WISHLIST_ACCEPTED or row[4] is None:
+                        last_valid = row
             yield row
-            previous, i = row, i + 1
 
     def viewing_row(self, rng: random.Random, view_id: int, sec: int) -> tuple:
         apt, _ = self.pick_listing(rng, 1.6)
