@@ -92,15 +92,18 @@ class Settings:
         }
 
 
-def find_config_file(config: str | None, profile: str | None, cwd: Path) -> Path:
+def find_config_file(
+    config: str | None, profile: str | None, cwd: Path, env: Mapping[str, str] | None = None
+) -> Path:
     """--config FILE wins; else the profile: ./config/NAME.yaml, else the shipped one."""
-    config = config or os.environ.get("RENTALCTL_CONFIG") or None
+    env = os.environ if env is None else env
+    config = config or env.get("RENTALCTL_CONFIG") or None
     if config:
         path = (cwd / config).resolve()
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
-    name = profile or os.environ.get("RENTALCTL_PROFILE") or DEFAULT_PROFILE
+    name = profile or env.get("RENTALCTL_PROFILE") or DEFAULT_PROFILE
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InvalidSetting("--profile", name, "a profile name such as local or aws")
     local = cwd / "config" / f"{name}.yaml"
@@ -128,11 +131,19 @@ def load(
 
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
-    path = find_config_file(config, profile, cwd)
+    path = find_config_file(config, profile, cwd, env)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start:
+            problem += f" ({context} started at line {start.line + 1})"
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+    if doc is None:
+        doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
 
@@ -144,7 +155,17 @@ def load(
         if env.get(var):
             values[key], origins[key] = env[var], var
     for key, value in (overrides or {}).items():
-        values[key], origins[key] = _scalar(value), f"--set {key}"
+        section, _, entry = key.partition(".")
+        if section in _MAPPING_KEYS and entry:
+            # --set lookback.bookings=60 sets one entry of a mapping setting.
+            mapping = values.get(section)
+            values[section] = {
+                **(mapping if isinstance(mapping, dict) else {}),
+                entry: _scalar(value),
+            }
+            origins[section] = f"--set {key}"
+        else:
+            values[key], origins[key] = _scalar(value), f"--set {key}"
     return _validate(values, origins, path, cwd)
 
 
@@ -167,8 +188,8 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, value in doc.items():
         full = f"{prefix}{key}"
-        if isinstance(value, dict) and not prefix and key in _SECTIONS:
-            out.extend(_flatten(value, f"{full}."))
+        if not prefix and key in _SECTIONS and (value is None or isinstance(value, dict)):
+            out.extend(_flatten(value or {}, f"{full}."))  # a section left empty is no error
         else:
             out.append((full, value))
     return out
@@ -307,6 +328,10 @@ def _fx_rates(raw: Any, origin: str | None) -> dict[str, Decimal]:
     return out
 
 
+# Lower bounds of the numeric AWS settings (their type is the type of their default).
+_AWS_MINIMUM = {"glue_max_retries": 0}  # others: at least 1
+
+
 def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
     kwargs: dict[str, Any] = {}
     for name, f in AwsSettings.__dataclass_fields__.items():
@@ -319,14 +344,21 @@ def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidSetting(key, value, "a list of names", where)
             value = tuple(value)
-        elif isinstance(default, bool) or default is None or isinstance(default, str):
+        elif default is None or isinstance(default, str):
+            if name == "glue_version" and isinstance(value, int | float):
+                value = str(value)  # 5.0 unquoted is read by YAML as a number
             if not isinstance(value, str) or not value:
                 raise InvalidSetting(key, value, "a non-empty string", where)
             if name.endswith("_arn") and not value.startswith("arn:"):
                 raise InvalidSetting(key, value, "an ARN (arn:aws:…)", where)
-        elif isinstance(default, int | float) and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
-        ):
-            raise InvalidSetting(key, value, "a positive number", where)
+        elif isinstance(default, int):
+            low = _AWS_MINIMUM.get(name, 1)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                expected = "a positive whole number" if low else "a whole number ≥ 0"
+                raise InvalidSetting(key, value, expected, where)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise InvalidSetting(key, value, "a positive number", where)
+            value = float(value)
         kwargs[name] = value
     return AwsSettings(**kwargs)

@@ -82,33 +82,47 @@ WarehouseURL = DuckdbURL | RedshiftURL
 StateURL = SqliteURL | DynamodbURL
 
 _SERVER = re.compile(
-    r"(?P<scheme>[a-z]+)://(?P<user>[^@:/]+)(?P<password>:[^@/]*)?@(?P<host>[^:/@]+)"
-    r"(?::(?P<port>\d{1,5}))?/(?P<db>[A-Za-z0-9_$-]+)"
+    r"(?P<scheme>[a-z]+)://(?P<user>[^@:/]+)@(?P<host>[^:/@]+)"
+    r"(?::(?P<port>\d{1,5}))?/(?P<db>[A-Za-z0-9_$.-]+)"
 )
 _S3 = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
 _DYNAMODB = re.compile(r"dynamodb://(?P<table>[A-Za-z0-9_.-]{3,255})")
 
 
-def _path_after(url: str, scheme: str, base: Path) -> Path:
+def mask(url: str) -> str:
+    """The URL with any password replaced by ***, safe to show in a message or a log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, hostpart = rest.rpartition("@")
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    return f"{scheme}://{userinfo}@{hostpart}"
+
+
+def _path_after(
+    url: str, scheme: str, base: Path, key: str, origin: str | None, forms: str
+) -> Path:
     raw = url[len(scheme) :]
-    if not raw:
-        raise ValueError("empty path")
+    if not raw.strip():
+        raise InvalidSetting(key, url, f"a URL with a file path ({forms})", origin)
     path = Path(raw)
     return path if path.is_absolute() else (base / path).resolve()
 
 
 def _server(url: str, scheme: str, default_port: int, key: str, origin: str | None, forms: str):
-    m = _SERVER.fullmatch(url)
-    if not m or m.group("scheme") != scheme:
-        raise InvalidSetting(key, url, forms, origin)
-    if m.group("password"):
+    shown = mask(url)
+    if shown != url:  # checked first: a URL with a password is never echoed as it is
         raise InvalidSetting(
             key,
-            _SERVER.sub(lambda x: url.replace(x.group("password"), ":***"), url),
+            shown,
             f"a URL without a password ({forms}); set the password in the environment "
             f"(RENTALCTL_SOURCE_PASSWORD) or in Secrets Manager, never in configuration",
             origin,
         )
+    m = _SERVER.fullmatch(url)
+    if not m or m.group("scheme") != scheme:
+        raise InvalidSetting(key, url, forms, origin)
     port = int(m.group("port") or default_port)
     if not 0 < port < 65536:
         raise InvalidSetting(key, url, f"a port between 1 and 65535 ({forms})", origin)
@@ -118,34 +132,34 @@ def _server(url: str, scheme: str, default_port: int, key: str, origin: str | No
 def parse_source(url: str, base: Path, key: str = "source.url", origin: str | None = None):
     forms = "sqlite:///PATH or mysql://USER@HOST[:PORT]/DATABASE"
     if url.startswith("sqlite:///"):
-        return SqliteURL(_path_after(url, "sqlite:///", base))
+        return SqliteURL(_path_after(url, "sqlite:///", base, key, origin, forms))
     if url.startswith("mysql://"):
         return MysqlURL(*_server(url, "mysql", 3306, key, origin, forms))
-    raise InvalidSetting(key, url, forms, origin)
+    raise InvalidSetting(key, mask(url), forms, origin)
 
 
 def parse_lake(url: str, base: Path, key: str = "lake.url", origin: str | None = None):
     forms = "file://PATH or s3://BUCKET[/PREFIX]"
     if url.startswith("file://") and len(url) > len("file://"):
-        return FileURL(_path_after(url, "file://", base))
+        return FileURL(_path_after(url, "file://", base, key, origin, forms))
     if m := _S3.fullmatch(url):
         return S3URL(m.group("bucket"), (m.group("prefix") or "").strip("/"))
-    raise InvalidSetting(key, url, forms, origin)
+    raise InvalidSetting(key, mask(url), forms, origin)
 
 
 def parse_warehouse(url: str, base: Path, key: str = "warehouse.url", origin: str | None = None):
     forms = "duckdb:///PATH or redshift://USER@HOST[:PORT]/DATABASE"
     if url.startswith("duckdb:///"):
-        return DuckdbURL(_path_after(url, "duckdb:///", base))
+        return DuckdbURL(_path_after(url, "duckdb:///", base, key, origin, forms))
     if url.startswith("redshift://"):
         return RedshiftURL(*_server(url, "redshift", 5439, key, origin, forms))
-    raise InvalidSetting(key, url, forms, origin)
+    raise InvalidSetting(key, mask(url), forms, origin)
 
 
 def parse_state(url: str, base: Path, key: str = "state.url", origin: str | None = None):
     forms = "sqlite:///PATH or dynamodb://TABLE"
     if url.startswith("sqlite:///"):
-        return SqliteURL(_path_after(url, "sqlite:///", base))
+        return SqliteURL(_path_after(url, "sqlite:///", base, key, origin, forms))
     if m := _DYNAMODB.fullmatch(url):
         return DynamodbURL(m.group("table"))
-    raise InvalidSetting(key, url, forms, origin)
+    raise InvalidSetting(key, mask(url), forms, origin)

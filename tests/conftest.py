@@ -50,8 +50,12 @@ def mysql_server() -> dict[str, object]:
 
     url = parse_source(os.environ.get(MYSQL_URL_ENV, DEFAULT_MYSQL_URL), Path.cwd())
     assert isinstance(url, MysqlURL)
-    params = dict(host=url.host, port=url.port, user=url.user,
-                  password=os.environ.get("RENTALCTL_TEST_MYSQL_PASSWORD", ""))
+    params = dict(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=os.environ.get("RENTALCTL_TEST_MYSQL_PASSWORD", ""),
+    )
     try:
         pymysql.connect(connect_timeout=5, **params).close()
     except pymysql.err.MySQLError as exc:

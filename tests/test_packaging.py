@@ -27,8 +27,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (wheel,) = work.glob("rentalctl-*.whl")
     target = work / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     return {"wheel": wheel, "site": target}
@@ -40,7 +49,11 @@ def _run(installed: dict[str, Path], cwd: Path, *args: str) -> subprocess.Comple
     env["RENTALCTL_HOME"] = str(cwd / "home")
     return subprocess.run(
         [str(installed["site"] / "bin" / "rentalctl"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -65,8 +78,11 @@ def test_installed_cli_runs_outside_the_repository(
 
     where = subprocess.run(
         [sys.executable, "-c", "import rentalctl; print(rentalctl.__file__)"],
-        cwd=outside, env={**os.environ, "PYTHONPATH": str(installed["site"])},
-        capture_output=True, text=True, check=True,
+        cwd=outside,
+        env={**os.environ, "PYTHONPATH": str(installed["site"])},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert where.stdout.strip().startswith(str(installed["site"]))
 

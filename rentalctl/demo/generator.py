@@ -61,6 +61,11 @@ def to_seconds(moment: datetime) -> int:
 AS_OF_SEC = to_seconds(cat.AS_OF)
 
 
+def _room(start: int, span: int) -> int:
+    """How far after ``start`` a later change may fall: ``span``, but not past AS_OF."""
+    return max(0, min(span, AS_OF_SEC - 1 - start))
+
+
 class Picker:
     """Weighted choice by bisecting a cumulative table: one random() per draw."""
 
@@ -236,7 +241,7 @@ class Generator:
             currency = currency_variant(rng, currency)
         source = SOURCE(rng) if rng.random() > 0.004 else rng.choice(("", "  "))
         active = 1 if rng.random() < 0.88 else 0
-        modified = min(listing.created + int(rng.random() * 30 * 86400), AS_OF_SEC - 1)
+        modified = listing.created + int(rng.random() * _room(listing.created, 30 * 86400))
         return (
             apt_id,
             title,
@@ -294,7 +299,7 @@ class Generator:
         address = (
             None if rng.random() < 0.3 else f"{rng.randint(1, 9999)} {rng.choice(cat.STREETS)}"
         )
-        modified = min(listing.created + int(rng.random() * 30 * 86400), AS_OF_SEC - 1)
+        modified = listing.created + int(rng.random() * _room(listing.created, 30 * 86400))
         return (
             apt_id,
             CATEGORY(rng),
@@ -427,7 +432,7 @@ class Generator:
                     "Pending",
                 )
             )
-        modified = min(sec + int(rng.random() * lead * 86400), latest)
+        modified = sec + int(rng.random() * max(0, min(lead * 86400, latest - sec)))
         return (
             booking_id,
             self.user(rng),

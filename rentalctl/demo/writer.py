@@ -25,7 +25,7 @@ class TableCounts:
 class DemoResult:
     source: str
     mode: str  # "created", "replaced", "changes" or "unchanged"
-    scale: float
+    scale: float | None  # None for a batch of changes, which does not depend on a scale
     seed: int
     tables: dict[str, TableCounts] = field(default_factory=dict)
 
@@ -57,7 +57,7 @@ def write_demo(
     if changes:
         batch = build_changes(source, seed)
         source.write(batch.statements)
-        result.mode = "changes"
+        result.mode, result.scale = "changes", None
         inserted, updated = batch.inserted, batch.updated
     elif has_data and not replace:
         inserted = updated = dict.fromkeys(TABLES, 0)
