@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from rentalctl import urls
 from rentalctl.errors import ConfigError
@@ -20,7 +21,8 @@ _KEY = re.compile(r"[A-Za-z0-9_.=\-]+(/[A-Za-z0-9_.=\-]+)*")
 
 def check_key(key: str) -> str:
     """Keys are built by code; refuse anything that could escape the lake (``..``, absolute)."""
-    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+    # A part starting with "." is refused too: ".tmp-*" names belong to unfinished writes.
+    if not _KEY.fullmatch(key) or any(part.startswith(".") for part in key.split("/")):
         raise ConfigError(f"invalid lake key {key!r}")
     return key
 
@@ -32,7 +34,8 @@ class Lake(ABC):
     @abstractmethod
     def put_file(self, local_path: Path, key: str) -> None:
         """Store a local file under ``key`` atomically (replacing what is there). The local file
-        is consumed: moved or deleted after upload."""
+        is consumed (moved, or deleted after the upload) only once it is stored; on failure it
+        is kept."""
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -47,17 +50,19 @@ class Lake(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
-        """Keys under ``prefix`` (a folder-like prefix ending with '/'), sorted; never temporary
-        files of unfinished writes."""
+        """Keys under ``prefix``, sorted. The prefix is a folder: ``raw/book`` means
+        ``raw/book/`` and never matches ``raw/bookings/``; "" lists the whole lake. Never lists
+        temporary files of unfinished writes or folder markers."""
 
     @abstractmethod
     def move(self, key: str, new_key: str) -> None:
-        """Move one object (archive). Idempotent: if ``key`` is gone and ``new_key`` exists,
-        nothing happens."""
+        """Move one object (archive), replacing ``new_key``. Idempotent: if ``key`` is gone and
+        ``new_key`` exists, nothing happens; if neither exists, ResourceUnavailable."""
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under ``prefix``; returns how many."""
+        """Delete every object under ``prefix`` (a folder, as in ``list``; "" is refused so one
+        empty string can never wipe the lake); returns how many ``list`` would have shown."""
 
     @abstractmethod
     def uri(self, key: str) -> str:
@@ -68,7 +73,7 @@ class Lake(ABC):
         return None
 
 
-def open_lake(url: urls.LakeURL, *, boto3_session: object | None = None) -> Lake:
+def open_lake(url: urls.LakeURL, *, boto3_session: Any | None = None) -> Lake:
     if isinstance(url, urls.FileURL):
         from rentalctl.adapters.lake_local import LocalLake
 

@@ -40,6 +40,8 @@ class Bookmark:
 
 def is_forward(old: Watermark | None, new: Watermark) -> bool:
     """True when ``new`` does not move a bookmark backwards."""
+    if isinstance(new, bool) or isinstance(old, bool):
+        return False  # bool is an int subclass, but never a watermark
     if old is None:
         return True
     if type(old) is not type(new):
@@ -66,7 +68,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def reset(self, table: str) -> None:
-        """Set a table's bookmark back to None (the next extract is full)."""
+        """Set a table's bookmark back to None (the next extract is full); creates the entry
+        when the table has none."""
 
     @abstractmethod
     def commit_bookmark(
@@ -74,7 +77,8 @@ class StateStore(ABC):
     ) -> None:
         """Move ``table``'s bookmark from ``expected`` to ``new`` atomically, or raise
         BookmarkConflict (when the stored value differs from ``expected``, including a missing
-        entry for a non-None ``expected``, or when ``new`` is behind ``expected``)."""
+        entry for a non-None ``expected``, or when ``new`` is behind ``expected`` or of another
+        type). ``new == expected`` is allowed and only records the run."""
 
     @abstractmethod
     def put_run(self, run: dict[str, Any]) -> None:
@@ -98,7 +102,7 @@ class StateStore(ABC):
         self.close()
 
 
-def open_state(url: urls.StateURL, *, boto3_session: object | None = None) -> StateStore:
+def open_state(url: urls.StateURL, *, boto3_session: Any | None = None) -> StateStore:
     if isinstance(url, urls.SqliteURL):
         from rentalctl.adapters.state_sqlite import SqliteStateStore
 

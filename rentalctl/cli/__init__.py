@@ -32,8 +32,16 @@ class _Group(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # Typer's own exits and usage errors (exit 2)
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as exc:
+            # Usage errors found after parsing (a bad --set, conflicting options): in JSON mode
+            # they too must be one JSON document on stdout.
+            state = ctx.obj if isinstance(ctx.obj, AppState) else None
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            if state is not None and state.json and getattr(exc, "exit_code", 0) == 2:
+                _report(ctx, "usage_error", message, ExitCode.USAGE)
+            raise
         except RentalctlError as exc:
             _report(ctx, exc.kind, str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -128,7 +136,8 @@ def main_options(
     """Configuration comes from the profile's YAML file, then RENTALCTL_* environment
     variables, then --set flags. Exit codes: 0 ok, 1 pipeline failed, 2 usage or
     configuration error, 3 resource unreachable, 4 another run holds the lock."""
-    ctx.obj = AppState(config, profile, _overrides(set_), output.value, verbose)
+    ctx.obj = AppState(config, profile, {}, output.value, verbose)
+    ctx.obj.overrides = _overrides(set_)  # after ctx.obj exists, so errors honour --output
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -137,9 +146,10 @@ def main_options(
 
 
 def _register() -> None:
-    from rentalctl.cli import demo
+    from rentalctl.cli import bookmarks, demo
 
     app.command("demo-data")(demo.demo_data)
+    app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
 
 
 _register()

@@ -1,0 +1,265 @@
+"""DynamoDB state store: one on-demand table holding bookmarks and run records (on AWS).
+
+Single-table design, partition key ``pk`` only:
+- ``bookmark#<table>``: ``table_name``, ``wm`` (S for a timestamp, N for an id; absent when the
+  bookmark is None), ``updated_at``, ``run_id``;
+- ``run#<run_id>``: ``run_id``, ``started_at``, ``doc`` (the run record as JSON text).
+
+The low-level client is used on purpose: its typed attribute values keep an id an ``int`` and a
+timestamp a ``str`` (the resource API would hand back ``Decimal``). Bookmark moves are one
+conditional ``update_item``, which DynamoDB applies atomically per item.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError, HTTPClientError, WaiterError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from rentalctl import aws
+from rentalctl.adapters.state import Bookmark, BookmarkConflict, StateStore, Watermark, is_forward
+from rentalctl.errors import ResourceUnavailable
+
+_MISSING = object()  # "no entry", as distinct from an entry whose value is None
+# Still failing after the client's adaptive retries: capacity, not a bug.
+_THROTTLED = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+}
+_DENIED = {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _encode(value: Watermark) -> dict[str, str]:
+    # bool is an int subclass but never a watermark.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"a watermark is a str or an int, not {type(value).__name__}")
+    return {"S": value} if isinstance(value, str) else {"N": str(value)}
+
+
+def _decode(item: dict[str, Any]) -> Watermark | None:
+    attr = item.get("wm")
+    if attr is None:
+        return None
+    return attr["S"] if "S" in attr else int(attr["N"])
+
+
+def _conflict(table: str, expected: object, found: object, new: object) -> BookmarkConflict:
+    if not is_forward(expected, new):  # type: ignore[arg-type]
+        why = "the new value is behind the expected one, or of another type"
+    elif found is _MISSING:
+        why = "the table has no bookmark entry (run `rentalctl seed-bookmarks`)"
+    else:
+        why = "the stored value is not the expected one (another run moved it)"
+    shown = "no entry" if found is _MISSING else repr(found)
+    return BookmarkConflict(
+        f"bookmark of {table} not moved: expected {expected!r}, found {shown}, new {new!r}: {why}"
+    )
+
+
+class DynamoStateStore(StateStore):
+    def __init__(self, table: str, *, boto3_session: Any | None = None) -> None:
+        self.table = table
+        self.name = f"dynamodb://{table}"
+        self._session = boto3_session
+        self._client_: Any | None = None
+
+    @property
+    def _client(self) -> Any:
+        # Built on first use: opening a store must not need credentials or the network.
+        if self._client_ is None:
+            self._client_ = aws.client("dynamodb", self._session)
+        return self._client_
+
+    def _key(self, pk: str) -> dict[str, Any]:
+        return {"TableName": self.table, "Key": {"pk": {"S": pk}}}
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Botocore failures that mean "cannot use the table" become ResourceUnavailable naming
+        it; any other ClientError is left to the caller (or is a bug)."""
+        try:
+            yield
+        except ClientError as exc:
+            code = aws.error_code(exc)
+            if code == "ResourceNotFoundException":
+                region = self._client.meta.region_name
+                why = f"not found (region {region}): run `rentalctl seed-bookmarks`"
+            elif code in _THROTTLED:
+                why = f"still throttled after retries ({code}): try again later"
+            elif code in _DENIED:
+                why = f"refused the request ({code}): check the credentials and IAM permissions"
+            else:
+                raise
+            raise ResourceUnavailable(f"state store {self.name} {why}") from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise ResourceUnavailable(f"cannot reach DynamoDB for {self.name}: {exc}") from exc
+
+    def ensure(self) -> bool:
+        created = False
+        with self._errors():
+            try:
+                self._client.describe_table(TableName=self.table)
+            except ClientError as exc:
+                if aws.error_code(exc) != "ResourceNotFoundException":
+                    raise
+                created = self._create()
+            try:
+                self._client.get_waiter("table_exists").wait(
+                    TableName=self.table, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+                )
+            except WaiterError as exc:
+                raise ResourceUnavailable(
+                    f"DynamoDB table {self.table} did not become ACTIVE: {exc}"
+                ) from exc
+            self._enable_pitr()
+        return created
+
+    def _create(self) -> bool:
+        try:
+            self._client.create_table(
+                TableName=self.table,
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",  # a few requests per run: no capacity to manage
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ResourceInUseException":
+                raise
+            return False  # another process is creating it right now
+        return True
+
+    def _enable_pitr(self) -> None:
+        # Checked on every ensure (not only on creation) so a run interrupted between creating
+        # the table and enabling PITR is repaired by the next one.
+        described = self._client.describe_continuous_backups(TableName=self.table)
+        pitr = described["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+        if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
+            return
+        for _attempt in range(10):
+            try:
+                self._client.update_continuous_backups(
+                    TableName=self.table,
+                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                )
+                return
+            except ClientError as exc:
+                # A brand-new table may refuse for a short while after turning ACTIVE.
+                if aws.error_code(exc) != "ContinuousBackupsUnavailableException":
+                    raise
+                time.sleep(3)
+        raise ResourceUnavailable(
+            f"point-in-time recovery could not be enabled on {self.table} yet: run again"
+        )
+
+    def _scan(self, prefix: str) -> list[dict[str, Any]]:
+        # A Scan reads the whole table; fine here: one item per source table plus one per run.
+        # If run records ever grow into the many thousands, add a GSI on started_at.
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": prefix}},
+            ConsistentRead=True,
+        )
+        with self._errors():
+            return [item for page in pages for item in page["Items"]]
+
+    def _current(self, table: str) -> object:
+        with self._errors():
+            item = self._client.get_item(**self._key(f"bookmark#{table}"), ConsistentRead=True)
+        return _decode(item["Item"]) if "Item" in item else _MISSING
+
+    def bookmarks(self) -> dict[str, Bookmark]:
+        result = {}
+        for item in self._scan("bookmark#"):
+            table = item["table_name"]["S"]
+            updated_at = item.get("updated_at", {}).get("S")
+            run_id = item.get("run_id", {}).get("S")
+            result[table] = Bookmark(table, _decode(item), updated_at, run_id)
+        return result
+
+    def seed(self, tables: Iterable[str]) -> list[str]:
+        added: list[str] = []
+        now = _now()
+        for table in dict.fromkeys(tables):  # keeps order, drops repeats
+            item = {"pk": {"S": f"bookmark#{table}"}, "table_name": {"S": table},
+                    "updated_at": {"S": now}}  # fmt: skip
+            try:
+                with self._errors():
+                    self._client.put_item(
+                        TableName=self.table,
+                        Item=item,
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+            except ClientError as exc:
+                if aws.error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                continue  # already there: seeding never touches an existing entry
+            added.append(table)
+        return added
+
+    def reset(self, table: str) -> None:
+        # An upsert: the contract is the end state ("None"), whether or not an entry existed.
+        with self._errors():
+            self._client.update_item(
+                **self._key(f"bookmark#{table}"),
+                UpdateExpression="SET table_name = :t, updated_at = :u REMOVE wm, run_id",
+                ExpressionAttributeValues={":t": {"S": table}, ":u": {"S": _now()}},
+            )
+
+    def commit_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, run_id: str
+    ) -> None:
+        values = {":new": _encode(new), ":u": {"S": _now()}, ":r": {"S": run_id}}
+        if expected is None:
+            # attribute_exists(pk): a table never seeded is a conflict, not a silent create.
+            condition = "attribute_exists(pk) AND attribute_not_exists(wm)"
+        else:
+            # Typed comparison: an N never equals an S, so the type must match too.
+            condition = "wm = :expected"
+            values[":expected"] = _encode(expected)
+        if is_forward(expected, new):
+            try:
+                with self._errors():
+                    self._client.update_item(
+                        **self._key(f"bookmark#{table}"),
+                        UpdateExpression="SET wm = :new, updated_at = :u, run_id = :r",
+                        ConditionExpression=condition,
+                        ExpressionAttributeValues=values,
+                    )
+                return
+            except ClientError as exc:
+                if aws.error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        # Read after the failure only to explain it; the decision was the condition's.
+        raise _conflict(table, expected, self._current(table), new)
+
+    def put_run(self, run: dict[str, Any]) -> None:
+        item = {
+            "pk": {"S": f"run#{run['run_id']}"},
+            "run_id": {"S": run["run_id"]},
+            "started_at": {"S": run["started_at"]},
+            "doc": {"S": json.dumps(run, sort_keys=True)},
+        }
+        with self._errors():
+            self._client.put_item(TableName=self.table, Item=item)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._errors():
+            item = self._client.get_item(**self._key(f"run#{run_id}"), ConsistentRead=True)
+        return json.loads(item["Item"]["doc"]["S"]) if "Item" in item else None
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        items = self._scan("run#")
+        items.sort(key=lambda i: (i["started_at"]["S"], i["run_id"]["S"]), reverse=True)
+        return [json.loads(i["doc"]["S"]) for i in items[: max(limit, 0)]]

@@ -1,0 +1,216 @@
+"""SQLite state store: bookmarks and run records in one local file (local runs and demos).
+
+Every write opens with ``BEGIN IMMEDIATE``, so writers in other processes (or threads with their
+own connection) queue on the database lock instead of interleaving: the loser of two commits
+from the same bookmark value then runs its conditional UPDATE against the winner's value, matches
+no row, and gets BookmarkConflict.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rentalctl.adapters.state import Bookmark, BookmarkConflict, StateStore, Watermark, is_forward
+from rentalctl.errors import ResourceUnavailable
+
+# A watermark's type must round-trip exactly (an id stays an int, a timestamp stays text), so
+# each type has its own column rather than relying on SQLite's loose column affinity.
+_SCHEMA = (
+    "CREATE TABLE bookmarks (table_name TEXT PRIMARY KEY, value_text TEXT, value_int INTEGER,"
+    " updated_at TEXT, run_id TEXT)",
+    "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX runs_started_at ON runs (started_at)",
+)
+
+_MISSING = object()  # "no entry", as distinct from an entry whose value is None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _columns(value: Watermark | None) -> tuple[str | None, int | None]:
+    """(value_text, value_int) for a watermark; bool is an int subclass but never a watermark."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"a watermark is a str or an int, not {type(value).__name__}")
+    return (value, None) if isinstance(value, str) else (None, value)
+
+
+def _conflict(table: str, expected: object, found: object, new: object) -> BookmarkConflict:
+    if not is_forward(expected, new):  # type: ignore[arg-type]
+        why = "the new value is behind the expected one, or of another type"
+    elif found is _MISSING:
+        why = "the table has no bookmark entry (run `rentalctl seed-bookmarks`)"
+    else:
+        why = "the stored value is not the expected one (another run moved it)"
+    shown = "no entry" if found is _MISSING else repr(found)
+    return BookmarkConflict(
+        f"bookmark of {table} not moved: expected {expected!r}, found {shown}, new {new!r}: {why}"
+    )
+
+
+class SqliteStateStore(StateStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = f"sqlite:///{path}"
+        self._conn: sqlite3.Connection | None = None
+        # One connection per store, shared by threads that share the store: the lock keeps one
+        # transaction at a time on it (sqlite3 connections track a single transaction state).
+        self._lock = threading.RLock()
+
+    def _missing(self) -> ResourceUnavailable:
+        return ResourceUnavailable(
+            f"state store not found at {self.path}: run `rentalctl seed-bookmarks`"
+        )
+
+    def _connect(self, create: bool = False) -> sqlite3.Connection:
+        if self._conn is None:
+            # Check first: mode=rw would fail too, but with SQLite's vaguer message.
+            if not create and not self.path.is_file():
+                raise self._missing()
+            mode = "rwc" if create else "rw"
+            self._conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode={mode}",
+                uri=True,
+                isolation_level=None,  # autocommit: transactions are explicit BEGINs
+                timeout=30,
+                check_same_thread=False,
+            )
+        return self._conn
+
+    @contextmanager
+    def _guard(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, with operational SQLite errors made user-facing.
+        Programming and integrity errors are bugs and stay as they are."""
+        with self._lock:
+            try:
+                yield self._connect(create)
+            except sqlite3.DatabaseError as exc:
+                if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                    raise
+                if "no such table" in str(exc):
+                    raise self._missing() from exc
+                raise ResourceUnavailable(f"state store {self.path} unusable: {exc}") from exc
+
+    @staticmethod
+    @contextmanager
+    def _write(conn: sqlite3.Connection) -> Iterator[None]:
+        # IMMEDIATE takes the write lock now, not at the first write, so a read made inside the
+        # transaction cannot be invalidated by another writer before our UPDATE.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def ensure(self) -> bool:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._guard(create=True) as conn:
+                # WAL lets readers run beside the writer; it is a property of the file, and it
+                # cannot be switched inside a transaction.
+                conn.execute("PRAGMA journal_mode=WAL")
+                with self._write(conn):
+                    found = conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bookmarks'"
+                    ).fetchone()
+                    if found:
+                        return False
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    return True
+
+    def bookmarks(self) -> dict[str, Bookmark]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT table_name, value_text, value_int, updated_at, run_id FROM bookmarks"
+            ).fetchall()
+        return {
+            table: Bookmark(table, text if text is not None else integer, updated_at, run_id)
+            for table, text, integer, updated_at, run_id in rows
+        }
+
+    def seed(self, tables: Iterable[str]) -> list[str]:
+        added: list[str] = []
+        now = _now()
+        with self._guard() as conn, self._write(conn):
+            for table in dict.fromkeys(tables):  # keeps order, drops repeats
+                cursor = conn.execute(
+                    "INSERT INTO bookmarks (table_name, updated_at) VALUES (?, ?)"
+                    " ON CONFLICT (table_name) DO NOTHING",
+                    (table, now),
+                )
+                if cursor.rowcount == 1:
+                    added.append(table)
+        return added
+
+    def reset(self, table: str) -> None:
+        # An upsert: the contract is the end state ("None"), whether or not an entry existed.
+        with self._guard() as conn, self._write(conn):
+            conn.execute(
+                "INSERT INTO bookmarks (table_name, updated_at) VALUES (?, ?)"
+                " ON CONFLICT (table_name) DO UPDATE SET value_text = NULL, value_int = NULL,"
+                " updated_at = excluded.updated_at, run_id = NULL",
+                (table, _now()),
+            )
+
+    def commit_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, run_id: str
+    ) -> None:
+        text, integer = _columns(new)
+        old_text, old_integer = _columns(expected)
+        with self._guard() as conn, self._write(conn):
+            if is_forward(expected, new):
+                # IS compares NULL-safely, and matching both columns also matches the type.
+                cursor = conn.execute(
+                    "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?,"
+                    " run_id = ? WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
+                    (text, integer, _now(), run_id, table, old_text, old_integer),
+                )
+                if cursor.rowcount == 1:
+                    return
+            row = conn.execute(
+                "SELECT value_text, value_int FROM bookmarks WHERE table_name = ?", (table,)
+            ).fetchone()
+            found = _MISSING if row is None else (row[0] if row[0] is not None else row[1])
+            raise _conflict(table, expected, found, new)  # rolls back: nothing changed
+
+    def put_run(self, run: dict[str, Any]) -> None:
+        doc = json.dumps(run, sort_keys=True)
+        with self._guard() as conn, self._write(conn):
+            conn.execute(
+                "INSERT INTO runs (run_id, started_at, doc) VALUES (?, ?, ?) ON CONFLICT (run_id)"
+                " DO UPDATE SET started_at = excluded.started_at, doc = excluded.doc",
+                (run["run_id"], run["started_at"], doc),
+            )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._guard() as conn:
+            row = conn.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT doc FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?",
+                (max(limit, 0),),  # SQLite reads a negative LIMIT as "no limit"
+            ).fetchall()
+        return [json.loads(doc) for (doc,) in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,83 @@
+"""Warehouse port: the raw, curated and presentation layers (DuckDB locally, Redshift on AWS).
+
+Raw layer: ``raw.<table>`` holds the source columns with their source types plus ``_run_id``
+and ``_extracted_at``; every extracted row version, once per run. Loading a run replaces that
+run's rows in one transaction, so a retried or repeated load never duplicates.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rentalctl.tables import Column, Kind, TableSpec
+
+if TYPE_CHECKING:
+    from rentalctl.adapters.lake import Lake
+    from rentalctl.config import Settings
+    from rentalctl.pipeline.rawfiles import Manifest
+
+RAW_SCHEMA = "raw"
+META_COLUMNS = (("_run_id", "VARCHAR(64)"), ("_extracted_at", "TIMESTAMP"))
+
+
+def warehouse_type(column: Column) -> str:
+    """The warehouse type of a source column (same spelling in DuckDB and Redshift)."""
+    kind = column.kind
+    if kind is Kind.INTEGER:
+        return "BIGINT" if column.mysql_type.upper() == "BIGINT" else "INTEGER"
+    if kind is Kind.DECIMAL:
+        precision, scale = column.precision_scale or (18, 2)
+        return f"DECIMAL({precision},{scale})"
+    if kind is Kind.DATETIME:
+        return "TIMESTAMP"
+    if kind is Kind.DATE:
+        return "DATE"
+    if column.mysql_type.upper() == "TEXT":
+        return "VARCHAR(65535)"
+    return column.mysql_type.upper()  # VARCHAR(n)
+
+
+def raw_table_ddl(spec: TableSpec, quote: Any = lambda s: f'"{s}"') -> str:
+    cols = [f"{quote(c.name)} {warehouse_type(c)}" for c in spec.columns]
+    cols += [f"{quote(name)} {typ}" for name, typ in META_COLUMNS]
+    body = ",\n    ".join(cols)
+    return f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{quote(spec.name)} (\n    {body}\n)"
+
+
+class Warehouse(ABC):
+    name: str
+
+    @abstractmethod
+    def ensure_raw(self, tables: Sequence[TableSpec]) -> None:
+        """Create the raw schema and tables if missing."""
+
+    @abstractmethod
+    def load_raw(self, lake: Lake, manifest: Manifest) -> int:
+        """Replace ``manifest.run_id``'s rows of ``raw.<table>`` with the manifest's files, in
+        one transaction. Returns the rows loaded."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    from rentalctl import urls
+
+    if isinstance(settings.warehouse, urls.DuckdbURL):
+        from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
+
+        return DuckdbWarehouse(settings.warehouse.path)
+    from rentalctl.adapters.warehouse_redshift import RedshiftWarehouse
+
+    return RedshiftWarehouse.connect(settings)

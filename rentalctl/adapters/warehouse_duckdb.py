@@ -1,0 +1,92 @@
+"""DuckDB warehouse: the local target. Reads the lake's files directly (the lake is a folder
+here: DuckDB extensions such as httpfs are not used)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rentalctl.adapters.warehouse import RAW_SCHEMA, Warehouse, raw_table_ddl, warehouse_type
+from rentalctl.errors import PipelineFailed, ResourceUnavailable
+from rentalctl.tables import TableSpec, table
+
+if TYPE_CHECKING:
+    from rentalctl.adapters.lake import Lake
+    from rentalctl.pipeline.rawfiles import Manifest
+
+
+def _duckdb_type(sql_type: str) -> str:
+    return "VARCHAR" if sql_type.startswith("VARCHAR") else sql_type
+
+
+class DuckdbWarehouse(Warehouse):
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        self.name = f"duckdb:///{path}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            # Typically another process holds the file's write lock.
+            raise ResourceUnavailable(f"cannot open DuckDB warehouse {path}: {exc}") from None
+        self.conn.execute("SET TimeZone = 'UTC'")
+
+    def ensure_raw(self, tables: Sequence[TableSpec]) -> None:
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        for spec in tables:
+            self.conn.execute(_duck_ddl(spec))
+
+    def load_raw(self, lake: Lake, manifest: Manifest) -> int:
+        import duckdb
+
+        spec = table(manifest.table)
+        self.ensure_raw([spec])
+        target = f'{RAW_SCHEMA}."{spec.name}"'
+        paths = [lake.uri(f.key) for f in manifest.files]
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            self.conn.execute(f'DELETE FROM {target} WHERE "_run_id" = ?', [manifest.run_id])
+            if paths:
+                columns = {c.name: _duckdb_type(warehouse_type(c)) for c in spec.columns}
+                names = ", ".join(f'"{c}"' for c in spec.column_names)
+                self.conn.execute(
+                    f"INSERT INTO {target} SELECT {names}, ?, CAST(? AS TIMESTAMP) "
+                    "FROM read_csv(?, columns = ?, header = true, delim = ',', quote = '\"', "
+                    "escape = '\"', nullstr = '', allow_quoted_nulls = false, auto_detect = false, "
+                    "compression = 'gzip', strict_mode = true, "
+                    "dateformat = '%Y-%m-%d')",
+                    [manifest.run_id, manifest.extracted_at.rstrip("Z"), paths, columns],
+                )
+            loaded = self.conn.execute(
+                f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = ?', [manifest.run_id]
+            ).fetchone()[0]
+            if loaded != manifest.rows:
+                raise PipelineFailed(
+                    f"raw load of {spec.name} for run {manifest.run_id} read {loaded} rows, "
+                    f"the manifest lists {manifest.rows}"
+                )
+            self.conn.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise PipelineFailed(
+                f"raw load of {spec.name} for run {manifest.run_id} failed: {exc}"
+            ) from None
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return int(loaded)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, list(params)).fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _duck_ddl(spec: TableSpec) -> str:
+    # DuckDB's VARCHAR has no length; the Redshift lengths are kept for the Redshift DDL only.
+    import re
+
+    return re.sub(r"VARCHAR\(\d+\)", "VARCHAR", raw_table_ddl(spec))

@@ -1,0 +1,190 @@
+"""Redshift warehouse over redshift_connector: COPY from S3 with an IAM role, then a replace of
+the run's rows, all in one transaction.
+
+COPY reads a COPY manifest that lists exactly the run's part files (never a prefix, which could
+pick up another run's files). When COPY fails, the offending file, line, column and value are
+read from the load-error system tables and put into the error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rentalctl.adapters.warehouse import (
+    META_COLUMNS,
+    RAW_SCHEMA,
+    Warehouse,
+    raw_table_ddl,
+)
+from rentalctl.errors import ConfigError, PipelineFailed, ResourceUnavailable
+from rentalctl.pipeline.rawfiles import run_prefix
+from rentalctl.tables import TableSpec, table
+
+if TYPE_CHECKING:
+    from rentalctl.adapters.lake import Lake
+    from rentalctl.config import Settings
+    from rentalctl.pipeline.rawfiles import Manifest
+
+COPY_MANIFEST = "_copy.manifest"
+# Provisioned clusters record load errors in STL_LOAD_ERRORS, Serverless in SYS_LOAD_ERROR_DETAIL.
+_LOAD_ERRORS = (
+    "SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) "
+    "FROM stl_load_errors WHERE query = pg_last_copy_id() ORDER BY line_number LIMIT 5",
+    "SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_value), "
+    "TRIM(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() "
+    "ORDER BY line_number LIMIT 5",
+)
+
+
+def literal(value: str) -> str:
+    """A SQL string literal for COPY's location and role, which cannot be bound parameters.
+    The values come from configuration and code, never from data; quotes are refused."""
+    if "'" in value or "\\" in value or not value:
+        raise ConfigError(f"refusing to put {value!r} into a COPY statement")
+    return f"'{value}'"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class RedshiftWarehouse(Warehouse):
+    def __init__(self, conn: Any, name: str, copy_role_arn: str | None) -> None:
+        self.conn = conn
+        self.name = name
+        self.copy_role_arn = copy_role_arn
+
+    @classmethod
+    def connect(cls, settings: Settings) -> RedshiftWarehouse:
+        import redshift_connector
+
+        from rentalctl import aws, urls
+
+        url = settings.warehouse
+        assert isinstance(url, urls.RedshiftURL)
+        kwargs: dict[str, Any] = dict(
+            host=url.host, port=url.port, database=url.database, user=url.user, timeout=30
+        )
+        if settings.aws.redshift_secret_arn:
+            client = aws.client("secretsmanager", aws.session(settings.aws.region))
+            secret = json.loads(
+                client.get_secret_value(SecretId=settings.aws.redshift_secret_arn)["SecretString"]
+            )
+            kwargs.update(user=secret.get("username", url.user), password=secret["password"])
+        else:
+            # IAM authentication: temporary credentials for the database user.
+            kwargs.update(
+                iam=True,
+                db_user=url.user,
+                region=settings.aws.region,
+                cluster_identifier=url.host.split(".")[0],
+                is_serverless="redshift-serverless" in url.host,
+            )
+        try:
+            conn = redshift_connector.connect(**kwargs)
+        except redshift_connector.Error as exc:
+            raise ResourceUnavailable(
+                f"cannot connect to Redshift at {url.host}:{url.port}, database "
+                f"{url.database!r}, user {kwargs['user']!r}: {exc}"
+            ) from None
+        conn.autocommit = False
+        return cls(conn, str(url), settings.aws.redshift_copy_role_arn)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.conn.cursor()
+        cursor.execute(sql, tuple(params) if params else None)
+        return cursor
+
+    def ensure_raw(self, tables: Sequence[TableSpec]) -> None:
+        self._execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        for spec in tables:
+            self._execute(raw_table_ddl(spec, _quote))
+        self.conn.commit()
+
+    def load_raw(self, lake: Lake, manifest: Manifest) -> int:
+        spec = table(manifest.table)
+        if not self.copy_role_arn:
+            raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
+        if not re.fullmatch(r"[A-Za-z0-9T:.=_-]+", manifest.run_id):
+            raise ConfigError(f"invalid run id {manifest.run_id!r}")
+        self.ensure_raw([spec])
+        target = f"{RAW_SCHEMA}.{_quote(spec.name)}"
+        stage = _quote(f"stage_{spec.name}")
+        cols = ", ".join(_quote(c) for c in spec.column_names)
+        copy_manifest = (
+            run_prefix(spec.name, manifest.run_id) + COPY_MANIFEST if manifest.files else None
+        )
+        if copy_manifest:
+            entries = [{"url": lake.uri(f.key), "mandatory": True} for f in manifest.files]
+            lake.put_bytes(copy_manifest, json.dumps({"entries": entries}).encode())
+        try:
+            self._execute(f"CREATE TEMP TABLE {stage} (LIKE {target})")
+            if copy_manifest:
+                self._copy(stage, cols, lake.uri(copy_manifest), spec, manifest)
+            self._execute(f'DELETE FROM {target} WHERE "_run_id" = %s', [manifest.run_id])
+            meta = ", ".join(_quote(name) for name, _ in META_COLUMNS)
+            self._execute(
+                f"INSERT INTO {target} ({cols}, {meta}) SELECT {cols}, %s, "
+                f"CAST(%s AS TIMESTAMP) FROM {stage}",
+                [manifest.run_id, manifest.extracted_at.rstrip("Z").replace("T", " ")],
+            )
+            loaded = self._execute(
+                f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = %s', [manifest.run_id]
+            ).fetchone()[0]
+            if loaded != manifest.rows:
+                raise PipelineFailed(
+                    f"raw load of {spec.name} for run {manifest.run_id} loaded {loaded} rows, "
+                    f"the manifest lists {manifest.rows}"
+                )
+            self._execute(f"DROP TABLE {stage}")
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return int(loaded)
+
+    def _copy(
+        self, stage: str, cols: str, location: str, spec: TableSpec, manifest: Manifest
+    ) -> None:
+        import redshift_connector
+
+        sql = (
+            f"COPY {stage} ({cols}) FROM {literal(location)} "
+            f"IAM_ROLE {literal(self.copy_role_arn or '')} MANIFEST "
+            "FORMAT AS CSV GZIP IGNOREHEADER 1 TIMEFORMAT 'auto' DATEFORMAT 'YYYY-MM-DD' "
+            "COMPUPDATE OFF STATUPDATE OFF"
+        )
+        try:
+            self._execute(sql)
+        except redshift_connector.Error as exc:
+            self.conn.rollback()
+            raise PipelineFailed(
+                f"COPY into raw.{spec.name} for run {manifest.run_id} failed: "
+                f"{self._load_errors() or exc}"
+            ) from None
+
+    def _load_errors(self) -> str:
+        """The first load errors of the last COPY in this session, as one readable line."""
+        import redshift_connector
+
+        for sql in _LOAD_ERRORS:
+            try:
+                rows = self._execute(sql).fetchall()
+            except redshift_connector.Error:
+                self.conn.rollback()
+                continue
+            if rows:
+                return "; ".join(
+                    f"{file} line {line}, column {col}, value {value!r}: {reason}"
+                    for file, line, col, value, reason in rows
+                )
+        return ""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self._execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        self.conn.close()

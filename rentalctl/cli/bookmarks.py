@@ -1,0 +1,81 @@
+"""``rentalctl seed-bookmarks``: create the bookmark store and its entries; reset on request."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rentalctl.cli.output import AppState
+from rentalctl.errors import ConfigError
+
+
+def seed_bookmarks(
+    ctx: typer.Context,
+    reset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reset",
+            metavar="TABLE",
+            help="Set TABLE's bookmark back to empty: its next extract reads the whole "
+            "table again (repeatable).",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation of --reset.")
+    ] = False,
+) -> None:
+    """Create the bookmark store if missing and add an entry for every configured table that has
+    none. Existing bookmarks are never changed, except by an explicit --reset."""
+    state: AppState = ctx.obj
+    settings = state.settings()
+    from rentalctl.context import Context
+    from rentalctl.tables import table
+
+    to_reset = [table(name).name for name in dict.fromkeys(reset or [])]
+    store = Context(settings).state
+    created = store.ensure()
+    added = store.seed(settings.tables)
+    current = store.bookmarks()
+    if to_reset and not yes:
+        if state.json or not sys.stdin.isatty():
+            raise ConfigError("--reset needs confirmation: add --yes to confirm in scripts")
+        shown = ", ".join(
+            f"{t} (now {current[t].value if t in current else None})" for t in to_reset
+        )
+        typer.confirm(
+            f"Reset the bookmarks of {shown}? Their next runs re-extract the whole tables",
+            abort=True,
+            err=True,
+        )
+    for name in to_reset:
+        store.reset(name)
+    bookmarks = store.bookmarks()
+    doc = {
+        "store": store.name,
+        "created": created,
+        "added": added,
+        "reset": to_reset,
+        "bookmarks": {
+            name: {"value": b.value, "updated_at": b.updated_at, "run_id": b.run_id}
+            for name, b in sorted(bookmarks.items())
+        },
+    }
+
+    def render(console) -> None:
+        from rich.table import Table
+
+        verb = "Created" if created else "Using"
+        console.print(f"{verb} bookmark store {store.name}")
+        if added:
+            console.print(f"Added entries for: {', '.join(added)}")
+        if to_reset:
+            console.print(f"Reset: {', '.join(to_reset)}")
+        out = Table("table", "bookmark", "updated at", "by run", box=None)
+        for name, b in sorted(bookmarks.items()):
+            value = "(none: next extract is full)" if b.value is None else str(b.value)
+            out.add_row(name, value, b.updated_at or "", b.run_id or "")
+        console.print(out)
+
+    state.emit(doc, render)
