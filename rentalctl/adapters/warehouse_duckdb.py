@@ -59,9 +59,9 @@ class DuckdbWarehouse(Warehouse):
                     "dateformat = '%Y-%m-%d')",
                     [manifest.run_id, manifest.extracted_at.rstrip("Z"), paths, columns],
                 )
-            loaded = self.conn.execute(
+            (loaded,) = self.conn.execute(
                 f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = ?', [manifest.run_id]
-            ).fetchone()[0]
+            ).fetchall()[0]
             if loaded != manifest.rows:
                 raise PipelineFailed(
                     f"raw load of {spec.name} for run {manifest.run_id} read {loaded} rows, "

@@ -29,7 +29,7 @@ class OutputFormat(StrEnum):
 class _Group(TyperGroup):
     """Maps every error raised by a command to one line on stderr and a documented exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a click Context (Typer's vendored click)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
@@ -51,7 +51,7 @@ class _Group(TyperGroup):
             _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
 
 
-def _report(ctx: typer.Context, kind: str, message: str, code: int, hint: bool = False) -> None:
+def _report(ctx: Any, kind: str, message: str, code: int, hint: bool = False) -> None:
     state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
     if state.verbose:
         traceback.print_exc(file=sys.stderr)

@@ -21,7 +21,7 @@ from rentalctl.demo.generator import Generator, Listing, money, to_seconds
 from rentalctl.errors import ConfigError
 from rentalctl.tables import TABLES
 
-Statement = tuple[str, list[Sequence[Any]]]
+Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
 @dataclass

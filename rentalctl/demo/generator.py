@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -454,7 +454,7 @@ def _apply(row: tuple, changes: dict[int, object]) -> tuple:
     return tuple(out)
 
 
-_APARTMENT_DIRT = {
+_APARTMENT_DIRT: dict[str, Callable[[random.Random], dict[int, object]]] = {
     "missing_key": lambda rng: {0: None},
     "price_null": lambda rng: {3: None},
     "price_zero": lambda rng: {3: "0.00"},
@@ -463,7 +463,7 @@ _APARTMENT_DIRT = {
     "missing_date": lambda rng: {5: None},
     "is_active_null": lambda rng: {6: None},
 }
-_ATTRIBUTE_DIRT = {
+_ATTRIBUTE_DIRT: dict[str, Callable[[random.Random], dict[int, object]]] = {
     "missing_key": lambda rng: {0: None},
     "negative_bedrooms": lambda rng: {5: "-1.0"},
     "negative_bathrooms": lambda rng: {4: rng.choice(("-1.0", "-0.5"))},
@@ -471,7 +471,7 @@ _ATTRIBUTE_DIRT = {
     "negative_square_feet": lambda rng: {11: -rng.randint(1, 900)},
     "null_city": lambda rng: {13: None},
 }
-_VIEWING_DIRT = {
+_VIEWING_DIRT: dict[str, Callable[[random.Random], dict[int, object]]] = {
     "null_user": lambda rng: {1: None},
     "null_apartment": lambda rng: {2: None},
     "null_viewed_at": lambda rng: {3: None},
@@ -483,7 +483,7 @@ def _swap_dates(rng: random.Random, row: tuple) -> dict[int, object]:
     return {4: row[5], 5: row[4]}
 
 
-_BOOKING_DIRT = {
+_BOOKING_DIRT: dict[str, Callable[[random.Random, tuple], dict[int, object]]] = {
     "missing_key": lambda rng, row: {0: None},
     "null_user": lambda rng, row: {1: None},
     "null_apartment": lambda rng, row: {2: None},

@@ -88,6 +88,8 @@ def backfill_window(since: str, until: str | None) -> Window:
 def _query(source: Source, spec: TableSpec, window: Window, high: Any) -> tuple[str, list[Any]]:
     q, p = source.quote, source.placeholder
     cols = ", ".join(q(c) for c in spec.column_names)
+    where: list[str]
+    params: list[Any]
     if window.mode == "backfill":
         col = q(spec.backfill_column)
         where, params = [f"{col} >= {p}"], [window.since]

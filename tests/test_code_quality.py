@@ -1,0 +1,25 @@
+"""The house rules, enforced by the suite CI runs: ruff (lint and format) and mypy are clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_ruff_lint_and_format() -> None:
+    lint = _run("ruff", "check", "rentalctl", "tests")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _run("ruff", "format", "--check", "rentalctl", "tests")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_mypy() -> None:
+    result = _run("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
