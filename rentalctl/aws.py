@@ -15,9 +15,14 @@ from rentalctl.errors import ResourceUnavailable
 
 
 def session(region: str | None = None) -> Any:
-    """A boto3 session; ``region`` (from config) wins over the environment's."""
+    """A boto3 session; ``region`` (from config) wins over the environment's. botocore itself
+    reads only AWS_DEFAULT_REGION, so AWS_REGION (what the AWS CLI v2 and SDKs honour) is read
+    here."""
+    import os
+
     import boto3
 
+    region = region or os.environ.get("AWS_REGION") or None
     return boto3.Session(region_name=region) if region else boto3.Session()
 
 

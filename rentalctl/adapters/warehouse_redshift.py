@@ -108,6 +108,7 @@ class RedshiftWarehouse(Warehouse):
         spec = table(manifest.table)
         if not self.copy_role_arn:
             raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
+        literal(self.copy_role_arn)  # refused before any side effect, not at the COPY
         if not re.fullmatch(r"[A-Za-z0-9T:.=_-]+", manifest.run_id):
             raise ConfigError(f"invalid run id {manifest.run_id!r}")
         self.ensure_raw([spec])

@@ -34,24 +34,26 @@ def seed_bookmarks(
     from rentalctl.tables import table
 
     to_reset = [table(name).name for name in dict.fromkeys(reset or [])]
-    store = Context(settings).state
-    created = store.ensure()
-    added = store.seed(settings.tables)
-    current = store.bookmarks()
-    if to_reset and not yes:
-        if state.json or not sys.stdin.isatty():
-            raise ConfigError("--reset needs confirmation: add --yes to confirm in scripts")
-        shown = ", ".join(
-            f"{t} (now {current[t].value if t in current else None})" for t in to_reset
-        )
-        typer.confirm(
-            f"Reset the bookmarks of {shown}? Their next runs re-extract the whole tables",
-            abort=True,
-            err=True,
-        )
-    for name in to_reset:
-        store.reset(name)
-    bookmarks = store.bookmarks()
+    interactive = not state.json and sys.stdin.isatty()
+    if to_reset and not yes and not interactive:
+        # Refused before anything is created: a failed command leaves no trace.
+        raise ConfigError("--reset needs confirmation: add --yes to confirm in scripts")
+    with Context(settings).state as store:
+        created = store.ensure()
+        added = store.seed(settings.tables)
+        current = store.bookmarks()
+        if to_reset and not yes:
+            shown = ", ".join(
+                f"{t} (now {current[t].value if t in current else None})" for t in to_reset
+            )
+            if not typer.confirm(
+                f"Reset the bookmarks of {shown}? Their next runs re-extract the whole tables",
+                err=True,
+            ):
+                raise ConfigError("reset not confirmed: no bookmark changed")
+        for name in to_reset:
+            store.reset(name)
+        bookmarks = store.bookmarks()
     doc = {
         "store": store.name,
         "created": created,
