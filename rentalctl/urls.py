@@ -9,35 +9,54 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rentalctl.errors import InvalidSetting
 
 
 @dataclass(frozen=True)
-class SqliteURL:
+class _PathURL:
+    """A database or folder on this machine."""
+
     path: Path
+    scheme: ClassVar[str]
 
     def __str__(self) -> str:
-        return f"sqlite:///{self.path}"
+        return f"{self.scheme}{self.path}"
+
+
+class SqliteURL(_PathURL):
+    scheme = "sqlite:///"
+
+
+class FileURL(_PathURL):
+    scheme = "file://"
+
+
+class DuckdbURL(_PathURL):
+    scheme = "duckdb:///"
 
 
 @dataclass(frozen=True)
-class MysqlURL:
+class _ServerURL:
+    """A database server; never with a password."""
+
     user: str
     host: str
     port: int
     database: str
+    scheme: ClassVar[str]
 
     def __str__(self) -> str:
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
-@dataclass(frozen=True)
-class FileURL:
-    path: Path
+class MysqlURL(_ServerURL):
+    scheme = "mysql"
 
-    def __str__(self) -> str:
-        return f"file://{self.path}"
+
+class RedshiftURL(_ServerURL):
+    scheme = "redshift"
 
 
 @dataclass(frozen=True)
@@ -47,25 +66,6 @@ class S3URL:
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-
-
-@dataclass(frozen=True)
-class DuckdbURL:
-    path: Path
-
-    def __str__(self) -> str:
-        return f"duckdb:///{self.path}"
-
-
-@dataclass(frozen=True)
-class RedshiftURL:
-    user: str
-    host: str
-    port: int
-    database: str
-
-    def __str__(self) -> str:
-        return f"redshift://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 @dataclass(frozen=True)

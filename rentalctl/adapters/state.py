@@ -49,6 +49,23 @@ def is_forward(old: Watermark | None, new: Watermark) -> bool:
     return new >= old  # type: ignore[operator]
 
 
+MISSING: Any = object()  # "no entry", as distinct from an entry whose value is None
+
+
+def conflict(table: str, expected: object, found: object, new: object) -> BookmarkConflict:
+    """The error of a refused bookmark commit, saying which rule refused it."""
+    if not is_forward(expected, new):  # type: ignore[arg-type]
+        why = "the new value is behind the expected one, or of another type"
+    elif found is MISSING:
+        why = "the table has no bookmark entry (run `rentalctl seed-bookmarks`)"
+    else:
+        why = "the stored value is not the expected one (another run moved it)"
+    shown = "no entry" if found is MISSING else repr(found)
+    return BookmarkConflict(
+        f"bookmark of {table} not moved: expected {expected!r}, found {shown}, new {new!r}: {why}"
+    )
+
+
 class StateStore(ABC):
     #: user-facing location, e.g. sqlite:///…/state.db or dynamodb://table
     name: str

@@ -23,10 +23,16 @@ from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from rentalctl import aws
-from rentalctl.adapters.state import Bookmark, BookmarkConflict, StateStore, Watermark, is_forward
+from rentalctl.adapters.state import (
+    MISSING,
+    Bookmark,
+    StateStore,
+    Watermark,
+    conflict,
+    is_forward,
+)
 from rentalctl.errors import ResourceUnavailable
 
-_MISSING = object()  # "no entry", as distinct from an entry whose value is None
 # Still failing after the client's adaptive retries: capacity, not a bug.
 _THROTTLED = {
     "ThrottlingException",
@@ -52,19 +58,6 @@ def _decode(item: dict[str, Any]) -> Watermark | None:
     if attr is None:
         return None
     return attr["S"] if "S" in attr else int(attr["N"])
-
-
-def _conflict(table: str, expected: object, found: object, new: object) -> BookmarkConflict:
-    if not is_forward(expected, new):  # type: ignore[arg-type]
-        why = "the new value is behind the expected one, or of another type"
-    elif found is _MISSING:
-        why = "the table has no bookmark entry (run `rentalctl seed-bookmarks`)"
-    else:
-        why = "the stored value is not the expected one (another run moved it)"
-    shown = "no entry" if found is _MISSING else repr(found)
-    return BookmarkConflict(
-        f"bookmark of {table} not moved: expected {expected!r}, found {shown}, new {new!r}: {why}"
-    )
 
 
 class DynamoStateStore(StateStore):
@@ -177,7 +170,7 @@ class DynamoStateStore(StateStore):
     def _current(self, table: str) -> object:
         with self._errors():
             item = self._client.get_item(**self._key(f"bookmark#{table}"), ConsistentRead=True)
-        return _decode(item["Item"]) if "Item" in item else _MISSING
+        return _decode(item["Item"]) if "Item" in item else MISSING
 
     def bookmarks(self) -> dict[str, Bookmark]:
         result = {}
@@ -242,7 +235,7 @@ class DynamoStateStore(StateStore):
                 if aws.error_code(exc) != "ConditionalCheckFailedException":
                     raise
         # Read after the failure only to explain it; the decision was the condition's.
-        raise _conflict(table, expected, self._current(table), new)
+        raise conflict(table, expected, self._current(table), new)
 
     def put_run(self, run: dict[str, Any]) -> None:
         item = {

@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rentalctl.adapters.state import Bookmark, BookmarkConflict, StateStore, Watermark, is_forward
+from rentalctl.adapters.state import (
+    MISSING,
+    Bookmark,
+    StateStore,
+    Watermark,
+    conflict,
+    is_forward,
+)
 from rentalctl.errors import ResourceUnavailable
 
 # A watermark's type must round-trip exactly (an id stays an int, a timestamp stays text), so
@@ -28,8 +35,6 @@ _SCHEMA = (
     "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE INDEX runs_started_at ON runs (started_at)",
 )
-
-_MISSING = object()  # "no entry", as distinct from an entry whose value is None
 
 
 def _now() -> str:
@@ -43,19 +48,6 @@ def _columns(value: Watermark | None) -> tuple[str | None, int | None]:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise TypeError(f"a watermark is a str or an int, not {type(value).__name__}")
     return (value, None) if isinstance(value, str) else (None, value)
-
-
-def _conflict(table: str, expected: object, found: object, new: object) -> BookmarkConflict:
-    if not is_forward(expected, new):  # type: ignore[arg-type]
-        why = "the new value is behind the expected one, or of another type"
-    elif found is _MISSING:
-        why = "the table has no bookmark entry (run `rentalctl seed-bookmarks`)"
-    else:
-        why = "the stored value is not the expected one (another run moved it)"
-    shown = "no entry" if found is _MISSING else repr(found)
-    return BookmarkConflict(
-        f"bookmark of {table} not moved: expected {expected!r}, found {shown}, new {new!r}: {why}"
-    )
 
 
 class SqliteStateStore(StateStore):
@@ -184,8 +176,8 @@ class SqliteStateStore(StateStore):
             row = conn.execute(
                 "SELECT value_text, value_int FROM bookmarks WHERE table_name = ?", (table,)
             ).fetchone()
-            found = _MISSING if row is None else (row[0] if row[0] is not None else row[1])
-            raise _conflict(table, expected, found, new)  # rolls back: nothing changed
+            found = MISSING if row is None else (row[0] if row[0] is not None else row[1])
+            raise conflict(table, expected, found, new)  # rolls back: nothing changed
 
     def put_run(self, run: dict[str, Any]) -> None:
         doc = json.dumps(run, sort_keys=True)

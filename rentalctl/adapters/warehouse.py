@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rentalctl.errors import PipelineFailed
 from rentalctl.tables import Column, Kind, TableSpec
 
 if TYPE_CHECKING:
@@ -44,6 +45,16 @@ def raw_table_ddl(spec: TableSpec, quote: Any = lambda s: f'"{s}"') -> str:
     cols += [f"{quote(name)} {typ}" for name, typ in META_COLUMNS]
     body = ",\n    ".join(cols)
     return f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{quote(spec.name)} (\n    {body}\n)"
+
+
+def check_loaded(manifest: Manifest, loaded: int) -> None:
+    """A load must hold exactly the rows its manifest lists: anything else means the lake's files
+    were changed after the extract, and the load is rolled back."""
+    if loaded != manifest.rows:
+        raise PipelineFailed(
+            f"raw load of {manifest.table} for run {manifest.run_id} loaded {loaded} rows, "
+            f"the manifest lists {manifest.rows}"
+        )
 
 
 class Warehouse(ABC):

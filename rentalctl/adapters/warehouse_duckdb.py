@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.adapters.warehouse import RAW_SCHEMA, Warehouse, raw_table_ddl, warehouse_type
+from rentalctl.adapters.warehouse import (
+    RAW_SCHEMA,
+    Warehouse,
+    check_loaded,
+    raw_table_ddl,
+    warehouse_type,
+)
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.tables import TableSpec, table
 
@@ -62,11 +68,7 @@ class DuckdbWarehouse(Warehouse):
             (loaded,) = self.conn.execute(
                 f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = ?', [manifest.run_id]
             ).fetchall()[0]
-            if loaded != manifest.rows:
-                raise PipelineFailed(
-                    f"raw load of {spec.name} for run {manifest.run_id} read {loaded} rows, "
-                    f"the manifest lists {manifest.rows}"
-                )
+            check_loaded(manifest, loaded)
             self.conn.execute("COMMIT")
         except duckdb.Error as exc:
             self.conn.execute("ROLLBACK")

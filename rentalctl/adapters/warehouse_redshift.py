@@ -17,6 +17,7 @@ from rentalctl.adapters.warehouse import (
     META_COLUMNS,
     RAW_SCHEMA,
     Warehouse,
+    check_loaded,
     raw_table_ddl,
 )
 from rentalctl.errors import ConfigError, PipelineFailed, ResourceUnavailable
@@ -135,11 +136,7 @@ class RedshiftWarehouse(Warehouse):
             loaded = self._execute(
                 f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = %s', [manifest.run_id]
             ).fetchone()[0]
-            if loaded != manifest.rows:
-                raise PipelineFailed(
-                    f"raw load of {spec.name} for run {manifest.run_id} loaded {loaded} rows, "
-                    f"the manifest lists {manifest.rows}"
-                )
+            check_loaded(manifest, loaded)
             self._execute(f"DROP TABLE {stage}")
             self.conn.commit()
         except BaseException:
