@@ -30,17 +30,7 @@ CSV = b"id,title\n1,Flat \xc3\xa9\n2,Loft\n"
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    # A developer's endpoint or profile would send the calls past moto.
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def s3(aws_env: None) -> Iterator[Any]:
+def s3(aws_credentials: str) -> Iterator[Any]:
     """A raw S3 client on moto with the test bucket, to look behind the adapter's back."""
     from moto import mock_aws
 
@@ -216,7 +206,7 @@ def test_bad_keys_are_refused_before_touching_storage(
     assert api_calls == []
 
 
-def test_names_and_uris(tmp_path: Path, aws_env: None) -> None:
+def test_names_and_uris(tmp_path: Path, aws_credentials: str) -> None:
     local = LocalLake(tmp_path / "lake")
     assert local.name == f"file://{tmp_path}/lake"
     assert local.uri("raw/x/a.csv") == f"{tmp_path}/lake/raw/x/a.csv"
@@ -229,7 +219,7 @@ def test_names_and_uris(tmp_path: Path, aws_env: None) -> None:
     assert bare.uri("raw/a.csv") == "s3://rentalctl-test-lake/raw/a.csv"
 
 
-def test_open_lake_picks_the_adapter(tmp_path: Path, aws_env: None) -> None:
+def test_open_lake_picks_the_adapter(tmp_path: Path, aws_credentials: str) -> None:
     local = open_lake(parse_lake("file://data/lake", tmp_path))
     assert isinstance(local, LocalLake)
     assert local.name == f"file://{tmp_path}/data/lake"
@@ -375,7 +365,7 @@ def test_s3_missing_bucket_names_the_bucket(s3: Any, tmp_path: Path) -> None:
     ],
 )
 def test_s3_access_and_network_errors(
-    aws_env: None, tmp_path: Path, error: Exception, expected: str
+    aws_credentials: str, tmp_path: Path, error: Exception, expected: str
 ) -> None:
     def fail(**_: Any) -> None:
         raise error

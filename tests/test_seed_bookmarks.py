@@ -47,20 +47,6 @@ class Backend:
     exists: Callable[[], bool]  # does the store exist, asked without rentalctl
 
 
-def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-
-
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def backend(
     request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
@@ -79,7 +65,7 @@ def backend(
         path = home.resolve() / "state.db"
         yield Backend("sqlite", f"sqlite:///{path}", tracked(f"sqlite:///{path}"), path.exists)
     else:
-        _aws_env(monkeypatch)
+        request.getfixturevalue("aws_credentials")  # fake credentials (conftest.py)
         monkeypatch.setenv("RENTALCTL_STATE_URL", f"dynamodb://{DDB_TABLE}")
         with mock_aws():  # every invocation of the test runs inside it
             session = aws.session("eu-west-1")

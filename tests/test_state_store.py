@@ -35,21 +35,10 @@ class Backend:
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Fake credentials and region, no endpoint override, moto intercepting every call."""
-    for var in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+def aws_env(aws_credentials: str) -> Iterator[Any]:
+    """A session on the fake credentials (conftest.py), moto intercepting every call."""
     with mock_aws():
-        yield aws.session("eu-west-1")
+        yield aws.session(aws_credentials)
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

@@ -166,14 +166,8 @@ def ok_count(rows: int) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def s3(aws_credentials: str) -> Iterator[Any]:
     """A raw S3 client on moto with the test bucket, to look behind the adapter's back."""
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
     with mock_aws():
         client = aws.client("s3", aws.session("eu-west-1"))
         client.create_bucket(
