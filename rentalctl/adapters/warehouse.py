@@ -59,6 +59,12 @@ def check_loaded(manifest: Manifest, loaded: int) -> None:
 
 class Warehouse(ABC):
     name: str
+    #: the sqlglot dialect of this warehouse's SQL: "duckdb" or "redshift"
+    dialect: str
+
+    @abstractmethod
+    def execute_transaction(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> None:
+        """Run statements (SQL, or (SQL, parameters)) in one transaction: all or nothing."""
 
     @abstractmethod
     def ensure_raw(self, tables: Sequence[TableSpec]) -> None:

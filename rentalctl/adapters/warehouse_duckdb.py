@@ -27,6 +27,8 @@ def _duckdb_type(sql_type: str) -> str:
 
 
 class DuckdbWarehouse(Warehouse):
+    dialect = "duckdb"
+
     def __init__(self, path: Path) -> None:
         import duckdb
 
@@ -79,6 +81,24 @@ class DuckdbWarehouse(Warehouse):
             self.conn.execute("ROLLBACK")
             raise
         return int(loaded)
+
+    def execute_transaction(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> None:
+        import duckdb
+
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                sql, params = (statement, []) if isinstance(statement, str) else statement
+                self.conn.execute(sql, list(params))
+            self.conn.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise PipelineFailed(
+                f"warehouse transaction failed and was rolled back: {exc}"
+            ) from None
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, list(params)).fetchall()

@@ -53,6 +53,8 @@ def _quote(identifier: str) -> str:
 
 
 class RedshiftWarehouse(Warehouse):
+    dialect = "redshift"
+
     def __init__(self, conn: Any, name: str, copy_role_arn: str | None) -> None:
         self.conn = conn
         self.name = name
@@ -180,6 +182,23 @@ class RedshiftWarehouse(Warehouse):
                     for file, line, col, value, reason in rows
                 )
         return ""
+
+    def execute_transaction(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> None:
+        import redshift_connector
+
+        try:
+            for statement in statements:
+                sql, params = (statement, ()) if isinstance(statement, str) else statement
+                self._execute(sql, params)
+            self.conn.commit()
+        except redshift_connector.Error as exc:
+            self.conn.rollback()
+            raise PipelineFailed(
+                f"warehouse transaction failed and was rolled back: {exc}"
+            ) from None
+        except BaseException:
+            self.conn.rollback()
+            raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._execute(sql, params).fetchall())
