@@ -76,6 +76,13 @@ class Warehouse(ABC):
         one transaction. Returns the rows loaded."""
 
     @abstractmethod
+    def stage_parquet(
+        self, lake: Lake, keys: Sequence[str], stage: str, like: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        """Statements that create the temporary table ``stage`` with the columns of the table
+        ``like`` and fill it with the Parquet files at ``keys`` (columns matched by name)."""
+
+    @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod

@@ -63,7 +63,7 @@ class DuckdbWarehouse(Warehouse):
                     f"INSERT INTO {target} SELECT {names}, ?, CAST(? AS TIMESTAMP) "
                     "FROM read_csv(?, columns = ?, header = true, delim = ',', quote = '\"', "
                     "escape = '\"', nullstr = '', allow_quoted_nulls = false, auto_detect = false, "
-                    "compression = 'gzip', strict_mode = true, "
+                    "compression = 'gzip', strict_mode = true, hive_partitioning = false, "
                     "dateformat = '%Y-%m-%d')",
                     [manifest.run_id, manifest.extracted_at.rstrip("Z"), paths, columns],
                 )
@@ -99,6 +99,24 @@ class DuckdbWarehouse(Warehouse):
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def stage_parquet(
+        self, lake: Lake, keys: Sequence[str], stage: str, like: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        out: list[str | tuple[str, Sequence[Any]]] = [
+            f'DROP TABLE IF EXISTS "{stage}"',
+            f'CREATE TEMP TABLE "{stage}" AS SELECT * FROM {like} WHERE FALSE',
+        ]
+        if keys:
+            paths = [lake.uri(key) for key in keys]
+            out.append(
+                (
+                    f'INSERT INTO "{stage}" BY NAME '
+                    "SELECT * FROM read_parquet(?, hive_partitioning = false)",
+                    [paths],
+                )
+            )
+        return out
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, list(params)).fetchall()

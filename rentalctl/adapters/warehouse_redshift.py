@@ -200,6 +200,26 @@ class RedshiftWarehouse(Warehouse):
             self.conn.rollback()
             raise
 
+    def stage_parquet(
+        self, lake: Lake, keys: Sequence[str], stage: str, like: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        out: list[str | tuple[str, Sequence[Any]]] = [
+            f"DROP TABLE IF EXISTS {_quote(stage)}",
+            f"CREATE TEMP TABLE {_quote(stage)} (LIKE {like})",
+        ]
+        if keys:
+            if not self.copy_role_arn:
+                raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
+            # A COPY manifest naming exactly these files, next to them.
+            manifest_key = keys[0].rsplit("/", 1)[0] + "/" + COPY_MANIFEST
+            entries = [{"url": lake.uri(key), "mandatory": True} for key in keys]
+            lake.put_bytes(manifest_key, json.dumps({"entries": entries}).encode())
+            out.append(
+                f"COPY {_quote(stage)} FROM {literal(lake.uri(manifest_key))} "
+                f"IAM_ROLE {literal(self.copy_role_arn)} MANIFEST FORMAT AS PARQUET"
+            )
+        return out
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._execute(sql, params).fetchall())
 

@@ -1,0 +1,173 @@
+"""SQL of the curated layer, generated from the contract in ``rentalctl.curated``: the DDL and
+the statements that merge one run's transform output. Identifiers come only from that contract;
+the run id is a bound parameter.
+
+The merge is written once for DuckDB and Redshift. Redshift's MERGE has no ``WHEN MATCHED AND
+<condition>``, so the "only newer versions" rule filters the source instead: a staged row takes
+part only when its key is new, or its version is newer than the stored one. A re-merge of the
+same run therefore changes nothing, and a newer *rejected* version never reaches the stage.
+"""
+
+from __future__ import annotations
+
+from rentalctl.curated import (
+    CURATED,
+    FX_RATES_COLUMNS,
+    REJECTED_ROWS_COLUMNS,
+    SCHEMA,
+    CuratedTable,
+)
+
+Statement = str | tuple[str, list[object]]
+
+
+def q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def qualified(table: str) -> str:
+    return f"{SCHEMA}.{q(table)}"
+
+
+def _create(name: str, columns: tuple[tuple[str, str], ...], dialect: str, tail: str = "") -> str:
+    body = ",\n    ".join(
+        f"{q(col)} {'VARCHAR' if dialect == 'duckdb' and typ.startswith('VARCHAR') else typ}"
+        for col, typ in columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS {qualified(name)} (\n    {body}\n){tail}"
+
+
+def ddl(dialect: str) -> list[str]:
+    """CREATE statements for the curated schema and its tables (idempotent)."""
+    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
+    for spec in CURATED.values():
+        tail = ""
+        if dialect == "redshift":
+            sort = spec.version or spec.key
+            tail = f" DISTKEY({q(spec.key)}) SORTKEY({q(sort)})"
+        out.append(_create(spec.name, spec.columns, dialect, tail))
+    rejected_tail = " DISTSTYLE EVEN SORTKEY(source_table)" if dialect == "redshift" else ""
+    fx_tail = " DISTSTYLE ALL" if dialect == "redshift" else ""
+    out.append(_create("rejected_rows", REJECTED_ROWS_COLUMNS, dialect, rejected_tail))
+    out.append(_create("fx_rates", FX_RATES_COLUMNS, dialect, fx_tail))
+    return out
+
+
+def stage_name(table: str) -> str:
+    return f"stage_curated_{table}"
+
+
+def counts_name(table: str) -> str:
+    return f"merge_counts_{table}"
+
+
+def _candidates(spec: CuratedTable, stage: str) -> str:
+    """The staged rows that change the curated table: new keys, or newer versions."""
+    key = q(spec.key)
+    newer = f" OR s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else ""
+    return (
+        f"SELECT s.* FROM {q(stage)} s LEFT JOIN {qualified(spec.name)} t ON t.{key} = s.{key} "
+        f"WHERE t.{key} IS NULL{newer}"
+    )
+
+
+def merge_statements(table: str) -> list[Statement]:
+    """Count, then merge the staged run output of ``table`` into curated (the stage table
+    ``stage_name(table)`` must exist, with the curated columns)."""
+    spec = CURATED[table]
+    stage, key = stage_name(table), q(spec.key)
+    cols = [q(c) for c in spec.column_names]
+    newer = f"s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else "FALSE"
+    counts = (
+        f"CREATE TEMP TABLE {q(counts_name(table))} AS SELECT "
+        f"SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END) AS inserted, "
+        f"SUM(CASE WHEN t.{key} IS NOT NULL AND {newer} THEN 1 ELSE 0 END) AS updated, "
+        f"COUNT(*) AS staged "
+        f"FROM {q(stage)} s LEFT JOIN {qualified(spec.name)} t ON t.{key} = s.{key}"
+    )
+    sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
+    merge = (
+        f"MERGE INTO {qualified(spec.name)} USING ({_candidates(spec, stage)}) AS s "
+        f"ON {qualified(spec.name)}.{key} = s.{key} "
+        f"WHEN MATCHED THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) "
+        f"VALUES ({', '.join('s.' + c for c in cols)})"
+    )
+    return [f"DROP TABLE IF EXISTS {q(counts_name(table))}", counts, merge]
+
+
+def rejected_statements(stage: str) -> list[Statement]:
+    """Add the staged rejected rows not recorded yet: the same row version re-read by a later
+    run (lookback, backfill) is recorded once, under the run that first rejected it."""
+    cols = ", ".join(q(c) for c, _ in REJECTED_ROWS_COLUMNS)
+    target = qualified("rejected_rows")
+    return [
+        f"INSERT INTO {target} ({cols}) SELECT DISTINCT {cols} FROM {q(stage)} r "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.source_table = r.source_table "
+        f"AND x.record = r.record)"
+    ]
+
+
+def placeholder(dialect: str) -> str:
+    return "?" if dialect == "duckdb" else "%s"
+
+
+def fx_rates_statements(rates: dict[str, object], dialect: str) -> list[Statement]:
+    """curated.fx_rates holds exactly the rates this run used."""
+    target, p = qualified("fx_rates"), placeholder(dialect)
+    out: list[Statement] = [f"DELETE FROM {target}"]
+    for currency, rate in sorted(rates.items()):
+        out.append(
+            (f"INSERT INTO {target} (currency, rate_to_usd) VALUES ({p}, {p})", [currency, rate])
+        )
+    return out
+
+
+_TRIPLE = ("user_id", "apartment_id", "viewed_at")
+
+
+def _raw_viewing_json(dialect: str) -> str:
+    """The raw viewing row r as JSON text, in the form the transform writes rejected records."""
+    from rentalctl.tables import USER_VIEWING
+
+    def value(col: str) -> str:
+        if col == "viewed_at":
+            if dialect == "duckdb":
+                return "strftime(r.viewed_at, '%Y-%m-%d %H:%M:%S.%f')"
+            return "TO_CHAR(r.viewed_at, 'YYYY-MM-DD HH24:MI:SS.US')"
+        return f"r.{q(col)}"
+
+    if dialect == "duckdb":
+        fields = ", ".join(f"{q(c)} := {value(c)}" for c in USER_VIEWING.column_names)
+        return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
+    fields = ", ".join(f"'{c}', {value(c)}" for c in USER_VIEWING.column_names)
+    return f"JSON_SERIALIZE(OBJECT({fields}))"
+
+
+def viewing_duplicate_statements(run_id: str, dialect: str) -> list[Statement]:
+    """A viewing that repeats an older one (same user, apartment and time, smaller id) is a
+    duplicate even when the two arrived in different runs: move it from curated to
+    rejected_rows. Only events that share a (user, apartment, time) with this run's stage are
+    examined, so the check costs what the run brings, not the table's size."""
+    target, rejected = qualified("user_viewing"), qualified("rejected_rows")
+    p, dups, record = placeholder(dialect), q("duplicate_viewings"), _raw_viewing_json(dialect)
+    same = " AND ".join(f"o.{q(c)} = d.{q(c)}" for c in _TRIPLE)
+    in_stage = " AND ".join(f"s.{q(c)} = d.{q(c)}" for c in _TRIPLE)
+    return [
+        f"DROP TABLE IF EXISTS {dups}",
+        f"CREATE TEMP TABLE {dups} AS SELECT d.{q('id')} AS id FROM {target} d "
+        f"WHERE EXISTS (SELECT 1 FROM {target} o WHERE {same} AND o.{q('id')} < d.{q('id')}) "
+        f"AND EXISTS (SELECT 1 FROM {q(stage_name('user_viewing'))} s WHERE {in_stage})",
+        (
+            f"INSERT INTO {rejected} (source_table, record_key, reason, record, run_id) "
+            f"SELECT 'user_viewing', CAST(r.{q('id')} AS VARCHAR(64)), 'duplicate', {record}, {p} "
+            f"FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.{q('id')} "
+            f"ORDER BY x._run_id DESC) AS rn FROM raw.{q('user_viewing')} x "
+            f"WHERE x.{q('id')} IN (SELECT id FROM {dups})) r "
+            f"WHERE r.rn = 1 AND NOT EXISTS (SELECT 1 FROM {rejected} x "
+            f"WHERE x.source_table = 'user_viewing' AND x.record = {record})",
+            [run_id],
+        ),
+        f"DELETE FROM {target} WHERE {q('id')} IN (SELECT id FROM {dups})",
+        f"DROP TABLE {dups}",
+    ]

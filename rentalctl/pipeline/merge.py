@@ -1,0 +1,113 @@
+"""Merge step: one run's transform output into the curated layer, in ONE warehouse transaction
+for all tables — so the curated layer, the rejected rows and the fx rates always reflect whole
+runs, and the bookmark commit that follows only ever follows committed data.
+
+Per table, in dependency order (apartments first, so orphans are counted against the merged
+apartments): stage the run's curated Parquet, count, MERGE (new keys and newer versions only),
+then record the run's rejected rows not recorded before. Re-merging the same run changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from rentalctl.context import Context
+from rentalctl.curated import CURATED, output_prefix
+from rentalctl.errors import PipelineFailed, ResourceUnavailable
+from rentalctl.pipeline import curated_sql as sql
+from rentalctl.pipeline import quality
+from rentalctl.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+STATS = "_stats.json"
+# Tables whose rows refer to an apartment, and the referring column.
+_APARTMENT_REFERENCE = {
+    "apartment_attributes": "id",
+    "user_viewing": "apartment_id",
+    "bookings": "apartment_id",
+}
+
+
+def read_stats(ctx: Context, table: str, run_id: str) -> dict[str, Any]:
+    try:
+        data = ctx.lake.get_bytes(output_prefix("curated", table, run_id) + STATS)
+    except ResourceUnavailable:
+        raise PipelineFailed(
+            f"no transform output for {table} in run {run_id}: the transform step has not "
+            "completed for this run"
+        ) from None
+    stats: dict[str, Any] = json.loads(data)
+    return stats
+
+
+def _parquet(ctx: Context, kind: str, table: str, run_id: str) -> list[str]:
+    return [k for k in ctx.lake.list(output_prefix(kind, table, run_id)) if k.endswith(".parquet")]
+
+
+def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, Any]]:
+    """Merge the run's output of ``tables``; returns the data-quality report (also stored with
+    the run record). Raises PipelineFailed, merging nothing, when the quality gate fails."""
+    ordered = [t for t in TABLES if t in tables]
+    report = {t: read_stats(ctx, t, run_id) for t in ordered}
+    quality.gate(report, ctx.settings.max_rejected_share)
+
+    with ctx.warehouse() as warehouse:
+        dialect = warehouse.dialect
+        statements: list[Any] = [*sql.ddl(dialect)]
+        statements += sql.fx_rates_statements(dict(ctx.settings.fx_rates), dialect)
+        for table in ordered:
+            stage, rejected_stage = sql.stage_name(table), f"stage_rejected_{table}"
+            statements += warehouse.stage_parquet(
+                ctx.lake, _parquet(ctx, "curated", table, run_id), stage, sql.qualified(table)
+            )
+            statements += sql.merge_statements(table)
+            if table in _APARTMENT_REFERENCE:
+                statements += _orphan_statements(table)
+            if table == "user_viewing":
+                statements += sql.viewing_duplicate_statements(run_id, dialect)
+            statements += warehouse.stage_parquet(
+                ctx.lake,
+                _parquet(ctx, "rejected", table, run_id),
+                rejected_stage,
+                sql.qualified("rejected_rows"),
+            )
+            statements += sql.rejected_statements(rejected_stage)
+            statements += [f'DROP TABLE "{stage}"', f'DROP TABLE "{rejected_stage}"']
+        warehouse.execute_transaction(statements)
+
+        for table in ordered:
+            inserted, updated, staged = warehouse.query(
+                f"SELECT inserted, updated, staged FROM {sql.q(sql.counts_name(table))}"
+            )[0]
+            report[table].update(
+                inserted=int(inserted or 0),
+                updated=int(updated or 0),
+                unchanged=int(staged or 0) - int(inserted or 0) - int(updated or 0),
+            )
+            if table in _APARTMENT_REFERENCE:
+                (orphans,) = warehouse.query(f"SELECT n FROM {sql.q(_orphans_name(table))}")[0]
+                report[table]["orphans"] = int(orphans or 0)
+    quality.save(ctx.state, run_id, report)
+    log.info("merged run %s: %s", run_id, report)
+    return report
+
+
+def _orphans_name(table: str) -> str:
+    return f"merge_orphans_{table}"
+
+
+def _orphan_statements(table: str) -> list[str]:
+    """Count the run's rows whose apartment the curated layer does not know (after the
+    apartments of the same run are merged). Kept, not rejected (SPEC section 5)."""
+    ref = sql.q(_APARTMENT_REFERENCE[table])
+    name = sql.q(_orphans_name(table))
+    return [
+        f"DROP TABLE IF EXISTS {name}",
+        f"CREATE TEMP TABLE {name} AS SELECT COUNT(*) AS n FROM {sql.q(sql.stage_name(table))} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {sql.qualified('apartments')} a "
+        f"WHERE a.{sql.q(CURATED['apartments'].key)} = s.{ref})",
+    ]

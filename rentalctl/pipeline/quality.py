@@ -1,0 +1,45 @@
+"""The data-quality report of a run, and its gate.
+
+Per table: rows read, curated, superseded (older versions of a key in the same run), rejected
+by reason, what the merge did (inserted, updated) and orphans (rows naming an apartment the
+curated layer does not know). The gate runs before anything is merged: when a table rejects a
+larger share of its rows than ``quality.max_rejected_share``, the run fails (exit 1), nothing
+is merged, no bookmark moves, and the next run meets the same rows until they are fixed or the
+threshold is changed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rentalctl.errors import PipelineFailed
+
+
+def gate(stats: dict[str, dict[str, Any]], max_share: float) -> None:
+    """Raise PipelineFailed naming every table over the threshold, with its reasons."""
+    failures = []
+    for table, s in stats.items():
+        read, rejected = s.get("rows_read", 0), s.get("rejected", 0)
+        if read and rejected / read > max_share:
+            reasons = ", ".join(
+                f"{reason} {n:,}" for reason, n in sorted(s.get("rejected_by_reason", {}).items())
+            )
+            failures.append(
+                f"{table} rejected {rejected:,} of {read:,} rows ({rejected / read:.1%}: {reasons})"
+            )
+    if failures:
+        raise PipelineFailed(
+            f"data-quality gate: {'; '.join(failures)}, above quality.max_rejected_share "
+            f"{max_share:.0%}; nothing was merged"
+        )
+
+
+def save(state: Any, run_id: str, report: dict[str, Any]) -> None:
+    """Store the report with the run's record (created if the run has none yet)."""
+    run = state.get_run(run_id) or {
+        "run_id": run_id,
+        "started_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
+    run["quality"] = report
+    state.put_run(run)
