@@ -605,3 +605,54 @@ def test_every_statement_parses_as_redshift_sql(lake: S3Lake) -> None:
         if isinstance(tree, exp.Command):
             unparsed.append(f"{sql}: only parsed as an opaque command")
     assert unparsed == []
+
+
+# ------------------------------------------------- curated merge support: staging, transactions
+
+
+def test_stage_parquet_copies_exactly_the_listed_files(s3: Any, lake: S3Lake) -> None:
+    keys = [
+        "curated/bookings/run_id=R1/part-00000.parquet",
+        "curated/bookings/run_id=R1/part-00001.parquet",
+    ]
+    statements = warehouse(FakeConnection()).stage_parquet(
+        lake, keys, "stage_curated_bookings", 'curated."bookings"'
+    )
+    assert statements == [
+        'DROP TABLE IF EXISTS "stage_curated_bookings"',
+        'CREATE TEMP TABLE "stage_curated_bookings" (LIKE curated."bookings")',
+        'COPY "stage_curated_bookings" FROM '
+        "'s3://rentalctl-test-lake/lake/dev/curated/bookings/run_id=R1/_copy.manifest' "
+        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS PARQUET",
+    ]
+    body = s3.get_object(
+        Bucket="rentalctl-test-lake", Key="lake/dev/curated/bookings/run_id=R1/_copy.manifest"
+    )["Body"].read()
+    assert json.loads(body) == {
+        "entries": [
+            {"url": "s3://rentalctl-test-lake/lake/dev/" + keys[0], "mandatory": True},
+            {"url": "s3://rentalctl-test-lake/lake/dev/" + keys[1], "mandatory": True},
+        ]
+    }
+
+
+def test_stage_parquet_without_files_only_creates_the_stage(lake: S3Lake) -> None:
+    assert warehouse(FakeConnection(), role=None).stage_parquet(lake, [], "s", "curated.x") == [
+        'DROP TABLE IF EXISTS "s"',
+        'CREATE TEMP TABLE "s" (LIKE curated.x)',
+    ]
+
+
+def test_execute_transaction_commits_once_or_rolls_back_everything() -> None:
+    conn = FakeConnection()
+    warehouse(conn).execute_transaction(["DELETE FROM a", ("INSERT INTO a VALUES (%s)", [1])])
+    assert conn.events == [
+        ("execute", "DELETE FROM a", None),
+        ("execute", "INSERT INTO a VALUES (%s)", (1,)),
+        ("commit",),
+    ]
+    failing = FakeConnection([("INSERT", redshift_connector.ProgrammingError("boom"))])
+    with pytest.raises(PipelineFailed, match="rolled back: boom"):
+        warehouse(failing).execute_transaction(["DELETE FROM a", "INSERT INTO a VALUES (1)"])
+    assert failing.events[-1] == ("rollback",)
+    assert ("commit",) not in failing.events
