@@ -2,9 +2,10 @@
 
 It reads the source's current state (highest ids and watermark), then plays about a day of
 activity after it: new listings, viewings and bookings, price and status updates that bump
-``last_modified_timestamp``, pending bookings decided, a few bad updates (a newer version that
-must be rejected) and a few late-arriving changes stamped just before the previous high mark,
-inside the default 5-minute lookback. The batch is a pure function of the seed and that state.
+``last_modified_timestamp``, pending bookings decided, a few bad updates (newer versions that
+must be rejected, of rows already invalid) and a few late-arriving changes stamped just before
+the previous high mark, inside the default 5-minute lookback. The batch is a pure function of
+the seed and that state.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rentalctl.adapters.source import Source
@@ -114,8 +116,8 @@ def build_changes(source: Source, seed: int) -> Batch:
     batch.insert(source, "apartment_attributes", attributes)
     gen.listing_ids = list(existing)
 
-    # Price and availability updates; two of them bad (a newer version to reject), and three
-    # late-arriving ones stamped just before the previous high mark.
+    # Price and availability updates, three of them late-arriving: stamped just before the
+    # previous high mark.
     old_ids = [i for i in existing if i <= max_apt]
     updates = []
     for n, apt_id in enumerate(
@@ -126,9 +128,20 @@ def build_changes(source: Source, seed: int) -> Batch:
             listing.monthly_usd * rng.uniform(0.9, 1.1) / cat.RATE_TO_USD[listing.currency]
         )
         when = to_seconds(apt_high) - rng.randint(10, 200) if n < 3 else moment()
-        updates.append(
-            ("-1.00" if n in (3, 4) else price, 1 if rng.random() < 0.9 else 0, stamp(when), apt_id)
+        updates.append((price, 1 if rng.random() < 0.9 else 0, stamp(when), apt_id))
+    # Two bad updates: newer versions the pipeline must reject. They hit listings whose current
+    # version is already invalid. (A rejected update of a valid listing keeps its old version in
+    # an incremental history, which a fresh pipeline over the final source never sees; the demo
+    # keeps the two equal, and the tests cover that rule on their own.)
+    broken = [
+        apt_id
+        for apt_id, price in source.query(
+            f"SELECT {q('id')}, {q('price')} FROM {q('apartments')} "
+            f"WHERE {q('id')} IS NOT NULL ORDER BY {q('id')}"
         )
+        if _not_positive(price)
+    ]
+    updates += [("-1.00", 1, stamp(moment()), i) for i in rng.sample(broken, min(2, len(broken)))]
     batch.update(source, "apartments", ("price", "is_active", "last_modified_timestamp"), updates)
 
     attr_updates = [
@@ -163,40 +176,43 @@ def build_changes(source: Source, seed: int) -> Batch:
         bookings.append(_restamp(row, 9, stamp(sec + int(rng.random() * 3600))))
     batch.insert(source, "bookings", bookings)
 
-    # Pending bookings decided: most confirmed, some canceled; one bad update among them.
-    # Filtered here, not in SQL: MySQL's collation would also match 'Pending ' and SQLite's
-    # would not, and the batch must be the same on both.
-    pending = [
-        booking_id
-        for booking_id, status in source.query(
-            f"SELECT {q('booking_id')}, {q('booking_status')} FROM {q('bookings')} "
-            f"WHERE {q('booking_id')} IS NOT NULL ORDER BY {q('booking_id')}"
-        )
-        if status == "pending"
-    ]
+    # Pending bookings decided: most confirmed, some canceled. Statuses are compared here, not
+    # in SQL: MySQL's collation would also match 'Pending ' and SQLite's would not, and the
+    # batch must be the same on both.
+    statuses = source.query(
+        f"SELECT {q('booking_id')}, {q('booking_status')} FROM {q('bookings')} "
+        f"WHERE {q('booking_id')} IS NOT NULL ORDER BY {q('booking_id')}"
+    )
+    pending = [booking_id for booking_id, status in statuses if status == "pending"]
     decided = rng.sample(pending, min(len(pending), max(3, counts["bookings"] // 200)))
     status_rows = [
         (
             "confirmed" if rng.random() < 0.75 else rng.choice(("canceled", "cancelled")),
-            "USD" if n else "XXX",
             stamp(moment()),
             booking_id,
         )
-        for n, booking_id in enumerate(decided)
+        for booking_id in decided
     ]
+    batch.update(source, "bookings", ("booking_status", "last_modified_timestamp"), status_rows)
+    # And one bad update, again of a booking whose current version is already invalid.
+    invalid = [b for b, status in statuses if (status or "").strip().lower() not in _STATUSES]
     batch.update(
         source,
         "bookings",
-        ("booking_status", "currency", "last_modified_timestamp"),
-        [r for r in status_rows if r[1] == "XXX"],
-    )
-    batch.update(
-        source,
-        "bookings",
-        ("booking_status", "last_modified_timestamp"),
-        [(s, t, b) for s, c, t, b in status_rows if c != "XXX"],
+        ("currency", "last_modified_timestamp"),
+        [("XXX", stamp(moment()), b) for b in rng.sample(invalid, min(1, len(invalid)))],
     )
     return batch
+
+
+_STATUSES = {"confirmed", "canceled", "cancelled", "pending"}
+
+
+def _not_positive(price: Any) -> bool:
+    try:
+        return price is None or Decimal(str(price).strip()) <= 0
+    except InvalidOperation:
+        return True
 
 
 def _restamp(row: tuple, index: int, value: str) -> tuple:
