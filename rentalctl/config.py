@@ -324,6 +324,12 @@ def _fx_rates(raw: Any, origin: str | None) -> dict[str, Decimal]:
             value = Decimal(-1)
         if isinstance(rate, bool) or not value.is_finite() or value <= 0:
             raise InvalidSetting(key, rate, "a positive number (USD per unit)", origin)
+        # Rates are stored and applied as DECIMAL(18,6) (curated.fx_rates).
+        exponent = value.normalize().as_tuple().exponent
+        if (isinstance(exponent, int) and exponent < -6) or value >= 10**12:
+            raise InvalidSetting(
+                key, rate, "a rate with at most 6 decimal places, below 10^12", origin
+            )
         out[code] = value
     return out
 

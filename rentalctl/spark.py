@@ -33,11 +33,24 @@ LOCAL_CONF = {
 @functools.lru_cache(maxsize=1)
 def local_session() -> SparkSession:
     """The process's local SparkSession (created on first use, then reused)."""
+    import os
+    import shutil
+
     from pyspark.sql import SparkSession
 
+    from rentalctl.errors import ResourceUnavailable
+
+    if not os.environ.get("JAVA_HOME") and not shutil.which("java"):
+        raise ResourceUnavailable(
+            "Spark needs Java 17 and none was found: install a JDK (for example "
+            "`apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+        )
     builder = SparkSession.builder.master("local[2]").appName(APP_NAME)
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j/pyspark raise plain exceptions when the JVM cannot start
+        raise ResourceUnavailable(f"cannot start local Spark: {exc}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session

@@ -915,3 +915,16 @@ def test_public_settings_of_the_aws_example_hold_no_password(tmp_path: Path) -> 
     assert json.loads(dumped)["source.url"] == (
         "mysql://etl_reader@my-aurora.cluster-xxxx.eu-west-1.rds.amazonaws.com:3306/marketplace"
     )
+
+
+@pytest.mark.parametrize("rate", ["0.0000001", "1000000000000"])
+def test_fx_rate_must_fit_decimal_18_6(rate: str) -> None:
+    with pytest.raises(InvalidSetting) as caught:
+        config.load(overrides={"fx_rates.EUR": rate}, env={})
+    assert "fx_rates.EUR" in str(caught.value)
+    assert "at most 6 decimal places, below 10^12" in str(caught.value)
+
+
+def test_fx_rate_with_trailing_zeros_fits() -> None:
+    settings = config.load(overrides={"fx_rates.EUR": "1.1000000000"}, env={})
+    assert settings.fx_rates["EUR"] == Decimal("1.1")

@@ -882,3 +882,16 @@ def test_an_empty_manifest_reads_nothing_and_writes_only_stats(tmp_path: Path) -
     assert ctx.lake.list("rejected/") == []
     assert json.loads(ctx.lake.get_bytes(f"curated/bookings/run_id={RUN}/_stats.json")) == zero
     assert read_manifest(ctx.lake, "bookings", RUN).rows == 0
+
+
+def test_missing_java_is_a_resource_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from rentalctl import spark as spark_module
+    from rentalctl.errors import ResourceUnavailable
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ResourceUnavailable, match="Spark needs Java 17") as caught:
+        spark_module.local_session.__wrapped__()
+    assert caught.value.exit_code == 3
