@@ -17,7 +17,7 @@ from rentalctl import aws
 from rentalctl.adapters.state import BookmarkConflict, StateStore, open_state
 from rentalctl.adapters.state_dynamodb import DynamoStateStore
 from rentalctl.adapters.state_sqlite import SqliteStateStore
-from rentalctl.errors import ResourceUnavailable
+from rentalctl.errors import LockHeld, ResourceUnavailable
 from rentalctl.urls import parse_state
 
 TABLE = "rentalctl-state-test"
@@ -370,3 +370,66 @@ def test_open_state_picks_the_adapter(tmp_path: Path, aws_env: Any) -> None:
     ddb = aws_env.client("dynamodb")
     assert ddb.list_tables()["TableNames"] == ["rentalctl-state"]
     local.close()
+
+
+# --------------------------------------------------------------------------- the pipeline lock
+
+
+def holder(run_id: str, pid: int = 100) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "host": "laptop",
+        "pid": pid,
+        "acquired_at": "2025-04-01T03:00:00+00:00",
+        "heartbeat_at": "2025-04-01T03:00:00+00:00",
+    }
+
+
+def never_stale(_: dict[str, Any]) -> bool:
+    return False
+
+
+def test_lock_is_exclusive_and_names_its_holder(backend: Backend, store: StateStore) -> None:
+    assert store.acquire_lock(holder("R1"), never_stale) is None
+    other = backend.new()  # a second process's view of the same store
+    with pytest.raises(LockHeld) as caught:
+        other.acquire_lock(holder("R2"), never_stale)
+    assert caught.value.exit_code == 4
+    assert str(caught.value) == (
+        "another run holds the pipeline lock: run R1 (host laptop, pid 100) since "
+        "2025-04-01T03:00:00+00:00, last seen alive at 2025-04-01T03:00:00+00:00"
+    )
+    store.release_lock("R1")
+    assert other.acquire_lock(holder("R2"), never_stale) is None
+
+
+def test_a_stale_lock_is_taken_over(backend: Backend, store: StateStore) -> None:
+    store.acquire_lock(holder("DEAD", pid=4242), never_stale)
+    judged: list[dict[str, Any]] = []
+
+    def dead(h: dict[str, Any]) -> bool:
+        judged.append(h)
+        return True
+
+    assert backend.new().acquire_lock(holder("R2"), dead) == holder("DEAD", pid=4242)
+    assert judged == [holder("DEAD", pid=4242)]
+    with pytest.raises(LockHeld, match="run R2"):
+        store.acquire_lock(holder("R3"), never_stale)
+
+
+def test_release_and_refresh_only_by_the_holder(backend: Backend, store: StateStore) -> None:
+    store.acquire_lock(holder("R1"), never_stale)
+    store.release_lock("R2")  # not the holder: nothing happens
+    store.refresh_lock("R2", "2025-04-01T09:00:00+00:00")
+    store.refresh_lock("R1", "2025-04-01T03:05:00+00:00")
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(LockHeld):
+        store.acquire_lock(holder("R9"), lambda h: seen.append(h) or False)
+    assert seen[0]["heartbeat_at"] == "2025-04-01T03:05:00+00:00"
+    store.release_lock("R1")
+    assert store.acquire_lock(holder("R9"), never_stale) is None
+
+
+def test_the_same_run_may_take_its_own_lock_again(store: StateStore) -> None:
+    assert store.acquire_lock(holder("R1"), never_stale) is None
+    assert store.acquire_lock(holder("R1"), never_stale) is None

@@ -13,12 +13,12 @@ forward. Anything else raises ``BookmarkConflict`` and changes nothing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from rentalctl import urls
-from rentalctl.errors import PipelineFailed
+from rentalctl.errors import LockHeld, PipelineFailed
 
 Watermark = str | int
 
@@ -66,6 +66,14 @@ def conflict(table: str, expected: object, found: object, new: object) -> Bookma
     )
 
 
+def lock_held(holder: dict[str, Any]) -> LockHeld:
+    return LockHeld(
+        f"another run holds the pipeline lock: run {holder.get('run_id')} "
+        f"(host {holder.get('host')}, pid {holder.get('pid')}) since {holder.get('acquired_at')}, "
+        f"last seen alive at {holder.get('heartbeat_at')}"
+    )
+
+
 class StateStore(ABC):
     #: user-facing location, e.g. sqlite:///…/state.db or dynamodb://table
     name: str
@@ -108,6 +116,23 @@ class StateStore(ABC):
     @abstractmethod
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent runs first (by started_at, then run_id)."""
+
+    @abstractmethod
+    def acquire_lock(
+        self, holder: dict[str, Any], is_stale: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """Take the one pipeline lock for ``holder`` (a JSON-serialisable dict with at least
+        ``run_id``), atomically. When another holder has it and ``is_stale(that holder)`` is
+        False, raise LockHeld naming the holder and since when. When it is stale (its process
+        died), take it over and return the stale holder; otherwise return None."""
+
+    @abstractmethod
+    def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
+        """Record that ``run_id``, the holder, is alive; nothing if it does not hold the lock."""
+
+    @abstractmethod
+    def release_lock(self, run_id: str) -> None:
+        """Give the lock up if ``run_id`` holds it; nothing otherwise."""
 
     def close(self) -> None:  # noqa: B027 - optional for adapters without connections
         """Release connections."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from rentalctl.adapters.state import (
     Watermark,
     conflict,
     is_forward,
+    lock_held,
 )
 from rentalctl.errors import ResourceUnavailable
 
@@ -251,6 +252,76 @@ class DynamoStateStore(StateStore):
         with self._errors():
             item = self._client.get_item(**self._key(f"run#{run_id}"), ConsistentRead=True)
         return json.loads(item["Item"]["doc"]["S"]) if "Item" in item else None
+
+    _LOCK = "lock#pipeline"
+
+    def _lock_holder(self) -> dict[str, Any] | None:
+        with self._errors():
+            item = self._client.get_item(**self._key(self._LOCK), ConsistentRead=True)
+        return json.loads(item["Item"]["holder"]["S"]) if "Item" in item else None
+
+    def acquire_lock(
+        self, holder: dict[str, Any], is_stale: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        current = self._lock_holder()
+        other = current is not None and current.get("run_id") != holder["run_id"]
+        if other and not is_stale(current):  # type: ignore[arg-type]
+            raise lock_held(current)  # type: ignore[arg-type]
+        # Conditional: the lock is free, or still held by exactly the holder judged above; a
+        # racing runner that got there first makes this fail, and it is then the one to report.
+        seen = current.get("run_id") if current else None
+        condition, values = "attribute_not_exists(pk)", {}
+        if seen is not None:
+            condition, values = "holder_run_id = :seen", {":seen": {"S": seen}}
+        try:
+            with self._errors():
+                self._client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": self._LOCK},
+                        "holder_run_id": {"S": holder["run_id"]},
+                        "holder": {"S": json.dumps(holder, sort_keys=True)},
+                    },
+                    ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            raise lock_held(self._lock_holder() or {}) from None
+        return dict(current) if other and current else None
+
+    def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
+        current = self._lock_holder()
+        if not current or current.get("run_id") != run_id:
+            return
+        try:
+            with self._errors():
+                self._client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": self._LOCK},
+                        "holder_run_id": {"S": run_id},
+                        "holder": {"S": json.dumps({**current, "heartbeat_at": heartbeat_at})},
+                    },
+                    ConditionExpression="holder_run_id = :me",
+                    ExpressionAttributeValues={":me": {"S": run_id}},
+                )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise  # lost the lock meanwhile: nothing to refresh
+
+    def release_lock(self, run_id: str) -> None:
+        try:
+            with self._errors():
+                self._client.delete_item(
+                    **self._key(self._LOCK),
+                    ConditionExpression="holder_run_id = :me",
+                    ExpressionAttributeValues={":me": {"S": run_id}},
+                )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         items = self._scan("run#")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from rentalctl.adapters.state import (
     Watermark,
     conflict,
     is_forward,
+    lock_held,
 )
 from rentalctl.errors import ResourceUnavailable
 
@@ -200,6 +201,45 @@ class SqliteStateStore(StateStore):
                 (max(limit, 0),),  # SQLite reads a negative LIMIT as "no limit"
             ).fetchall()
         return [json.loads(doc) for (doc,) in rows]
+
+    # The lock lives in its own table, created on first use so stores made before it work.
+    _LOCKS = "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL)"
+
+    def acquire_lock(
+        self, holder: dict[str, Any], is_stale: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        with self._guard() as conn, self._write(conn):
+            conn.execute(self._LOCKS)
+            row = conn.execute("SELECT holder FROM locks WHERE name = 'pipeline'").fetchone()
+            current = json.loads(row[0]) if row else None
+            other = current is not None and current.get("run_id") != holder["run_id"]
+            if other and not is_stale(current):  # type: ignore[arg-type]
+                raise lock_held(current)  # type: ignore[arg-type]
+            conn.execute(
+                "INSERT OR REPLACE INTO locks (name, holder) VALUES ('pipeline', ?)",
+                (json.dumps(holder, sort_keys=True),),
+            )
+        return dict(current) if other and current else None
+
+    def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
+        with self._guard() as conn, self._write(conn):
+            conn.execute(self._LOCKS)
+            row = conn.execute("SELECT holder FROM locks WHERE name = 'pipeline'").fetchone()
+            if row and json.loads(row[0]).get("run_id") == run_id:
+                holder = {**json.loads(row[0]), "heartbeat_at": heartbeat_at}
+                conn.execute(
+                    "UPDATE locks SET holder = ? WHERE name = 'pipeline'",
+                    (json.dumps(holder, sort_keys=True),),
+                )
+
+    def release_lock(self, run_id: str) -> None:
+        with self._guard() as conn, self._write(conn):
+            conn.execute(self._LOCKS)
+            conn.execute(
+                "DELETE FROM locks "
+                "WHERE name = 'pipeline' AND json_extract(holder, '$.run_id') = ?",
+                (run_id,),
+            )
 
     def close(self) -> None:
         with self._lock:
