@@ -60,6 +60,16 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Retry of a pipeline step after a transient error, as in the state machine's Retry."""
+
+    interval_seconds: int = 10
+    max_attempts: int = 2
+    backoff_rate: float = 2.0
+    max_delay_seconds: int = 120
+
+
+@dataclass(frozen=True)
 class Settings:
     config_file: Path
     target: str
@@ -74,6 +84,7 @@ class Settings:
     batch_size: int
     part_file_rows: int
     max_rejected_share: float
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
 
     def public(self) -> dict[str, Any]:
@@ -181,7 +192,7 @@ def _scalar(text: str) -> Any:
 
 # Keys whose value is a whole mapping rather than nested settings.
 _MAPPING_KEYS = {"lookback", "fx_rates"}
-_SECTIONS = {"source", "lake", "warehouse", "state", "extract", "quality", "aws"}
+_SECTIONS = {"source", "lake", "warehouse", "state", "extract", "quality", "retry", "aws"}
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -258,6 +269,12 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         batch_size=_int(get, origin, "extract.batch_size", 100, 1_000_000),
         part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
+        retry=RetryPolicy(
+            interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
+            max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),
+            backoff_rate=_number(get, origin, "retry.backoff_rate", 1.0, 10.0),
+            max_delay_seconds=_int(get, origin, "retry.max_delay_seconds", 1, 86400),
+        ),
         aws=_aws(values, origins),
     )
 
@@ -274,6 +291,10 @@ _PLAIN: dict[str, Any] = {
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 250_000,
     "quality.max_rejected_share": 0.2,
+    "retry.interval_seconds": 10,
+    "retry.max_attempts": 2,
+    "retry.backoff_rate": 2.0,
+    "retry.max_delay_seconds": 120,
 }
 
 
@@ -282,6 +303,13 @@ def _int(get, origin, key: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidSetting(key, value, f"an integer from {low} to {high}", origin(key))
     return value
+
+
+def _number(get, origin, key: str, low: float, high: float) -> float:
+    value = get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidSetting(key, value, f"a number from {low:g} to {high:g}", origin(key))
+    return float(value)
 
 
 def _share(value: Any, origin) -> float:

@@ -1,0 +1,137 @@
+"""The state machine: rendered from ``step-functions/pipeline.asl.json`` and the settings, and
+checked before it is used or deployed.
+
+The template holds the shape (step order, Map over tables, Retry and Catch on every task); the
+settings fill in job names, the configured tables, the retry policy and the SNS topic. Without
+a topic on AWS, the Notify state is left out; locally the topic is a stand-in whose messages go
+to the run log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from rentalctl import resources
+from rentalctl.config import Settings
+from rentalctl.jobs import JOB_TYPES
+
+GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
+LOCAL_TOPIC = "arn:aws:sns:local:000000000000:rentalctl-run-log"
+# Errors worth retrying: a resource briefly unreachable, AWS throttling or capacity.
+TRANSIENT_ERRORS = [
+    "Rentalctl.ResourceUnavailable",
+    "Glue.ConcurrentRunsExceededException",
+    "Glue.ThrottlingException",
+    "Glue.InternalServiceException",
+    "Glue.OperationTimeoutException",
+    "SNS.ThrottledException",
+]
+_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
+
+
+def job_names(settings: Settings) -> dict[str, str]:
+    """Glue job name of each job: ``<prefix>-<job>``."""
+    return {job: f"{settings.aws.glue_job_prefix}-{job}" for job in JOB_TYPES}
+
+
+def render(settings: Settings) -> dict[str, Any]:
+    template = json.loads(resources.shipped("step-functions/pipeline.asl.json").read_text())
+    retry = settings.retry
+    topic = settings.aws.sns_topic_arn or (LOCAL_TOPIC if settings.target == "local" else None)
+    values: dict[str, Any] = {
+        "tables": list(settings.tables),
+        "job_prefix": settings.aws.glue_job_prefix,
+        "sns_topic_arn": topic,
+        "retry": [
+            {
+                "ErrorEquals": TRANSIENT_ERRORS,
+                "IntervalSeconds": retry.interval_seconds,
+                "MaxAttempts": retry.max_attempts,
+                "BackoffRate": retry.backoff_rate,
+                "MaxDelaySeconds": retry.max_delay_seconds,
+            }
+        ],
+    }
+    definition = _fill(template, values)
+    if topic is None:  # no topic to notify: a failure is recorded, then the run fails
+        states = definition["States"]
+        del states["Notify"]
+        states["RecordFailure"]["Next"] = "Failed"
+        states["RecordFailure"]["Catch"][0]["Next"] = "Failed"
+    problems = validate(definition, settings)
+    if problems:
+        raise ValueError("rendered state machine is invalid: " + "; ".join(problems))
+    return definition
+
+
+def _fill(node: Any, values: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        return {k: _fill(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, values) for v in node]
+    if isinstance(node, str):
+        whole = _PLACEHOLDER.fullmatch(node)
+        if whole:
+            return copy.deepcopy(values[whole.group(1)])
+        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), node)
+    return node
+
+
+def _walk(
+    states: dict[str, Any], scope: str = ""
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(path, state, its sibling states) for every state, nested ones included."""
+    out = []
+    for name, state in states.items():
+        out.append((f"{scope}{name}", state, states))
+        inner = state.get("ItemProcessor") or state.get("Iterator")
+        if inner:
+            out += _walk(inner["States"], f"{scope}{name}/")
+        for i, branch in enumerate(state.get("Branches", [])):
+            out += _walk(branch["States"], f"{scope}{name}[{i}]/")
+    return out
+
+
+def validate(definition: dict[str, Any], settings: Settings) -> list[str]:
+    """Static checks: the shape the pipeline relies on, and what AWS would refuse."""
+    problems: list[str] = []
+    top = definition["States"]
+    if definition.get("StartAt") not in top:
+        problems.append(f"StartAt {definition.get('StartAt')!r} is not a state")
+    names = set(job_names(settings).values())
+    for path, state, siblings in _walk(top):
+        for target in [state.get("Next"), *(c.get("Next") for c in state.get("Catch", []))]:
+            if target is not None and target not in siblings:
+                problems.append(f"{path}: Next {target!r} is not a state")
+        if state.get("Type") == "Choice":
+            for choice in state.get("Choices", []):
+                if choice.get("Next") not in siblings:
+                    problems.append(f"{path}: choice Next {choice.get('Next')!r} is not a state")
+        for handler in ("Retry", "Catch"):
+            for i, rule in enumerate(state.get(handler, [])):
+                errors = rule.get("ErrorEquals", [])
+                if "States.ALL" in errors and (len(errors) != 1 or i != len(state[handler]) - 1):
+                    problems.append(f"{path}: States.ALL must be alone and last in {handler}")
+        if state.get("Type") != "Task":
+            continue
+        if not state.get("Retry"):
+            problems.append(f"{path}: a task without Retry")
+        if "/" not in path and not state.get("Catch"):
+            problems.append(f"{path}: a task without Catch")
+        resource = state.get("Resource", "")
+        if resource.startswith("arn:aws:states:::glue:"):
+            if resource != GLUE_SYNC:
+                problems.append(f"{path}: Glue tasks must use {GLUE_SYNC}")
+            job = state.get("Parameters", {}).get("JobName")
+            if job not in names:
+                problems.append(f"{path}: job {job!r} is not one of rentalctl's jobs")
+            if set(state.get("ResultSelector", {})) != {"JobRunState.$", "Id.$"}:
+                problems.append(f"{path}: keep only JobRunState and Id of the Glue job run")
+    for path, state, _ in _walk(top):
+        if state.get("Type") == "Map" and "/" not in path and not state.get("Catch"):
+            problems.append(f"{path}: a Map without Catch")
+    return problems
