@@ -1,0 +1,824 @@
+"""Run an Amazon States Language state machine (JSONPath mode) in process, with Step Functions'
+semantics: the same definition that runs on AWS runs locally, Retry/Catch included.
+
+``Executor(definition, handlers).execute(input, name)`` returns an ``Execution`` whose
+``history`` is shaped like ``GetExecutionHistory``. Task states call ``handlers[Resource]``
+(keyed by the exact ARN) with the effective parameters and a ``TaskContext``; a handler raises
+``TaskFailed(error, cause)`` for a named failure, anything else becomes ``States.TaskFailed``.
+Definitions are checked up front (``validate``): a problem, including a Task whose resource has
+no handler, raises ``ValueError`` listing every problem, before anything runs.
+
+Choices made where AWS's behaviour cannot be copied in process (see the module tests):
+- Map iterations and Parallel branches run one after the other, in order (results keep input
+  order, as on AWS); MaxConcurrency is accepted and ignored. Only INLINE Map is supported.
+- Task ``TimeoutSeconds`` is checked after the handler returns, against the clock: a handler
+  that ran longer fails with ``States.Timeout`` (its result is dropped); it is not interrupted.
+  HeartbeatSeconds and the state machine's own TimeoutSeconds are not enforced.
+- Waits and retry back-off go through the injectable clock, so tests never sleep.
+- Path, template and intrinsic failures are ``States.Runtime``, which no Retry or Catch sees
+  (AWS: "A retry or catch on States.ALL won't catch States.Runtime errors").
+- Events' ``previousEventId`` is the event before it (branches run sequentially here).
+  Event types and detail fields are AWS's (TaskScheduled/Started/Succeeded/Failed/TimedOut,
+  {Pass,Task,Choice,Map,Parallel,Wait,Succeed}StateEntered/Exited, FailStateEntered,
+  MapStateStarted/Succeeded/Failed, MapIteration*, ParallelState*, Execution*); a caught
+  failure exits its state (StateExited carries the catcher's output), as on AWS.
+- A Task resource without a handler is a definition error (ValueError), not a run-time
+  States.TaskFailed: a missing handler is a wiring bug no Retry should paper over.
+- ``States.TaskFailed`` in ErrorEquals matches every error but ``States.Timeout``, as AWS
+  documents; ``States.ALL`` matches every error (but never ``States.Runtime``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from rentalctl.orchestration import jsonpath as jp
+
+__all__ = [
+    "Clock",
+    "Execution",
+    "Executor",
+    "FakeClock",
+    "RealClock",
+    "TaskContext",
+    "TaskFailed",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
+
+RUNTIME = "States.Runtime"
+TIMEOUT = "States.Timeout"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class FakeClock:
+    """A clock that never sleeps: ``sleep`` records the delay and moves time forward."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2025, 1, 1, tzinfo=UTC)
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Time passing without a sleep (a handler pretending to work long)."""
+        self.current += timedelta(seconds=seconds)
+
+
+class TaskFailed(Exception):
+    """Raised by a task handler: the task fails with this error name and cause."""
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    state_name: str
+    execution_name: str
+    attempt: int  # 1 for the first try, 2 for the first retry, ...
+    resource: str
+    log: Callable[[str], None]
+
+
+Handler = Callable[[Any, TaskContext], Any]
+
+
+@dataclass
+class Execution:
+    name: str
+    execution_arn: str
+    input: Any
+    status: str = "RUNNING"  # then SUCCEEDED or FAILED
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    start_date: datetime | None = None
+    stop_date: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)  # what handlers logged
+
+
+class _Failure(Exception):
+    """A state failed with a Step Functions error name (and a cause)."""
+
+    def __init__(self, error: str | None, cause: str | None) -> None:
+        super().__init__(error, cause)
+        self.error = error
+        self.cause = cause
+
+
+@dataclass
+class _StateRun:
+    name: str
+    entered_id: int
+    entered: datetime
+    retry_count: int = 0
+
+
+class Executor:
+    def __init__(
+        self,
+        definition: dict[str, Any] | str,
+        handlers: Mapping[str, Handler],
+        clock: Clock | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        state_machine_name: str = "local",
+        region: str = "local",
+        account: str = "000000000000",
+        on_log: Callable[[str, str], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if isinstance(definition, str):
+            try:
+                definition = json.loads(definition)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"invalid state machine definition: not JSON: {exc}") from None
+        problems = validate(definition, handlers)
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise ValueError(f"invalid state machine definition:\n{listing}")
+        assert isinstance(definition, dict)
+        self.definition: dict[str, Any] = definition
+        self.handlers = dict(handlers)
+        self.clock: Clock = clock or RealClock()
+        self.on_event = on_event
+        self.on_log = on_log
+        self.rng = rng or random.Random()
+        self.region = region
+        self.state_machine_name = state_machine_name
+        self.state_machine_arn = (
+            f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
+        )
+
+    def execute(self, input: Any = None, name: str | None = None) -> Execution:
+        """Run to the end. ``input`` is the parsed JSON input (default ``{}``)."""
+        name = name or str(uuid.uuid4())
+        data = json.loads(jp.dumps({} if input is None else input))
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return _Run(self, Execution(name=name, execution_arn=arn, input=data)).run()
+
+
+def _iso(moment: datetime) -> str:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _resource_parts(arn: str, region: str) -> tuple[str, str, str]:
+    """(resourceType, resource, region) as TaskScheduled shows them."""
+    parts = arn.split(":")
+    if len(parts) >= 7 and parts[2] == "states":  # arn:aws:states:::glue:startJobRun.sync
+        return parts[5], ":".join(parts[6:]), parts[3] or region
+    if len(parts) >= 4:
+        return parts[2], arn, parts[3] or region
+    return "unknown", arn, region
+
+
+def _matches(error_equals: list[str], error: str | None) -> bool:
+    for name in error_equals:
+        if name == "States.ALL" or name == error:
+            return True
+        # AWS: "States.TaskFailed acts as a wildcard that matches any known error name except
+        # for States.Timeout".
+        if name == "States.TaskFailed" and error != TIMEOUT:
+            return True
+    return False
+
+
+class _Run:
+    """One execution: the interpreter loop, the history and the context object."""
+
+    def __init__(self, executor: Executor, execution: Execution) -> None:
+        self.x = executor
+        self.clock = executor.clock
+        self.execution = execution
+        self.started = self.clock.now()
+
+    def emit(self, type_: str, details: dict[str, Any] | None, key: str = "") -> int:
+        history = self.execution.history
+        event: dict[str, Any] = {
+            "id": len(history) + 1,
+            "previousEventId": len(history),
+            "timestamp": self.clock.now(),
+            "type": type_,
+        }
+        if details is not None:  # a copy each: consumers may keep or change events
+            event[key or type_[0].lower() + type_[1:] + "EventDetails"] = copy.deepcopy(details)
+        history.append(event)
+        if self.x.on_event is not None:
+            self.x.on_event(event)
+        return int(event["id"])
+
+    def run(self) -> Execution:
+        ex = self.execution
+        ex.start_date = self.started
+        self.emit("ExecutionStarted", {"input": jp.dumps(ex.input), "inputDetails": _NT})
+        try:
+            output = self.run_machine(self.x.definition, copy.deepcopy(ex.input))
+        except _Failure as failure:
+            ex.status, ex.error, ex.cause = "FAILED", failure.error, failure.cause
+            details = {"error": failure.error, "cause": failure.cause}
+            self.emit("ExecutionFailed", {k: v for k, v in details.items() if v is not None})
+        else:
+            ex.status, ex.output = "SUCCEEDED", output
+            self.emit("ExecutionSucceeded", {"output": jp.dumps(output), "outputDetails": _NT})
+        ex.stop_date = self.clock.now()
+        return ex
+
+    def run_machine(self, machine: Mapping[str, Any], data: Any) -> Any:
+        name: str | None = machine["StartAt"]
+        while name is not None:
+            data, name = self.run_state(name, machine["States"][name], data)
+        return data
+
+    def run_state(self, name: str, state: Mapping[str, Any], raw: Any) -> tuple[Any, str | None]:
+        typ = state["Type"]
+        entered = {"name": name, "input": jp.dumps(raw), "inputDetails": _NT}
+        entered_id = self.emit(f"{typ}StateEntered", entered, "stateEnteredEventDetails")
+        sc = _StateRun(name, entered_id, self.clock.now())
+        try:
+            if typ in ("Task", "Map", "Parallel"):
+                output, next_name = self.execution_state(sc, state, raw)
+            else:
+                output, next_name = getattr(self, f"state_{typ.lower()}")(sc, state, raw)
+        except (jp.EvaluationError, jp.ResultPathMismatch) as exc:
+            raise self.failure(sc, exc) from None
+        exited = {"name": name, "output": jp.dumps(output), "outputDetails": _NT}
+        self.emit(f"{typ}StateExited", exited, "stateExitedEventDetails")
+        return output, next_name
+
+    def failure(self, sc: _StateRun, exc: Exception) -> _Failure:
+        if isinstance(exc, _Failure):
+            return exc
+        if isinstance(exc, jp.ResultPathMismatch):
+            return _Failure("States.ResultPathMatchFailure", str(exc))
+        return _Failure(
+            RUNTIME,
+            f"An error occurred while executing the state '{sc.name}' "
+            f"(entered at the event id #{sc.entered_id}). {exc}",
+        )
+
+    def context(self, sc: _StateRun, item: tuple[int, Any] | None = None) -> dict[str, Any]:
+        ex = self.execution
+        ctx: dict[str, Any] = {
+            "Execution": {
+                "Id": ex.execution_arn,
+                "Input": ex.input,
+                "Name": ex.name,
+                "StartTime": _iso(self.started),
+                "RedriveCount": 0,
+            },
+            "State": {
+                "EnteredTime": _iso(sc.entered),
+                "Name": sc.name,
+                "RetryCount": sc.retry_count,
+            },
+            "StateMachine": {"Id": self.x.state_machine_arn, "Name": self.x.state_machine_name},
+        }
+        if item is not None:
+            ctx["Map"] = {"Item": {"Index": item[0], "Value": item[1]}}
+        return ctx
+
+    # --- input and output processing ---
+
+    def path(self, sc: _StateRun, state: Mapping[str, Any], name: str, data: Any) -> Any:
+        """InputPath/OutputPath: absent means `$`, null means `{}`."""
+        if name in state and state[name] is None:
+            return {}
+        return jp.resolve(state.get(name, "$"), data, self.context(sc))
+
+    def output(self, sc: _StateRun, state: Mapping[str, Any], raw: Any, result: Any) -> Any:
+        """ResultPath (into the state's raw input), then OutputPath."""
+        if "ResultPath" in state and state["ResultPath"] is None:
+            combined = raw
+        else:
+            combined = jp.set_path(state.get("ResultPath", "$"), raw, result)
+        return self.path(sc, state, "OutputPath", combined)
+
+    def dynamic(self, sc: _StateRun, expression: str, data: Any) -> Any:
+        """A path or an intrinsic function (ErrorPath, CausePath)."""
+        if expression.startswith("States."):
+            return jp.evaluate_intrinsic(expression, data, self.context(sc))
+        return jp.resolve(expression, data, self.context(sc))
+
+    # --- states with Retry and Catch ---
+
+    def execution_state(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        retriers = state.get("Retry", [])
+        attempts = [0] * len(retriers)  # each retrier counts its own attempts
+        while True:
+            try:
+                effective = self.path(sc, state, "InputPath", raw)
+                result = getattr(self, f"work_{state['Type'].lower()}")(sc, state, effective)
+                if "ResultSelector" in state:
+                    result = jp.apply_template(state["ResultSelector"], result, self.context(sc))
+                return self.output(sc, state, raw, result), state.get("Next")
+            except (_Failure, jp.EvaluationError, jp.ResultPathMismatch) as exc:
+                failure = self.failure(sc, exc)
+            if failure.error == RUNTIME:
+                raise failure
+            match = next(
+                (i for i, r in enumerate(retriers) if _matches(r["ErrorEquals"], failure.error)),
+                None,
+            )
+            if match is not None and attempts[match] < retriers[match].get("MaxAttempts", 3):
+                attempts[match] += 1
+                sc.retry_count += 1
+                delay = self.backoff(retriers[match], attempts[match])
+                if delay > 0:
+                    self.clock.sleep(delay)
+                continue
+            for catcher in state.get("Catch", []):
+                if _matches(catcher["ErrorEquals"], failure.error):
+                    error_output = {"Error": failure.error or "", "Cause": failure.cause or ""}
+                    try:
+                        caught = self.output(sc, {"ResultPath": "$", **catcher}, raw, error_output)
+                    except jp.ResultPathMismatch as exc:
+                        raise self.failure(sc, jp.EvaluationError(str(exc))) from None
+                    return caught, catcher["Next"]
+            raise failure
+
+    def backoff(self, retrier: Mapping[str, Any], attempt: int) -> float:
+        delay = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** (attempt - 1)
+        if "MaxDelaySeconds" in retrier:
+            delay = min(delay, retrier["MaxDelaySeconds"])
+        if retrier.get("JitterStrategy") == "FULL":
+            delay = self.x.rng.uniform(0, delay)
+        return float(delay)
+
+    def work_task(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> Any:
+        if "Parameters" in state:
+            params = jp.apply_template(state["Parameters"], effective, self.context(sc))
+        else:
+            params = copy.deepcopy(effective)
+        resource = state["Resource"]
+        rtype, rname, region = _resource_parts(resource, self.x.region)
+        base = {"resourceType": rtype, "resource": rname}
+        timeout = state.get("TimeoutSeconds")
+        if "TimeoutSecondsPath" in state:
+            timeout = jp.resolve(state["TimeoutSecondsPath"], effective, self.context(sc))
+            if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+                raise jp.EvaluationError(
+                    f"TimeoutSecondsPath gave {timeout!r}, not a positive integer"
+                )
+        scheduled = {**base, "region": region, "parameters": jp.dumps(params)}
+        if timeout is not None:
+            scheduled["timeoutInSeconds"] = timeout
+        if isinstance(state.get("HeartbeatSeconds"), int):
+            scheduled["heartbeatInSeconds"] = state["HeartbeatSeconds"]
+        self.emit("TaskScheduled", scheduled)
+        self.emit("TaskStarted", base)
+
+        def task_log(message: str) -> None:
+            self.execution.logs.append(
+                {"timestamp": self.clock.now(), "state": sc.name, "message": message}
+            )
+            if self.x.on_log is not None:
+                self.x.on_log(sc.name, message)
+            else:
+                log.info("%s: %s", sc.name, message)
+
+        ctx = TaskContext(sc.name, self.execution.name, sc.retry_count + 1, resource, task_log)
+        started = self.clock.now()
+        error: str | None = None
+        try:
+            result = json.loads(jp.dumps(self.x.handlers[resource](params, ctx)))
+        except TaskFailed as exc:
+            error, cause = exc.error, exc.cause
+        except Exception as exc:  # a handler's bug or unexpected error is a task failure
+            error, cause = "States.TaskFailed", str(exc) or type(exc).__name__
+        elapsed = (self.clock.now() - started).total_seconds()
+        if timeout is not None and elapsed > timeout:
+            cause = f"The task ran {elapsed:g} s, longer than its TimeoutSeconds ({timeout} s)"
+            self.emit("TaskTimedOut", {**base, "error": TIMEOUT, "cause": cause})
+            raise _Failure(TIMEOUT, cause)
+        if error is not None:
+            self.emit("TaskFailed", {**base, "error": error, "cause": cause})
+            raise _Failure(error, cause)
+        self.emit("TaskSucceeded", {**base, "output": jp.dumps(result), "outputDetails": _NT})
+        return result
+
+    def work_map(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> list[Any]:
+        items_path = state.get("ItemsPath", "$")
+        items = jp.resolve(items_path, effective, self.context(sc))
+        if not isinstance(items, list):
+            raise jp.EvaluationError(
+                f"Invalid path '{items_path}': the Map state's items must be a JSON array, "
+                f"not '{jp.dumps(items)}'"
+            )
+        processor = state.get("ItemProcessor") or state["Iterator"]
+        selector = state.get("ItemSelector", state.get("Parameters"))
+        self.emit("MapStateStarted", {"length": len(items)})
+        results = []
+        for index, item in enumerate(items):
+            if selector is None:
+                item_input = copy.deepcopy(item)
+            else:
+                item_input = jp.apply_template(selector, effective, self.context(sc, (index, item)))
+            detail = {"name": sc.name, "index": index}
+            self.emit("MapIterationStarted", detail)
+            try:
+                results.append(self.run_machine(processor, item_input))
+            except _Failure:
+                self.emit("MapIterationFailed", detail)
+                self.emit("MapStateFailed", None)
+                raise
+            self.emit("MapIterationSucceeded", detail)
+        self.emit("MapStateSucceeded", None)
+        return results
+
+    def work_parallel(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> list[Any]:
+        if "Parameters" in state:
+            effective = jp.apply_template(state["Parameters"], effective, self.context(sc))
+        self.emit("ParallelStateStarted", None)
+        results = []
+        for branch in state["Branches"]:
+            try:
+                results.append(self.run_machine(branch, copy.deepcopy(effective)))
+            except _Failure:
+                self.emit("ParallelStateFailed", None)
+                raise
+        self.emit("ParallelStateSucceeded", None)
+        return results
+
+    # --- the other states ---
+
+    def state_pass(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        effective = self.path(sc, state, "InputPath", raw)
+        if "Parameters" in state:
+            effective = jp.apply_template(state["Parameters"], effective, self.context(sc))
+        result = copy.deepcopy(state["Result"]) if "Result" in state else effective
+        return self.output(sc, state, raw, result), state.get("Next")
+
+    def state_choice(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        effective = self.path(sc, state, "InputPath", raw)
+        ctx = self.context(sc)
+        next_name = next(
+            (r["Next"] for r in state["Choices"] if jp.evaluate_rule(r, effective, ctx)), None
+        )
+        next_name = next_name or state.get("Default")
+        if next_name is None:
+            raise _Failure(
+                "States.NoChoiceMatched",
+                f"No Choice Rule matched and no Default is specified in the Choice state "
+                f"'{sc.name}' (entered at the event id #{sc.entered_id}).",
+            )
+        return self.path(sc, state, "OutputPath", effective), next_name
+
+    def state_wait(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        effective = self.path(sc, state, "InputPath", raw)
+        ctx = self.context(sc)
+        if "Seconds" in state or "SecondsPath" in state:
+            seconds: Any = state.get("Seconds")
+            if "SecondsPath" in state:
+                seconds = jp.resolve(state["SecondsPath"], effective, ctx)
+            if not jp.is_number(seconds) or seconds < 0 or seconds != int(seconds):
+                raise jp.EvaluationError(
+                    f"SecondsPath gave {jp.dumps(seconds)}, not a non-negative integer"
+                )
+            delay = float(seconds)
+        else:
+            stamp = state.get("Timestamp")
+            if "TimestampPath" in state:
+                stamp = jp.resolve(state["TimestampPath"], effective, ctx)
+            until = jp.parse_timestamp(stamp)
+            if until is None:
+                raise jp.EvaluationError(
+                    f"TimestampPath gave {jp.dumps(stamp)}, not an RFC 3339 timestamp"
+                )
+            now = self.clock.now()
+            delay = (until - (now if now.tzinfo else now.replace(tzinfo=UTC))).total_seconds()
+        if delay > 0:
+            self.clock.sleep(delay)
+        return self.path(sc, state, "OutputPath", effective), state.get("Next")
+
+    def state_succeed(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        effective = self.path(sc, state, "InputPath", raw)
+        return self.path(sc, state, "OutputPath", effective), None
+
+    def state_fail(
+        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
+    ) -> tuple[Any, str | None]:
+        found: dict[str, str | None] = {}
+        for name in ("Error", "Cause"):
+            value = state.get(name)
+            if f"{name}Path" in state:
+                value = self.dynamic(sc, state[f"{name}Path"], raw)
+                if not isinstance(value, str):
+                    raise jp.EvaluationError(f"{name}Path gave {jp.dumps(value)}, not a string")
+            found[name] = value
+        raise _Failure(found["Error"], found["Cause"])
+
+
+_NT = {"truncated": False}
+
+
+# --- definition checks ---------------------------------------------------------------------
+
+_IO = {"Type", "Comment", "InputPath", "OutputPath"}
+_FLOW = {"Next", "End"}
+_RESULT = {"ResultPath", "ResultSelector", "Retry", "Catch"}
+_FIELDS: dict[str, set[str]] = {
+    "Pass": _IO | _FLOW | {"Parameters", "ResultPath", "Result"},
+    "Task": _IO
+    | _FLOW
+    | _RESULT
+    | {"Parameters", "Resource", "TimeoutSeconds"}
+    | {"TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath"},
+    "Choice": _IO | {"Choices", "Default"},
+    "Wait": _IO | _FLOW | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
+    "Succeed": _IO,
+    "Fail": {"Type", "Comment", "Error", "ErrorPath", "Cause", "CausePath"},
+    "Map": _IO
+    | _FLOW
+    | _RESULT
+    | {"ItemsPath", "ItemSelector", "Parameters", "Iterator"}
+    | {"ItemProcessor", "MaxConcurrency"},
+    "Parallel": _IO | _FLOW | _RESULT | {"Parameters", "Branches"},
+}
+_PATH_FIELDS = (
+    *("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath"),
+    *("TimeoutSecondsPath", "HeartbeatSecondsPath"),
+)
+
+
+def _positive_int(value: Any, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def validate(definition: Any, handlers: Mapping[str, Any]) -> list[str]:
+    """Every problem that keeps ``definition`` from running here (empty when it can run)."""
+    problems: list[str] = []
+    if not isinstance(definition, dict):
+        return ["the definition must be a JSON object"]
+    if definition.get("QueryLanguage", "JSONPath") != "JSONPath":
+        problems.append("QueryLanguage: only JSONPath is supported")
+    _check_machine(definition, "", handlers, problems)
+    return problems
+
+
+def _check_machine(machine: Any, where: str, handlers: Mapping[str, Any], out: list[str]) -> None:
+    if not isinstance(machine, dict):
+        out.append(f"{where or 'definition'}: must be an object with StartAt and States")
+        return
+    states = machine.get("States")
+    if not isinstance(states, dict) or not states:
+        out.append(f"{where}States: missing or empty")
+        states = {}
+    start = machine.get("StartAt")
+    if not isinstance(start, str):
+        out.append(f"{where}StartAt: missing")
+    elif states and start not in states:
+        out.append(f"{where}StartAt: {start!r} is not a state")
+    for name, state in states.items():
+        _check_state(name, state, states, f"{where}States.{name}", handlers, out)
+    # AWS rejects states that no path from StartAt reaches.
+    seen, todo = set(), [start] if start in states else []
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states or not isinstance(states[name], dict):
+            continue
+        seen.add(name)
+        state = states[name]
+        todo += [state.get("Next"), state.get("Default")]
+        todo += [c.get("Next") for c in state.get("Choices") or [] if isinstance(c, dict)]
+        todo += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    for name in states:
+        if start in states and name not in seen:
+            out.append(f"{where}States.{name}: not reachable from StartAt")
+
+
+def _check_state(
+    name: str,
+    state: Any,
+    states: dict[str, Any],
+    where: str,
+    handlers: Mapping[str, Any],
+    out: list[str],
+) -> None:
+    def need_state(target: Any, field_where: str) -> None:
+        if not isinstance(target, str) or target not in states:
+            out.append(f"{field_where}: {target!r} is not a state")
+
+    if not isinstance(state, dict):
+        out.append(f"{where}: must be an object")
+        return
+    typ = state.get("Type")
+    if typ not in _FIELDS:
+        out.append(f"{where}.Type: {typ!r} is not a state type ({', '.join(_FIELDS)})")
+        return
+    for key in sorted(set(state) - _FIELDS[typ]):
+        out.append(f"{where}.{key}: not a field of a {typ} state (or not supported locally)")
+    if _FLOW & _FIELDS[typ]:
+        if ("Next" in state) == (state.get("End") is True):
+            out.append(f"{where}: needs exactly one of Next and End: true")
+        elif "Next" in state:
+            need_state(state["Next"], f"{where}.Next")
+    for key in _PATH_FIELDS:
+        if state.get(key) is not None:
+            _check(lambda v: jp.parse_path(v), state[key], f"{where}.{key}", out)
+    if state.get("ResultPath") is not None:
+        problem = jp.reference_path_problem(state["ResultPath"])
+        if problem:
+            out.append(f"{where}.ResultPath: {problem}")
+    for key in ("Parameters", "ItemSelector", "ResultSelector"):
+        if key in state:
+            out += jp.template_problems(state[key], f"{where}.{key}")
+    _check_retry_catch(state, where, need_state, out)
+    if typ == "Task":
+        resource = state.get("Resource")
+        if not isinstance(resource, str):
+            out.append(f"{where}.Resource: missing")
+        elif resource not in handlers:
+            out.append(f"{where}.Resource: no handler for {resource!r}")
+        for key in ("TimeoutSeconds", "HeartbeatSeconds"):
+            if key in state and not _positive_int(state[key]):
+                out.append(f"{where}.{key}: must be a positive integer")
+            if key in state and f"{key}Path" in state:
+                out.append(f"{where}: {key} and {key}Path are exclusive")
+    elif typ == "Choice":
+        choices = state.get("Choices")
+        if not isinstance(choices, list) or not choices:
+            out.append(f"{where}.Choices: must be a non-empty list")
+        for i, rule in enumerate(choices or []):
+            _check_rule(rule, f"{where}.Choices[{i}]", True, out)
+            if isinstance(rule, dict):
+                need_state(rule.get("Next"), f"{where}.Choices[{i}].Next")
+        if "Default" in state:
+            need_state(state["Default"], f"{where}.Default")
+    elif typ == "Wait":
+        given = [k for k in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if k in state]
+        if len(given) != 1:
+            out.append(
+                f"{where}: needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+            )
+        if "Seconds" in state and not _positive_int(state["Seconds"], 0):
+            out.append(f"{where}.Seconds: must be a non-negative integer")
+        if "Timestamp" in state and jp.parse_timestamp(state["Timestamp"]) is None:
+            out.append(f"{where}.Timestamp: not an RFC 3339 timestamp")
+    elif typ == "Fail":
+        for key in ("Error", "Cause"):
+            if key in state and f"{key}Path" in state:
+                out.append(f"{where}: {key} and {key}Path are exclusive")
+            if key in state and not isinstance(state[key], str):
+                out.append(f"{where}.{key}: must be a string")
+            if f"{key}Path" in state:
+                _check(jp.parse_dynamic, state[f"{key}Path"], f"{where}.{key}Path", out)
+    elif typ == "Map":
+        if ("Iterator" in state) == ("ItemProcessor" in state):
+            out.append(f"{where}: needs exactly one of ItemProcessor and Iterator")
+        if "ItemSelector" in state and "Parameters" in state:
+            out.append(f"{where}: ItemSelector and Parameters are exclusive")
+        if "MaxConcurrency" in state and not _positive_int(state["MaxConcurrency"], 0):
+            out.append(f"{where}.MaxConcurrency: must be a non-negative integer")
+        key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
+        processor = state.get(key)
+        if isinstance(processor, dict):
+            mode = (processor.get("ProcessorConfig") or {}).get("Mode", "INLINE")
+            if mode != "INLINE":
+                out.append(f"{where}.{key}.ProcessorConfig.Mode: only INLINE is supported locally")
+        _check_machine(processor, f"{where}.{key}.", handlers, out)
+    elif typ == "Parallel":
+        branches = state.get("Branches")
+        if not isinstance(branches, list) or not branches:
+            out.append(f"{where}.Branches: must be a non-empty list")
+        for i, branch in enumerate(branches or []):
+            _check_machine(branch, f"{where}.Branches[{i}].", handlers, out)
+
+
+def _check(parse: Callable[[Any], Any], value: Any, where: str, out: list[str]) -> None:
+    try:
+        parse(value)
+    except ValueError as exc:
+        out.append(f"{where}: {exc}")
+
+
+def _check_error_equals(entries: Any, where: str, out: list[str]) -> None:
+    if not isinstance(entries, list):
+        out.append(f"{where}: must be a list")
+        return
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            out.append(f"{where}[{i}]: must be an object")
+            continue
+        names = entry.get("ErrorEquals")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            out.append(f"{where}[{i}].ErrorEquals: must be a non-empty list of error names")
+        elif "States.ALL" in names and (len(names) > 1 or i != len(entries) - 1):
+            out.append(f"{where}[{i}].ErrorEquals: States.ALL must appear alone, in the last entry")
+
+
+def _check_retry_catch(
+    state: dict[str, Any], where: str, need_state: Callable[[Any, str], None], out: list[str]
+) -> None:
+    if "Retry" in state:
+        _check_error_equals(state["Retry"], f"{where}.Retry", out)
+        for i, retrier in enumerate(state["Retry"] if isinstance(state["Retry"], list) else []):
+            if not isinstance(retrier, dict):
+                continue
+            here = f"{where}.Retry[{i}]"
+            for key, minimum in (
+                ("IntervalSeconds", 1),
+                ("MaxAttempts", 0),
+                ("MaxDelaySeconds", 1),
+            ):
+                if key in retrier and not _positive_int(retrier[key], minimum):
+                    out.append(f"{here}.{key}: must be an integer >= {minimum}")
+            rate = retrier.get("BackoffRate", 2.0)
+            if not jp.is_number(rate) or rate < 1.0:
+                out.append(f"{here}.BackoffRate: must be a number >= 1.0")
+            if retrier.get("JitterStrategy", "NONE") not in ("FULL", "NONE"):
+                out.append(f"{here}.JitterStrategy: must be FULL or NONE")
+            extra = set(retrier) - {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate"}
+            for key in sorted(extra - {"MaxDelaySeconds", "JitterStrategy", "Comment"}):
+                out.append(f"{here}.{key}: not a field of a retrier")
+    if "Catch" in state:
+        _check_error_equals(state["Catch"], f"{where}.Catch", out)
+        for i, catcher in enumerate(state["Catch"] if isinstance(state["Catch"], list) else []):
+            if not isinstance(catcher, dict):
+                continue
+            need_state(catcher.get("Next"), f"{where}.Catch[{i}].Next")
+            if catcher.get("ResultPath") is not None:
+                problem = jp.reference_path_problem(catcher["ResultPath"])
+                if problem:
+                    out.append(f"{where}.Catch[{i}].ResultPath: {problem}")
+
+
+def _check_rule(rule: Any, where: str, top: bool, out: list[str]) -> None:
+    if not isinstance(rule, dict):
+        out.append(f"{where}: must be an object")
+        return
+    allowed = {"Variable", "Comment", "And", "Or", "Not"} | ({"Next"} if top else set())
+    ops = [k for k in rule if k in jp.TYPE_TESTS or k in jp.COMPARISONS]
+    ops += [k for k in rule if k.endswith("Path") and k[:-4] in jp.COMPARISONS]
+    for key in sorted(set(rule) - allowed - set(ops)):
+        out.append(f"{where}.{key}: not a comparison operator or rule field")
+    logic = [k for k in ("And", "Or", "Not") if k in rule]
+    if logic:
+        if len(logic) > 1 or ops or "Variable" in rule:
+            out.append(f"{where}: And/Or/Not must stand alone in a rule")
+        elif logic[0] == "Not":
+            _check_rule(rule["Not"], f"{where}.Not", False, out)
+        elif not isinstance(rule[logic[0]], list) or not rule[logic[0]]:
+            out.append(f"{where}.{logic[0]}: must be a non-empty list of rules")
+        else:
+            for i, sub in enumerate(rule[logic[0]]):
+                _check_rule(sub, f"{where}.{logic[0]}[{i}]", False, out)
+        return
+    if "Variable" not in rule:
+        out.append(f"{where}: needs Variable (or And/Or/Not)")
+    else:
+        _check(jp.parse_path, rule["Variable"], f"{where}.Variable", out)
+    if len(ops) != 1:
+        out.append(f"{where}: needs exactly one comparison operator, has {ops or 'none'}")
+        return
+    op, value = ops[0], rule[ops[0]]
+    if op.endswith("Path") and op not in jp.TYPE_TESTS:
+        _check(jp.parse_path, value, f"{where}.{op}", out)
+    else:
+        kind = bool if op in jp.TYPE_TESTS else jp.COMPARISONS[op]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            out.append(f"{where}.{op}: {value!r} is not of the operator's type")
+        elif op.startswith("Timestamp") and jp.parse_timestamp(value) is None:
+            out.append(f"{where}.{op}: {value!r} is not an RFC 3339 timestamp")

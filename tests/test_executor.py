@@ -1,0 +1,1395 @@
+"""The local Step Functions executor: Amazon States Language semantics (JSONPath mode) as AWS
+documents them, checked on literal expectations, then cross-checked against moto's own ASL
+interpreter for definitions without Task states.
+
+Everything runs on a fake clock: retry back-off and Wait states record their delays instead of
+sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from rentalctl.orchestration.executor import (
+    Execution,
+    Executor,
+    FakeClock,
+    TaskContext,
+    TaskFailed,
+)
+
+GLUE = "arn:aws:states:::glue:startJobRun.sync"
+SNS = "arn:aws:states:::sns:publish"
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def task(**fields: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": GLUE, **fields}
+
+
+def single(state: dict[str, Any]) -> dict[str, Any]:
+    """A machine of one state (ending the execution)."""
+    if state["Type"] in ("Task", "Pass", "Map", "Parallel", "Wait"):
+        state = {**state, "End": True}
+    return {"StartAt": "S", "States": {"S": state}}
+
+
+class Script:
+    """A Glue handler that plays a script: each call takes the next step (an exception to
+    raise, seconds to "run" on the fake clock, or a result) and records what it was given."""
+
+    def __init__(self, clock: FakeClock, *steps: Any) -> None:
+        self.clock, self.steps = clock, list(steps)
+        self.calls: list[tuple[Any, TaskContext]] = []
+
+    def __call__(self, params: Any, ctx: TaskContext) -> Any:
+        self.calls.append((params, ctx))
+        step = self.steps.pop(0) if self.steps else {"JobRunState": "SUCCEEDED"}
+        if isinstance(step, BaseException):
+            raise step
+        if isinstance(step, tuple):  # ("run", seconds, result)
+            self.clock.advance(step[1])
+            return step[2]
+        return step
+
+
+def run(
+    definition: dict[str, Any],
+    input: Any = None,
+    *steps: Any,
+    name: str = "exec-1",
+) -> tuple[Execution, FakeClock, Script]:
+    clock = FakeClock(START)
+    script = Script(clock, *steps)
+    executor = Executor(definition, {GLUE: script, SNS: script}, clock=clock)
+    return executor.execute(input if input is not None else {}, name), clock, script
+
+
+# --- Retry --------------------------------------------------------------------------------
+
+
+def test_retry_waits_interval_times_backoff_rate_and_then_succeeds() -> None:
+    retry = [
+        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 5}
+    ]
+    fail = TaskFailed("Glue.ConcurrentRunsExceededException", "busy")
+    execution, clock, script = run(single(task(Retry=retry)), {}, fail, fail, fail, {"ok": 1})
+    assert execution.status == "SUCCEEDED"
+    assert execution.output == {"ok": 1}
+    assert clock.sleeps == [2.0, 6.0, 18.0]
+    assert [ctx.attempt for _, ctx in script.calls] == [1, 2, 3, 4]
+
+
+def test_retry_defaults_are_one_second_rate_two_three_attempts() -> None:
+    retry = [{"ErrorEquals": ["States.TaskFailed"]}]
+    errors = [RuntimeError("flaky")] * 5
+    execution, clock, script = run(single(task(Retry=retry)), {}, *errors)
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert len(script.calls) == 4
+    assert (execution.status, execution.error, execution.cause) == (
+        "FAILED",
+        "States.TaskFailed",
+        "flaky",
+    )
+
+
+def test_max_delay_seconds_caps_the_backoff() -> None:
+    retry = [
+        {
+            "ErrorEquals": ["Glue.Throttled"],
+            "IntervalSeconds": 1,
+            "BackoffRate": 2.5,
+            "MaxAttempts": 5,
+            "MaxDelaySeconds": 10,
+        }
+    ]
+    errors = [TaskFailed("Glue.Throttled", "slow down")] * 6
+    execution, clock, script = run(single(task(Retry=retry)), {}, *errors)
+    assert clock.sleeps == [1.0, 2.5, 6.25, 10.0, 10.0]
+    assert len(script.calls) == 6
+    assert (execution.error, execution.cause) == ("Glue.Throttled", "slow down")
+
+
+def test_max_attempts_zero_never_retries_and_later_retriers_are_not_consulted() -> None:
+    retry = [
+        {"ErrorEquals": ["Glue.Fatal"], "MaxAttempts": 0},
+        {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5},
+    ]
+    execution, clock, script = run(single(task(Retry=retry)), {}, TaskFailed("Glue.Fatal", "x"))
+    assert clock.sleeps == []
+    assert len(script.calls) == 1
+    assert execution.error == "Glue.Fatal"
+
+
+def test_each_retrier_counts_its_own_attempts() -> None:
+    retry = [
+        {"ErrorEquals": ["Custom.Throttled"], "IntervalSeconds": 10, "MaxAttempts": 1},
+        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 3, "MaxAttempts": 2},
+    ]
+    throttled = TaskFailed("Custom.Throttled", "again")
+    steps = [throttled, RuntimeError("boom"), RuntimeError("boom"), throttled]
+    execution, clock, script = run(single(task(Retry=retry)), {}, *steps)
+    # Throttled: retrier 1 (10 s); then two task failures: retrier 2 (3 s, 6 s); then Throttled
+    # again: retrier 1 is used up, so the first matching retrier does not retry: the state fails.
+    assert clock.sleeps == [10.0, 3.0, 6.0]
+    assert len(script.calls) == 4
+    assert (execution.error, execution.cause) == ("Custom.Throttled", "again")
+
+
+def test_task_failed_does_not_match_timeout_but_all_does() -> None:
+    retry = [
+        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 3},
+        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 7},
+    ]
+    steps = [("run", 6, {"late": True}), ("run", 1, {"on": "time"})]
+    execution, clock, _ = run(single(task(TimeoutSeconds=5, Retry=retry)), {}, *steps)
+    assert execution.output == {"on": "time"}
+    assert clock.sleeps == [7.0]
+    types = [e["type"] for e in execution.history]
+    assert types.count("TaskTimedOut") == 1 and types.count("TaskSucceeded") == 1
+
+
+def test_timeout_without_retry_fails_with_states_timeout() -> None:
+    execution, _, _ = run(single(task(TimeoutSeconds=60)), {}, ("run", 61, {}))
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Timeout"
+    timed_out = [e for e in execution.history if e["type"] == "TaskTimedOut"]
+    assert timed_out[0]["taskTimedOutEventDetails"]["error"] == "States.Timeout"
+
+
+def test_jitter_full_draws_below_the_computed_delay() -> None:
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 4, "JitterStrategy": "FULL"}]
+    execution, clock, _ = run(single(task(Retry=retry)), {}, *[RuntimeError("x")] * 4)
+    assert len(clock.sleeps) == 3
+    assert all(0 <= s <= limit for s, limit in zip(clock.sleeps, [4, 8, 16], strict=True))
+    assert execution.status == "FAILED"
+
+
+# --- Catch --------------------------------------------------------------------------------
+
+
+def catching(
+    catch: list[dict[str, Any]], retry: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    extra = {"Retry": retry} if retry else {}
+    return {
+        "StartAt": "Work",
+        "States": {
+            # A first catcher for another error, which must not be taken.
+            "Work": task(
+                Catch=[{"ErrorEquals": ["Other.Error"], "Next": "Other"}, *catch],
+                Next="Done",
+                **extra,
+            ),
+            "Done": {"Type": "Succeed"},
+            "Handle": {"Type": "Pass", "End": True},
+            "Other": {"Type": "Pass", "Result": "wrong", "End": True},
+        },
+    }
+
+
+def test_catch_merges_error_into_the_input_at_its_result_path() -> None:
+    catch = [{"ErrorEquals": ["Glue.JobFailed"], "ResultPath": "$.error", "Next": "Handle"}]
+    failure = TaskFailed("Glue.JobFailed", "job crashed")
+    execution, _, _ = run(catching(catch), {"run_id": "r1"}, failure)
+    assert execution.status == "SUCCEEDED"
+    assert execution.output == {
+        "run_id": "r1",
+        "error": {"Error": "Glue.JobFailed", "Cause": "job crashed"},
+    }
+
+
+def test_catch_result_path_defaults_to_replacing_the_input() -> None:
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]
+    execution, _, _ = run(catching(catch), {"run_id": "r1"}, ValueError("bad value"))
+    assert execution.output == {"Error": "States.TaskFailed", "Cause": "bad value"}
+
+
+def test_catch_with_null_result_path_keeps_the_input() -> None:
+    catch = [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": None, "Next": "Handle"}]
+    execution, _, _ = run(catching(catch), {"run_id": "r1"}, ValueError("bad value"))
+    assert execution.output == {"run_id": "r1"}
+
+
+def test_catch_applies_only_after_retries_are_exhausted() -> None:
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "Handle"}]
+    retry = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 5}]
+    errors = [TaskFailed("E", "one"), TaskFailed("E", "two"), TaskFailed("E", "three")]
+    execution, clock, _ = run(catching(catch, retry), {}, *errors)
+    assert clock.sleeps == [5.0, 10.0]
+    assert execution.output == {"e": {"Error": "E", "Cause": "three"}}
+    types = [e["type"] for e in execution.history]
+    assert types == [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        *["TaskScheduled", "TaskStarted", "TaskFailed"] * 3,
+        "TaskStateExited",
+        "PassStateEntered",
+        "PassStateExited",
+        "ExecutionSucceeded",
+    ]
+
+
+def test_uncaught_error_fails_the_execution_with_its_error_and_cause() -> None:
+    catch = [{"ErrorEquals": ["Something.Else"], "Next": "Handle"}]
+    execution, _, _ = run(catching(catch), {}, TaskFailed("Glue.JobFailed", "OOM"))
+    assert (execution.status, execution.error, execution.cause) == (
+        "FAILED",
+        "Glue.JobFailed",
+        "OOM",
+    )
+    assert execution.output is None
+    assert execution.history[-1]["executionFailedEventDetails"] == {
+        "error": "Glue.JobFailed",
+        "cause": "OOM",
+    }
+
+
+# --- input and output processing -----------------------------------------------------------
+
+
+def test_task_input_output_processing_in_order() -> None:
+    state = task(
+        InputPath="$.job",
+        Parameters={
+            "JobName.$": "$.name",
+            "Arguments": {"--table.$": "$.tables[1]", "--fixed": "x", "--last.$": "$.tables[-1]"},
+            "Run.$": "$$.Execution.Name",
+        },
+        ResultSelector={"state.$": "$.JobRunState", "id.$": "$['Id']"},
+        ResultPath="$.job.result",
+        OutputPath="$.job",
+    )
+    job_input = {"job": {"name": "extract", "tables": ["users", "apartments", "bookings"]}, "k": 1}
+    result = {"JobRunState": "SUCCEEDED", "Id": "jr_1", "StartedOn": "whenever"}
+    execution, _, script = run(single(state), job_input, result)
+    assert script.calls[0][0] == {
+        "JobName": "extract",
+        "Arguments": {"--table": "apartments", "--fixed": "x", "--last": "bookings"},
+        "Run": "exec-1",
+    }
+    assert execution.output == {
+        "name": "extract",
+        "tables": ["users", "apartments", "bookings"],
+        "result": {"state": "SUCCEEDED", "id": "jr_1"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, {"r": 1}),  # ResultPath defaults to $: the result replaces the input
+        ({"ResultPath": "$"}, {"r": 1}),
+        ({"ResultPath": None}, {"a": {"b": 2}, "c": [1]}),
+        ({"ResultPath": "$.a.x"}, {"a": {"b": 2, "x": {"r": 1}}, "c": [1]}),
+        ({"ResultPath": "$.new.deep"}, {"a": {"b": 2}, "c": [1], "new": {"deep": {"r": 1}}}),
+        ({"ResultPath": "$.c[0]"}, {"a": {"b": 2}, "c": [{"r": 1}]}),
+        ({"InputPath": None, "Parameters": {"n.$": "States.JsonToString($)"}}, {"n": "{}"}),
+        ({"OutputPath": None}, {}),
+        ({"ResultPath": "$.a.x", "OutputPath": "$.a"}, {"b": 2, "x": {"r": 1}}),
+        ({"InputPath": "$.a", "ResultPath": "$.x"}, {"a": {"b": 2}, "c": [1], "x": {"r": 1}}),
+    ],
+)
+def test_result_path_and_output_path(fields: dict[str, Any], expected: Any) -> None:
+    state = {"Type": "Pass", "Result": {"r": 1}, **fields}
+    if "Parameters" in fields:
+        state.pop("Result")
+    execution, _, _ = run(single(state), {"a": {"b": 2}, "c": [1]})
+    assert execution.output == expected
+
+
+def test_pass_parameters_paths_and_context_object() -> None:
+    state = {
+        "Type": "Pass",
+        "Parameters": {
+            "quoted.$": "$['odd key']",
+            "nested.$": "$.a.b[0]",
+            "all.$": "$.a.b[*]",
+            "slice.$": "$.a.b[1:]",
+            "names.$": "$.people[*].name",
+            "list": [{"inner.$": "$.a.b[1]"}, "literal"],
+            "exec.$": "$$.Execution.Name",
+            "execId.$": "$$.Execution.Id",
+            "started.$": "$$.Execution.StartTime",
+            "input.$": "$$.Execution.Input.a",
+            "state.$": "$$.State.Name",
+            "entered.$": "$$.State.EnteredTime",
+            "retries.$": "$$.State.RetryCount",
+            "machine.$": "$$.StateMachine.Name",
+        },
+    }
+    data = {"odd key": 1, "a": {"b": [10, 20, 30]}, "people": [{"name": "x"}, {"name": "y"}]}
+    clock = FakeClock(START)
+    executor = Executor(single(state), {}, clock=clock, state_machine_name="rentalctl-pipeline")
+    execution = executor.execute(data, "run-42")
+    assert execution.output == {
+        "quoted": 1,
+        "nested": 10,
+        "all": [10, 20, 30],
+        "slice": [20, 30],
+        "names": ["x", "y"],
+        "list": [{"inner": 20}, "literal"],
+        "exec": "run-42",
+        "execId": "arn:aws:states:local:000000000000:execution:rentalctl-pipeline:run-42",
+        "started": "2025-01-01T00:00:00.000Z",
+        "input": {"b": [10, 20, 30]},
+        "state": "S",
+        "entered": "2025-01-01T00:00:00.000Z",
+        "retries": 0,
+        "machine": "rentalctl-pipeline",
+    }
+
+
+def test_pass_result_wins_over_parameters_and_input() -> None:
+    state = {"Type": "Pass", "Parameters": {"p": 1}, "Result": {"r": 2}, "ResultPath": "$.out"}
+    execution, _, _ = run(single(state), {"in": 0})
+    assert execution.output == {"in": 0, "out": {"r": 2}}
+
+
+def test_handler_gets_a_copy_and_the_raw_input_feeds_result_path() -> None:
+    def mutating(params: Any, ctx: TaskContext) -> Any:
+        params["x"] = "changed"
+        return "done"
+
+    definition = single(task(InputPath="$.inner", ResultPath="$.r"))
+    execution = Executor(definition, {GLUE: mutating}, clock=FakeClock()).execute(
+        {"inner": {"x": 1}, "other": 2}, "e"
+    )
+    assert execution.output == {"inner": {"x": 1}, "other": 2, "r": "done"}
+
+
+def test_result_path_into_a_non_object_is_a_result_path_match_failure() -> None:
+    execution, _, _ = run(single({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b"}), {"a": "s"})
+    assert execution.error == "States.ResultPathMatchFailure"
+
+
+# --- States.Runtime ------------------------------------------------------------------------
+
+
+def test_parameters_path_that_does_not_resolve_is_a_runtime_failure_no_catch_sees() -> None:
+    definition = catching([{"ErrorEquals": ["States.ALL"], "Next": "Handle"}])
+    definition["States"]["Work"]["Parameters"] = {"table.$": "$.missing"}
+    execution, _, script = run(definition, {"a": 1})
+    assert script.calls == []
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Runtime"
+    assert execution.cause == (
+        "An error occurred while executing the state 'Work' (entered at the event id #2). "
+        "The JSONPath '$.missing' specified for the field 'table.$' could not be found in the "
+        """input '{"a":1}'"""
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            {"Type": "Pass", "InputPath": "$.nope"},
+            "Invalid path '$.nope' : No results for path: $['nope']",
+        ),
+        ({"Type": "Pass", "OutputPath": "$.a.zz"}, "No results for path: $['a']['zz']"),
+        ({"Type": "Pass", "Parameters": {"x.$": "$.a[5]"}}, "The JSONPath '$.a[5]'"),
+        (
+            {"Type": "Choice", "Choices": [{"Variable": "$.nope", "IsNull": True, "Next": "S"}]},
+            "Invalid path '$.nope': The choice state's condition path references an invalid value.",
+        ),
+        ({"Type": "Wait", "SecondsPath": "$.a"}, "not a non-negative integer"),
+        (
+            {"Type": "Map", "ItemsPath": "$.a", "ItemProcessor": single({"Type": "Pass"})},
+            "must be a JSON array",
+        ),
+        ({"Type": "Pass", "Parameters": {"x.$": "States.StringToJson('{')"}}, "not valid JSON"),
+        ({"Type": "Pass", "Parameters": {"x.$": "States.Format('{} {}', 1)"}}, "placeholders"),
+        ({"Type": "Fail", "ErrorPath": "$.a"}, "ErrorPath gave"),
+    ],
+)
+def test_runtime_failures(state: dict[str, Any], message: str) -> None:
+    execution, _, _ = run(single(state), {"a": {"b": 1}})
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Runtime"
+    assert execution.cause is not None and message in execution.cause
+
+
+# --- Choice -------------------------------------------------------------------------------
+
+
+def choose(rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+            "No": {"Type": "Pass", "Result": "no", "End": True},
+        },
+    }
+
+
+DATA = {
+    "s": "abc",
+    "n": 5,
+    "f": 5.0,
+    "t": True,
+    "z": None,
+    "ts": "2025-03-01T10:00:00Z",
+    "other": {"s": "abc", "n": 7, "ts": "2025-03-01T11:00:00+01:00"},
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"Variable": "$.s", "StringEquals": "abc"}, True),
+        ({"Variable": "$.s", "StringEquals": "ABC"}, False),
+        ({"Variable": "$.n", "StringEquals": "5"}, False),  # wrong type: false, not an error
+        ({"Variable": "$.s", "StringEqualsPath": "$.other.s"}, True),
+        ({"Variable": "$.s", "StringLessThan": "abd"}, True),
+        ({"Variable": "$.s", "StringGreaterThanEquals": "abc"}, True),
+        ({"Variable": "$.s", "StringMatches": "a*c"}, True),
+        ({"Variable": "$.s", "StringMatches": "b*"}, False),
+        ({"Variable": "$.n", "NumericEquals": 5}, True),
+        ({"Variable": "$.f", "NumericEquals": 5}, True),
+        ({"Variable": "$.t", "NumericEquals": 1}, False),
+        ({"Variable": "$.s", "NumericEquals": 5}, False),
+        ({"Variable": "$.n", "NumericEqualsPath": "$.other.n"}, False),
+        ({"Variable": "$.n", "NumericLessThan": 5}, False),
+        ({"Variable": "$.n", "NumericLessThanEquals": 5}, True),
+        ({"Variable": "$.n", "NumericGreaterThan": 4.5}, True),
+        ({"Variable": "$.n", "NumericGreaterThanEquals": 6}, False),
+        ({"Variable": "$.n", "NumericLessThanPath": "$.other.n"}, True),
+        ({"Variable": "$.n", "NumericGreaterThanPath": "$.other.n"}, False),
+        ({"Variable": "$.n", "NumericGreaterThanEqualsPath": "$.f"}, True),
+        ({"Variable": "$.t", "BooleanEquals": True}, True),
+        ({"Variable": "$.n", "BooleanEquals": True}, False),
+        ({"Variable": "$.ts", "TimestampEquals": "2025-03-01T11:00:00+01:00"}, True),
+        ({"Variable": "$.ts", "TimestampLessThanPath": "$.other.ts"}, False),
+        ({"Variable": "$.ts", "TimestampGreaterThan": "2025-03-01T09:59:59Z"}, True),
+        ({"Variable": "$.z", "IsNull": True}, True),
+        ({"Variable": "$.n", "IsNull": True}, False),
+        ({"Variable": "$.missing", "IsPresent": False}, True),
+        ({"Variable": "$.z", "IsPresent": True}, True),
+        ({"Variable": "$.n", "IsNumeric": True}, True),
+        ({"Variable": "$.t", "IsNumeric": True}, False),
+        ({"Variable": "$.s", "IsString": True}, True),
+        ({"Variable": "$.n", "IsString": False}, True),
+        ({"Variable": "$.t", "IsBoolean": True}, True),
+        ({"Variable": "$.ts", "IsTimestamp": True}, True),
+        ({"Variable": "$.s", "IsTimestamp": True}, False),
+        (
+            {
+                "And": [
+                    {"Variable": "$.n", "NumericGreaterThan": 1},
+                    {"Variable": "$.t", "BooleanEquals": True},
+                ]
+            },
+            True,
+        ),
+        (
+            {
+                "And": [
+                    {"Variable": "$.n", "NumericGreaterThan": 1},
+                    {"Variable": "$.t", "BooleanEquals": False},
+                ]
+            },
+            False,
+        ),
+        (
+            {"Or": [{"Variable": "$.s", "StringEquals": "x"}, {"Variable": "$.z", "IsNull": True}]},
+            True,
+        ),
+        ({"Not": {"Variable": "$.s", "StringEquals": "x"}}, True),
+    ],
+)
+def test_choice_operators(rule: dict[str, Any], expected: bool) -> None:
+    execution, _, _ = run(choose(rule), DATA)
+    assert execution.output == ("yes" if expected else "no")
+
+
+def test_choice_first_matching_rule_wins_and_output_path_applies() -> None:
+    definition = choose({"Variable": "$.n", "NumericEquals": 5})
+    choice = definition["States"]["C"]
+    choice["Choices"].insert(0, {"Variable": "$.s", "StringEquals": "abc", "Next": "No"})
+    choice["OutputPath"] = "$.other"
+    definition["States"]["No"] = {"Type": "Pass", "End": True}
+    execution, _, _ = run(definition, DATA)
+    assert execution.output == DATA["other"]
+
+
+def test_no_choice_matched_and_no_default_fails() -> None:
+    definition = choose({"Variable": "$.n", "NumericEquals": 99})
+    del definition["States"]["C"]["Default"]
+    del definition["States"]["No"]
+    execution, _, _ = run(definition, DATA)
+    assert (execution.status, execution.error) == ("FAILED", "States.NoChoiceMatched")
+    assert [e["type"] for e in execution.history] == [
+        "ExecutionStarted",
+        "ChoiceStateEntered",
+        "ExecutionFailed",
+    ]
+
+
+# --- Map, Parallel, Wait, Succeed, Fail ----------------------------------------------------
+
+
+def test_map_item_selector_context_and_result_path() -> None:
+    state = {
+        "Type": "Map",
+        "ItemsPath": "$.tables",
+        "MaxConcurrency": 4,
+        "ItemSelector": {
+            "table.$": "$$.Map.Item.Value",
+            "index.$": "$$.Map.Item.Index",
+            "run.$": "$.run_id",
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Extract",
+            "States": {
+                "Extract": task(Parameters={"T.$": "$.table"}, ResultPath="$.out", End=True)
+            },
+        },
+        "ResultPath": "$.extracted",
+    }
+    data = {"run_id": "r1", "tables": ["users", "apartments", "bookings"]}
+    execution, _, script = run(single(state), data, {"n": 1}, {"n": 2}, {"n": 3})
+    assert [p for p, _ in script.calls] == [{"T": "users"}, {"T": "apartments"}, {"T": "bookings"}]
+    assert execution.output == {
+        "run_id": "r1",
+        "tables": ["users", "apartments", "bookings"],
+        "extracted": [
+            {"table": "users", "index": 0, "run": "r1", "out": {"n": 1}},
+            {"table": "apartments", "index": 1, "run": "r1", "out": {"n": 2}},
+            {"table": "bookings", "index": 2, "run": "r1", "out": {"n": 3}},
+        ],
+    }
+
+
+def test_map_legacy_iterator_and_parameters_and_a_failing_item_is_caught() -> None:
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$.xs",
+                "Parameters": {"v.$": "$$.Map.Item.Value"},
+                "Iterator": {"StartAt": "Work", "States": {"Work": task(End=True)}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "H"}],
+                "End": True,
+            },
+            "H": {"Type": "Pass", "OutputPath": "$.error", "End": True},
+        },
+    }
+    execution, _, script = run(definition, {"xs": [1, 2, 3]}, {}, TaskFailed("Bad.Item", "item 2"))
+    assert len(script.calls) == 2  # sequential: the third item never starts
+    assert execution.output == {"Error": "Bad.Item", "Cause": "item 2"}
+    types = [e["type"] for e in execution.history]
+    assert types[types.index("MapIterationFailed") :] == [
+        "MapIterationFailed",
+        "MapStateFailed",
+        "MapStateExited",
+        "PassStateEntered",
+        "PassStateExited",
+        "ExecutionSucceeded",
+    ]
+
+
+def test_parallel_results_in_branch_order() -> None:
+    state = {
+        "Type": "Parallel",
+        "Parameters": {"x.$": "$.x"},
+        "Branches": [
+            {"StartAt": "A", "States": {"A": task(Parameters={"b": "A", "x.$": "$.x"}, End=True)}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": "b", "End": True}}},
+            {"StartAt": "C", "States": {"C": {"Type": "Succeed", "OutputPath": "$.x"}}},
+        ],
+        "ResultSelector": {"first.$": "$[0]", "rest.$": "$[1:]"},
+        "ResultPath": "$.par",
+    }
+    execution, _, script = run(single(state), {"x": 9, "y": 1}, {"from": "A"})
+    assert script.calls[0][0] == {"b": "A", "x": 9}
+    assert execution.output == {"x": 9, "y": 1, "par": {"first": {"from": "A"}, "rest": ["b", 9]}}
+
+
+def test_parallel_branch_failure_fails_the_state() -> None:
+    state = {
+        "Type": "Parallel",
+        "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+            {
+                "StartAt": "F",
+                "States": {"F": {"Type": "Fail", "Error": "Branch.Failed", "Cause": "b"}},
+            },
+        ],
+    }
+    execution, _, _ = run(single(state), {})
+    assert (execution.error, execution.cause) == ("Branch.Failed", "b")
+    assert [e["type"] for e in execution.history][-3:] == [
+        "FailStateEntered",
+        "ParallelStateFailed",
+        "ExecutionFailed",
+    ]
+
+
+def test_wait_states_go_through_the_clock() -> None:
+    definition = {
+        "StartAt": "W1",
+        "States": {
+            "W1": {"Type": "Wait", "Seconds": 30, "Next": "W2"},
+            "W2": {"Type": "Wait", "SecondsPath": "$.delay", "Next": "W3"},
+            "W3": {"Type": "Wait", "Timestamp": "2025-01-01T01:00:00Z", "Next": "W4"},
+            "W4": {"Type": "Wait", "TimestampPath": "$.past", "Next": "W5"},
+            "W5": {"Type": "Wait", "Seconds": 0, "OutputPath": "$.delay", "End": True},
+        },
+    }
+    execution, clock, _ = run(definition, {"delay": 15, "past": "2024-12-31T23:00:00Z"})
+    assert clock.sleeps == [30.0, 15.0, 3555.0]
+    assert execution.output == 15
+    assert execution.stop_date == datetime(2025, 1, 1, 1, 0, tzinfo=UTC)
+    exits = [e["timestamp"] for e in execution.history if e["type"] == "WaitStateExited"]
+    assert exits[0] == datetime(2025, 1, 1, 0, 0, 30, tzinfo=UTC)
+
+
+def test_fail_with_error_and_cause() -> None:
+    execution, _, _ = run(single({"Type": "Fail", "Error": "Pipeline.Failed", "Cause": "gate"}))
+    assert (execution.status, execution.error, execution.cause) == (
+        "FAILED",
+        "Pipeline.Failed",
+        "gate",
+    )
+
+
+def test_fail_with_error_path_and_cause_path() -> None:
+    state = {
+        "Type": "Fail",
+        "ErrorPath": "$.error.Error",
+        "CausePath": "States.Format('run {} failed: {}', $.run_id, $.error.Cause)",
+    }
+    data = {"run_id": "r7", "error": {"Error": "Glue.JobFailed", "Cause": "OOM"}}
+    execution, _, _ = run(single(state), data)
+    assert (execution.error, execution.cause) == ("Glue.JobFailed", "run r7 failed: OOM")
+
+
+def test_succeed_ends_early_with_output_path() -> None:
+    definition = {
+        "StartAt": "S",
+        "States": {"S": {"Type": "Succeed", "InputPath": "$.a", "OutputPath": "$.b"}},
+    }
+    execution, _, _ = run(definition, {"a": {"b": [1]}})
+    assert (execution.status, execution.output) == ("SUCCEEDED", [1])
+
+
+# --- intrinsic functions -------------------------------------------------------------------
+
+INTRINSIC_INPUT = {
+    "name": "Ann",
+    "n": 41,
+    "obj": {"a": 1, "b": [1, "x"]},
+    "obj2": {"b": 2, "c": 3},
+    "list": [1, 2, 3],
+    "json": '{"k": [1, 2]}',
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("States.Format('Hello {}, {}!', $.name, $.n)", "Hello Ann, 41!"),
+        ("States.Format('a, (b) {}', $['name'])", "a, (b) Ann"),
+        ("States.Format('{} {} {}', $.obj, true, null)", "{a=1, b=[1, x]} true null"),
+        ("States.Format('a\\{\\}b it\\'s {}', 'x')", "a{}b it's x"),
+        ("States.StringToJson($.json)", {"k": [1, 2]}),
+        ("States.JsonToString($.obj)", '{"a":1,"b":[1,"x"]}'),
+        ("States.Array('a', 1, $.n, $.list[0])", ["a", 1, 41, 1]),
+        ("States.Array()", []),
+        ("States.JsonMerge($.obj, $.obj2, false)", {"a": 1, "b": 2, "c": 3}),
+        ("States.ArrayContains($.list, 2)", True),
+        ("States.ArrayContains($.list, '2')", False),
+        ("States.MathAdd($.n, -2)", 39),
+        ("States.MathAdd(1.5, 1)", 3),
+        ("States.ArrayLength($.list)", 3),
+        ("States.ArrayRange(1, 9, 3)", [1, 4, 7]),
+        ("States.ArrayPartition($.list, 2)", [[1, 2], [3]]),
+        ("States.ArrayGetItem($.list, 2)", 3),
+        ("States.ArrayUnique(States.Array(1, 1, 'a', 'a', true))", [1, "a", True]),
+        ("States.Base64Encode($.name)", "QW5u"),
+        ("States.Base64Decode('QW5u')", "Ann"),
+        ("States.Hash($.name, 'MD5')", "82e335f7ac0e0e412b2ae15abe662110"),
+        ("States.StringSplit('a,b;;c', ',;')", ["a", "b", "c"]),
+        ("States.JsonToString(States.Array($.n, States.MathAdd(1, 2)))", "[41,3]"),
+        ("States.Format('{}/{}', $$.Execution.Name, $$.State.Name)", "exec-1/S"),
+    ],
+)
+def test_intrinsic_functions(expression: str, expected: Any) -> None:
+    state = {"Type": "Pass", "Parameters": {"v.$": expression}}
+    execution, _, _ = run(single(state), INTRINSIC_INPUT)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output == {"v": expected}
+
+
+def test_uuid_and_math_random() -> None:
+    state = {
+        "Type": "Pass",
+        "Parameters": {"id.$": "States.UUID()", "r.$": "States.MathRandom(1, 3)"},
+    }
+    execution, _, _ = run(single(state), {})
+    assert len(execution.output["id"]) == 36 and execution.output["r"] in (1, 2)
+
+
+# --- handlers, history, events ------------------------------------------------------------
+
+
+def test_task_context_and_handler_log() -> None:
+    seen: list[tuple[str, str, int, str]] = []
+
+    def handler(params: Any, ctx: TaskContext) -> Any:
+        seen.append((ctx.state_name, ctx.execution_name, ctx.attempt, ctx.resource))
+        ctx.log(f"attempt {ctx.attempt}")
+        if ctx.attempt == 1:
+            raise TaskFailed("Retry.Me", "")
+        return {"ok": True}
+
+    retry = [{"ErrorEquals": ["Retry.Me"], "IntervalSeconds": 1}]
+    logged: list[tuple[str, str]] = []
+    executor = Executor(
+        single(task(Retry=retry)),
+        {GLUE: handler},
+        clock=FakeClock(START),
+        on_log=lambda state, msg: logged.append((state, msg)),
+    )
+    execution = executor.execute({}, "run-9")
+    assert seen == [("S", "run-9", 1, GLUE), ("S", "run-9", 2, GLUE)]
+    assert logged == [("S", "attempt 1"), ("S", "attempt 2")]
+    assert [entry["message"] for entry in execution.logs] == ["attempt 1", "attempt 2"]
+
+
+def test_history_of_a_small_machine_and_on_event() -> None:
+    definition = {
+        "StartAt": "Plan",
+        "States": {
+            "Plan": {"Type": "Pass", "Result": {"go": True}, "Next": "Check"},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "Work"}],
+                "Default": "Done",
+            },
+            "Work": task(
+                Parameters={"JobName": "rc-merge"},
+                Retry=[{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2}],
+                ResultPath="$.job",
+                Next="Pause",
+            ),
+            "Pause": {"Type": "Wait", "Seconds": 5, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    events: list[dict[str, Any]] = []
+    clock = FakeClock(START)
+    script = Script(clock, TaskFailed("Glue.Busy", "try later"), {"JobRunState": "SUCCEEDED"})
+    executor = Executor(definition, {GLUE: script}, clock=clock, on_event=events.append)
+    execution = executor.execute({"k": 1}, "run-1")
+    assert [e["type"] for e in execution.history] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "WaitStateEntered",
+        "WaitStateExited",
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
+    assert events == execution.history
+    history = execution.history
+    assert [e["id"] for e in history] == list(range(1, len(history) + 1))
+    assert [e["previousEventId"] for e in history] == list(range(len(history)))
+    assert history[0]["executionStartedEventDetails"] == {
+        "input": '{"k":1}',
+        "inputDetails": {"truncated": False},
+    }
+    assert history[1]["stateEnteredEventDetails"] == {
+        "name": "Plan",
+        "input": '{"k":1}',
+        "inputDetails": {"truncated": False},
+    }
+    assert history[2]["stateExitedEventDetails"] == {
+        "name": "Plan",
+        "output": '{"go":true}',
+        "outputDetails": {"truncated": False},
+    }
+    assert history[6]["taskScheduledEventDetails"] == {
+        "resourceType": "glue",
+        "resource": "startJobRun.sync",
+        "region": "local",
+        "parameters": '{"JobName":"rc-merge"}',
+    }
+    assert history[7]["taskStartedEventDetails"] == {
+        "resourceType": "glue",
+        "resource": "startJobRun.sync",
+    }
+    assert history[8]["taskFailedEventDetails"] == {
+        "resourceType": "glue",
+        "resource": "startJobRun.sync",
+        "error": "Glue.Busy",
+        "cause": "try later",
+    }
+    assert history[11]["taskSucceededEventDetails"]["output"] == '{"JobRunState":"SUCCEEDED"}'
+    assert history[-1]["executionSucceededEventDetails"]["output"] == (
+        '{"go":true,"job":{"JobRunState":"SUCCEEDED"}}'
+    )
+    # The clock moved by the 2 s retry wait and the 5 s Wait, and nothing else.
+    assert history[9]["timestamp"] == datetime(2025, 1, 1, 0, 0, 2, tzinfo=UTC)
+    assert execution.start_date == START
+    assert execution.stop_date == datetime(2025, 1, 1, 0, 0, 7, tzinfo=UTC)
+
+
+def test_map_history_events() -> None:
+    state = {
+        "Type": "Map",
+        "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+    }
+    execution, _, _ = run(single(state), ["a", "b"])
+    assert [e["type"] for e in execution.history] == [
+        "ExecutionStarted",
+        "MapStateEntered",
+        "MapStateStarted",
+        "MapIterationStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "MapIterationSucceeded",
+        "MapIterationStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "MapIterationSucceeded",
+        "MapStateSucceeded",
+        "MapStateExited",
+        "ExecutionSucceeded",
+    ]
+    assert execution.history[2]["mapStateStartedEventDetails"] == {"length": 2}
+    assert execution.history[7]["mapIterationStartedEventDetails"] == {"name": "S", "index": 1}
+
+
+# --- definition checks ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("definition", "problem"),
+    [
+        ({"States": {"A": {"Type": "Succeed"}}}, "StartAt: missing"),
+        ({"StartAt": "B", "States": {"A": {"Type": "Succeed"}}}, "StartAt: 'B' is not a state"),
+        (single({"Type": "Bogus"}), "States.S.Type: 'Bogus' is not a state type"),
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Z"}}},
+            "States.A.Next: 'Z' is not a state",
+        ),
+        (single({"Type": "Pass", "Next": "S"}), "needs exactly one of Next and End"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}, "needs exactly one of Next and End"),
+        (
+            single({"Type": "Pass", "Resultpath": "$.x"}),
+            "States.S.Resultpath: not a field of a Pass state",
+        ),
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}},
+            "States.B: not reachable from StartAt",
+        ),
+        (
+            single(task(Retry=[{"ErrorEquals": ["States.ALL", "Other"]}])),
+            "Retry[0].ErrorEquals: States.ALL must appear alone, in the last entry",
+        ),
+        (
+            single(
+                task(
+                    Catch=[
+                        {"ErrorEquals": ["States.ALL"], "Next": "S"},
+                        {"ErrorEquals": ["X"], "Next": "S"},
+                    ]
+                )
+            ),
+            "Catch[0].ErrorEquals: States.ALL must appear alone, in the last entry",
+        ),
+        (
+            single(task(Catch=[{"ErrorEquals": ["X"], "Next": "Nowhere"}])),
+            "Catch[0].Next: 'Nowhere' is not a state",
+        ),
+        (
+            single(task(Retry=[{"ErrorEquals": ["X"], "BackoffRate": 0.5}])),
+            "BackoffRate: must be a number >= 1.0",
+        ),
+        (single(task(Retry=[{"ErrorEquals": []}])), "ErrorEquals: must be a non-empty list"),
+        (single({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"}), "no handler for"),
+        (single({"Type": "Pass", "InputPath": "$..x"}), "recursive descent"),
+        (single({"Type": "Pass", "OutputPath": "$.xs.length()"}), "unexpected '('"),
+        (single({"Type": "Pass", "InputPath": "$.xs[?(@.a)]"}), "unsupported or malformed [...]"),
+        (single({"Type": "Pass", "ResultPath": "$.a[*]"}), "must be a definite path"),
+        (
+            single({"Type": "Pass", "Parameters": {"x.$": "States.Nope(1)"}}),
+            "unknown intrinsic function",
+        ),
+        (single({"Type": "Pass", "Parameters": {"x.$": "no path"}}), "neither a JSONPath nor"),
+        (
+            {
+                "StartAt": "C",
+                "States": {
+                    "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "StringEquals": "x"}]}
+                },
+            },
+            "Choices[0].Next: None is not a state",
+        ),
+        (single({"Type": "Choice", "Choices": []}), "Choices: must be a non-empty list"),
+        (
+            {
+                "StartAt": "C",
+                "States": {
+                    "C": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.a", "NumericEquals": "1", "Next": "C"}],
+                    }
+                },
+            },
+            "NumericEquals: '1' is not of the operator's type",
+        ),
+        (single({"Type": "Wait"}), "needs exactly one of Seconds"),
+        (
+            single({"Type": "Map", "ItemProcessor": {"StartAt": "X", "States": {}}}),
+            "ItemProcessor.States: missing or empty",
+        ),
+        (
+            single({"Type": "Map", "ItemReader": {}, "Iterator": single({"Type": "Pass"})}),
+            "ItemReader: not a field of a Map state",
+        ),
+        (single({"Type": "Parallel", "Branches": []}), "Branches: must be a non-empty list"),
+        (
+            single({"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}),
+            "Error and ErrorPath are exclusive",
+        ),
+    ],
+)
+def test_definition_problems_are_reported(definition: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match="invalid state machine definition") as raised:
+        Executor(definition, {GLUE: lambda p, c: p})
+    assert problem in str(raised.value)
+
+
+def test_all_problems_are_listed_at_once() -> None:
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "Missing"},
+            "B": {"Type": "Task", "Resource": SNS, "End": True},
+        },
+    }
+    with pytest.raises(ValueError) as raised:
+        Executor(definition, {})
+    message = str(raised.value)
+    assert "States.A.Next: 'Missing' is not a state" in message
+    assert "States.B.Resource: no handler for 'arn:aws:states:::sns:publish'" in message
+    assert "States.B: not reachable from StartAt" in message
+
+
+def test_definition_as_json_text() -> None:
+    text = json.dumps(single({"Type": "Pass", "Result": 1}))
+    assert Executor(text, {}, clock=FakeClock()).execute({}, "e").output == 1
+    with pytest.raises(ValueError, match="not JSON"):
+        Executor("{nope", {})
+
+
+# --- cross-check against moto --------------------------------------------------------------
+#
+# moto (5.2.x) runs ASL through its own interpreter (ported from LocalStack). The definitions
+# below have no Task states; each runs on moto and locally, and status, output, error and
+# cause must agree. Constructs where moto deviates from AWS's documented behaviour are left
+# out (the local executor follows AWS; the tests above pin that behaviour):
+# - a Choice with no matching rule and no Default: AWS fails with States.NoChoiceMatched, moto
+#   with States.Runtime ("RuntimeError(('No branching option reached ...").
+# - a Choice Variable that does not resolve: AWS fails with States.Runtime, moto treats the
+#   rule as not matching.
+# - a path with an index followed by more steps in Parameters/ResultSelector ("$.items[0].sku",
+#   "$[0].v"): AWS yields the value, moto a one-element list.
+# - $$.State.RetryCount in a Pass state: moto has it only in Task/Map/Parallel states.
+# - escapes in intrinsic string literals (\' \{ \}): moto's parser rejects them.
+# - an execution whose output is a bare JSON string: moto returns it unquoted (A, not "A").
+# - States.Runtime causes quoting the input: moto prints the JSON with spaces ({"a": 1}),
+#   the local executor compactly ({"a":1}); only the error name is compared for those.
+# Not a deviation but worth knowing: moto runs Map iterations concurrently (as AWS does), so
+# its history interleaves them and which failing item wins is a race; the local executor runs
+# items in order. Cases here have at most one distinct failure.
+
+
+def _pass(**fields: Any) -> dict[str, Any]:
+    return {"Type": "Pass", **fields}
+
+
+CROSS_CHECKS: dict[str, tuple[dict[str, Any], Any]] = {
+    "pass-parameters": (
+        single(
+            _pass(
+                InputPath="$.order",
+                Parameters={
+                    "id.$": "$.id",
+                    "items.$": "$.items",
+                    "first.$": "$.items[0]",
+                    "static": {"k": [1, {"n": "x"}]},
+                    "exec.$": "$$.Execution.Name",
+                    "input.$": "$$.Execution.Input",
+                    "state.$": "$$.State.Name",
+                    "machine.$": "$$.StateMachine.Name",
+                },
+                ResultPath="$.r",
+                OutputPath="$.r",
+            )
+        ),
+        {"order": {"id": 7, "items": [{"sku": "a"}, {"sku": "b"}]}},
+    ),
+    "pass-result-path-null": (single(_pass(Result={"x": 1}, ResultPath=None)), {"keep": True}),
+    "pass-result-path-nested": (
+        single(_pass(Result={"x": 1}, ResultPath="$.a.b.c")),
+        {"a": {"z": 0}},
+    ),
+    "pass-input-path-null": (single(_pass(InputPath=None, ResultPath="$.r")), {"k": 1}),
+    "pass-output-path-index": (
+        single(_pass(OutputPath="$.items[1]")),
+        {"items": [{"a": 1}, {"b": 2}]},
+    ),
+    "pass-wildcard": (
+        single(_pass(Parameters={"x.$": "$.items[*].a"})),
+        {"items": [{"a": 1}, {"a": 2}]},
+    ),
+    "intrinsics": (
+        single(
+            _pass(
+                Parameters={
+                    "fmt.$": "States.Format('Hello {}, you are {} ({})', $.name, $.age, $.ok)",
+                    "fmtobj.$": "States.Format('{}', $.obj)",
+                    "fmtnull.$": "States.Format('{} {}', $.none, $.f)",
+                    "s2j.$": "States.StringToJson($.json)",
+                    "j2s.$": "States.JsonToString($.obj)",
+                    "arr.$": "States.Array('a', 1, $.age, $.obj)",
+                    "merge.$": "States.JsonMerge($.obj, $.obj2, false)",
+                    "contains.$": "States.ArrayContains($.list, 2)",
+                    "notcontains.$": "States.ArrayContains($.list, 9)",
+                    "add.$": "States.MathAdd($.age, -2)",
+                    "len.$": "States.ArrayLength($.list)",
+                    "range.$": "States.ArrayRange(1, 9, 3)",
+                    "part.$": "States.ArrayPartition($.list, 2)",
+                    "item.$": "States.ArrayGetItem($.list, 1)",
+                    "uniq.$": "States.ArrayUnique($.dups)",
+                    "b64.$": "States.Base64Encode($.name)",
+                    "unb64.$": "States.Base64Decode('aGVsbG8=')",
+                    "hash.$": "States.Hash($.name, 'SHA-256')",
+                    "split.$": "States.StringSplit('a,b;;c', ',;')",
+                    "nested.$": "States.JsonToString(States.Array($.age, States.MathAdd(1, 2)))",
+                    "ctx.$": "States.Format('{}-{}', $$.Execution.Name, $$.State.Name)",
+                }
+            )
+        ),
+        {
+            "name": "Ann",
+            "age": 41,
+            "ok": True,
+            "none": None,
+            "f": 1.5,
+            "json": '{"a": [1, 2]}',
+            "obj": {"a": 1, "b": [1, "x"]},
+            "obj2": {"b": 2, "c": 3},
+            "list": [1, 2, 3],
+            "dups": [1, 1, "a", "a", 2],
+        },
+    ),
+    "map": (
+        single(
+            {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {
+                    "value.$": "$$.Map.Item.Value",
+                    "index.$": "$$.Map.Item.Index",
+                    "tag.$": "$.tag",
+                },
+                "ItemProcessor": {
+                    "StartAt": "I",
+                    "States": {
+                        "I": _pass(
+                            Parameters={"v.$": "$.value.n", "i.$": "$.index", "t.$": "$.tag"},
+                            End=True,
+                        )
+                    },
+                },
+                "ResultPath": "$.results",
+            }
+        ),
+        {"tag": "T", "items": [{"n": 1}, {"n": 2}, {"n": 3}]},
+    ),
+    "map-legacy": (
+        single(
+            {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "Parameters": {"x.$": "$$.Map.Item.Value"},
+                "MaxConcurrency": 1,
+                "Iterator": {"StartAt": "I", "States": {"I": _pass(OutputPath="$.x", End=True)}},
+                "ResultSelector": {"all.$": "$", "first.$": "$[0]"},
+            }
+        ),
+        {"items": ["a", "b"]},
+    ),
+    "map-empty": (single({"Type": "Map", "ItemProcessor": single(_pass())}), []),
+    "map-nested-parallel": (
+        single(
+            {
+                "Type": "Map",
+                "ItemsPath": "$.xs",
+                "ItemProcessor": single(
+                    {"Type": "Parallel", "Branches": [single(_pass(Parameters={"x.$": "$"}))]}
+                ),
+            }
+        ),
+        {"xs": [1, 2]},
+    ),
+    "map-fail": (
+        single(
+            {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "StartAt": "C",
+                    "States": {
+                        "C": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "F"}],
+                            "Default": "OK",
+                        },
+                        "OK": _pass(End=True),
+                        "F": {"Type": "Fail", "Error": "Two", "Cause": "item 2"},
+                    },
+                },
+            }
+        ),
+        [1, 2, 3],
+    ),
+    "map-catch": (
+        {
+            "StartAt": "M",
+            "States": {
+                "M": {
+                    "Type": "Map",
+                    "ItemsPath": "$.xs",
+                    "ItemProcessor": single({"Type": "Fail", "ErrorPath": "$", "Cause": "c"}),
+                    "Retry": [{"ErrorEquals": ["a"], "MaxAttempts": 0}],
+                    "Catch": [{"ErrorEquals": ["a"], "ResultPath": "$.e", "Next": "Y"}],
+                    "End": True,
+                },
+                "Y": _pass(End=True),
+            },
+        },
+        {"xs": ["a", "a"]},  # one error name: moto runs iterations concurrently
+    ),
+    "parallel": (
+        single(
+            {
+                "Type": "Parallel",
+                "Parameters": {"v.$": "$.v"},
+                "Branches": [
+                    single(_pass(Result=1, ResultPath="$.a")),
+                    {
+                        "StartAt": "B",
+                        "States": {"B": _pass(Result=2, Next="B2"), "B2": {"Type": "Succeed"}},
+                    },
+                ],
+                "ResultSelector": {"both.$": "$", "second.$": "$[1]"},
+                "ResultPath": "$.par",
+            }
+        ),
+        {"v": 5, "other": 1},
+    ),
+    "parallel-catch": (
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [single({"Type": "Fail", "Error": "Boom", "Cause": "bad"})],
+                    "Catch": [
+                        {"ErrorEquals": ["Other"], "Next": "X"},
+                        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Y"},
+                    ],
+                    "End": True,
+                },
+                "X": _pass(Result={"went": "X"}, End=True),
+                "Y": _pass(End=True),
+            },
+        },
+        {"in": 1},
+    ),
+    "parallel-catch-task-failed-wildcard": (
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [single({"Type": "Fail", "Error": "Boom"})],
+                    "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Y"}],
+                    "End": True,
+                },
+                "Y": _pass(End=True),
+            },
+        },
+        {"in": 1},
+    ),
+    "parallel-uncaught": (
+        single(
+            {
+                "Type": "Parallel",
+                "Branches": [single(_pass()), single({"Type": "Fail", "Error": "E", "Cause": "C"})],
+            }
+        ),
+        {},
+    ),
+    "wait-zero": (
+        {
+            "StartAt": "W",
+            "States": {
+                "W": {"Type": "Wait", "Seconds": 0, "Next": "W2"},
+                "W2": {"Type": "Wait", "TimestampPath": "$.t", "Next": "W3"},
+                "W3": {"Type": "Wait", "SecondsPath": "$.s", "OutputPath": "$.o", "End": True},
+            },
+        },
+        {"s": 0, "o": {"k": 1}, "t": "2001-01-01T00:00:00Z"},
+    ),
+    "succeed": (
+        {
+            "StartAt": "S",
+            "States": {"S": {"Type": "Succeed", "InputPath": "$.a", "OutputPath": "$.b"}},
+        },
+        {"a": {"b": [1]}},
+    ),
+    "fail": (
+        {
+            "StartAt": "F",
+            "States": {"F": {"Type": "Fail", "Error": "Custom.Error", "Cause": "because"}},
+        },
+        {},
+    ),
+    "fail-no-error": ({"StartAt": "F", "States": {"F": {"Type": "Fail"}}}, {}),
+    "fail-paths": (
+        {
+            "StartAt": "F",
+            "States": {
+                "F": {
+                    "Type": "Fail",
+                    "ErrorPath": "$.e",
+                    "CausePath": "States.Format('bad {}', $.c)",
+                }
+            },
+        },
+        {"e": "E1", "c": "C1"},
+    ),
+    "runtime-input-path": (single(_pass(InputPath="$.missing")), {"a": 1}),
+    "runtime-output-path": (single(_pass(OutputPath="$.missing")), {"a": 1}),
+    "runtime-parameters": (single(_pass(Parameters={"x.$": "$.missing"})), {"a": 1}),
+}
+# Choice: one definition, several inputs (each branch leaves a marker object).
+_CHOICE = {
+    "StartAt": "C",
+    "States": {
+        "C": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.s", "StringEquals": "x", "Next": "A"},
+                {
+                    "And": [
+                        {"Variable": "$.n", "NumericGreaterThanEquals": 10},
+                        {"Variable": "$.n", "NumericLessThan": 20},
+                    ],
+                    "Next": "B",
+                },
+                {"Not": {"Variable": "$.flag", "BooleanEquals": True}, "Next": "D"},
+                {
+                    "Or": [
+                        {"Variable": "$.missing", "IsPresent": True},
+                        {"Variable": "$.nul", "IsNull": True},
+                    ],
+                    "Next": "E",
+                },
+                {"Variable": "$.n", "NumericEqualsPath": "$.m", "Next": "G"},
+                {"Variable": "$.s", "StringMatches": "ab*", "Next": "H"},
+                {
+                    "And": [
+                        {"Variable": "$.n", "IsNumeric": True},
+                        {"Variable": "$.s", "IsString": True},
+                        {"Variable": "$.n", "NumericGreaterThan": 100},
+                    ],
+                    "Next": "I",
+                },
+            ],
+            "Default": "F",
+        },
+        **{k: _pass(Result={"went": k}, ResultPath="$.went", End=True) for k in "ABDEFGHI"},
+    },
+}
+_CHOICE_INPUTS = [
+    {"s": "x", "n": 0, "flag": True},
+    {"s": "y", "n": 15, "flag": True},
+    {"s": "y", "n": 25, "flag": False},
+    {"s": "y", "n": 25, "flag": True, "nul": None},
+    {"s": "y", "n": 25, "flag": True, "nul": 1, "m": 25.0},  # 25 == 25.0
+    {"s": "abc", "n": 25, "flag": True, "nul": 1},
+    {"s": "q", "n": 125, "flag": True, "nul": 1},
+    {"s": 1, "n": "15", "flag": True, "nul": 1},
+]
+for _i, _input in enumerate(_CHOICE_INPUTS):
+    CROSS_CHECKS[f"choice-{_i}"] = (_CHOICE, {"m": 0, **_input})
+
+
+@pytest.fixture(scope="module")
+def moto_sfn() -> Iterator[None]:
+    """One moto mock for all cross-checks (starting one costs ~0.3 s); each case creates its
+    own state machine in it. Tests also take ``aws_credentials`` for the fake environment."""
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+
+
+def _run_on_moto(definition: dict[str, Any], data: Any, name: str) -> dict[str, Any]:
+    import boto3
+
+    client = boto3.client("stepfunctions")
+    machine = client.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/cross-check",
+    )["stateMachineArn"]
+    arn = client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(data))[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 30
+    while (described := client.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "moto execution did not finish"
+        time.sleep(0.005)
+    return dict(described)
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_CHECKS))
+def test_same_result_as_moto(case: str, moto_sfn: None, aws_credentials: str) -> None:
+    definition, data = CROSS_CHECKS[case]
+    name = f"cc-{case}"
+    moto = _run_on_moto(definition, data, name)
+    local = Executor(definition, {}, clock=FakeClock(), state_machine_name=name).execute(data, name)
+    assert local.status == moto["status"]
+    assert local.output == (json.loads(moto["output"]) if "output" in moto else None)
+    assert local.error == moto.get("error")
+    if local.error == "States.Runtime" and case == "runtime-parameters":
+        return  # the cause quotes the input: only its JSON spacing differs (see above)
+    assert local.cause == moto.get("cause")
