@@ -146,10 +146,13 @@ def main_options(
 
 
 def _register() -> None:
-    from rentalctl.cli import bookmarks, demo
+    from rentalctl.cli import bookmarks, demo, run, status
 
     app.command("demo-data")(demo.demo_data)
     app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
+    app.command("run")(run.run)
+    app.command("status")(status.status)
+    app.command("backfill")(run.backfill)
 
 
 _register()

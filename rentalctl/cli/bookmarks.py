@@ -26,8 +26,11 @@ def seed_bookmarks(
         bool, typer.Option("--yes", "-y", help="Do not ask for confirmation of --reset.")
     ] = False,
 ) -> None:
-    """Create the bookmark store if missing and add an entry for every configured table that has
-    none. Existing bookmarks are never changed, except by an explicit --reset."""
+    """Create the bookmark store and an entry for every configured table.
+
+    Adds an entry only for a table that has none; existing bookmarks are never changed, except
+    by an explicit --reset.
+    """
     state: AppState = ctx.obj
     settings = state.settings()
     from rentalctl.context import Context

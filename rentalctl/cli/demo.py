@@ -32,7 +32,7 @@ def demo_data(
         bool, typer.Option("--replace", help="Delete the existing demo tables' rows first.")
     ] = False,
 ) -> None:
-    """Write deterministic, realistically dirty marketplace data into the configured source.
+    """Write deterministic, realistically dirty marketplace data into the source.
 
     Creates the database and tables when missing. Without --changes or --replace, a source that
     already holds data is left as it is.

@@ -29,6 +29,15 @@ def to_json(doc: Any) -> str:
     return json.dumps(doc, default=_default, indent=2, ensure_ascii=False)
 
 
+def _console(stderr: bool) -> Console:
+    """A rich console; wide when it writes to a file or a pipe, where rich would assume 80
+    columns and squeeze tables."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, soft_wrap=True)
+    return console if console.is_terminal else Console(stderr=stderr, soft_wrap=True, width=160)
+
+
 @dataclass
 class AppState:
     """The global options, and the settings loaded from them on first use."""
@@ -51,15 +60,22 @@ class AppState:
             self._settings = config.load(self.config, self.profile, self.overrides)
         return self._settings
 
-    def stdout(self) -> Console:
-        from rich.console import Console
+    def argv(self) -> list[str]:
+        """The global options again, for a child process that must see the same settings."""
+        out: list[str] = []
+        if self.config:
+            out += ["--config", self.config]
+        if self.profile:
+            out += ["--profile", self.profile]
+        for key, value in self.overrides.items():
+            out += ["--set", f"{key}={value}"]
+        return out + (["--verbose"] if self.verbose else [])
 
-        return Console(soft_wrap=True)
+    def stdout(self) -> Console:
+        return _console(stderr=False)
 
     def stderr(self) -> Console:
-        from rich.console import Console
-
-        return Console(stderr=True, soft_wrap=True)
+        return _console(stderr=True)
 
     def emit(self, doc: Any, render: Callable[[Console], None]) -> None:
         """Print a command's result: ``doc`` as JSON, or ``render`` it as text."""

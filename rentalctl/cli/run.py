@@ -1,0 +1,274 @@
+"""``rentalctl run`` and ``rentalctl backfill``: start a run, follow it, exit with its outcome."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from rentalctl.cli.output import AppState
+from rentalctl.errors import ConfigError, PipelineFailed
+
+TablesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tables",
+        metavar="T,…",
+        help="Only these source tables (comma-separated; default: the configured ones).",
+    ),
+]
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="Start the run and return its id at once.")
+]
+RunIdOption = Annotated[
+    str | None, typer.Option("--run-id", hidden=True, help="Use this run id (internal).")
+]
+
+
+def run(
+    ctx: typer.Context,
+    tables: TablesOption = None,
+    no_wait: NoWaitOption = False,
+    run_id: RunIdOption = None,
+) -> None:
+    """Run the pipeline once, and follow it to the end.
+
+    Extracts what changed since each table's bookmark, loads it, cleans it (Spark), merges it
+    into the curated layer, rebuilds the KPIs, moves the bookmarks and archives the raw files.
+    Exits 0 when the run succeeds, 1 when it fails, 4 when another run holds the lock.
+    """
+    _start(ctx, "incremental", None, None, tables, no_wait, run_id)
+
+
+def backfill(
+    ctx: typer.Context,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="Re-read rows whose watermark (viewed_at for user_viewing) is on or "
+            "after DATE (YYYY-MM-DD[ HH:MM:SS]).",
+        ),
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="DATE",
+            help="… and on or before DATE (a date alone: that whole day).",
+        ),
+    ] = None,
+    tables: TablesOption = None,
+    no_wait: NoWaitOption = False,
+    run_id: RunIdOption = None,
+) -> None:
+    """Re-read a past window through the pipeline, without moving any bookmark.
+
+    Rows are selected by their watermark (viewed_at for user_viewing) in [--since, --until].
+    Merges are idempotent: rows already curated stay as they are.
+    """
+    from rentalctl.pipeline.extract import backfill_window
+
+    backfill_window(since, until)  # refuse a bad window before anything starts
+    _start(ctx, "backfill", since, until, tables, no_wait, run_id)
+
+
+def _tables(settings: Any, option: str | None) -> list[str]:
+    from rentalctl.tables import TABLES, table
+
+    if not option:
+        return list(settings.tables)
+    wanted = {table(name.strip()).name for name in option.split(",") if name.strip()}
+    return [t for t in TABLES if t in wanted]
+
+
+def _start(
+    ctx: typer.Context,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables_option: str | None,
+    no_wait: bool,
+    run_id: str | None,
+) -> None:
+    state: AppState = ctx.obj
+    settings = state.settings()
+    tables = _tables(settings, tables_option)
+    if settings.target != "local":
+        raise ConfigError(
+            "target: aws runs start a Step Functions execution, which this "
+            "installation cannot do yet; use target: local"
+        )
+    from rentalctl.context import Context
+    from rentalctl.pipeline.steps import new_run_id
+
+    context = Context(settings)
+    _preflight(context, tables)
+    run_id = run_id or new_run_id()
+    if no_wait:
+        _detach(state, context, mode, since, until, tables, run_id)
+        return
+    record = _follow(state, context, run_id, mode, since, until, tables)
+    _report(state, context, record)
+
+
+def _preflight(context: Any, tables: list[str]) -> None:
+    """Fail fast, before a run starts, on what no retry can fix: a missing source or store."""
+    with context.source():
+        pass
+    context.state.ensure()  # local: the bookmark store is created on the first run
+    context.state.seed(tables)
+
+
+def _follow(
+    state: AppState,
+    context: Any,
+    run_id: str,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+) -> dict[str, Any]:
+    from rentalctl.orchestration.local import run_local
+
+    started = time.monotonic()
+    if state.json:
+        return run_local(context, run_id=run_id, mode=mode, since=since, until=until, tables=tables)
+    console = state.stderr()
+    console.print(f"Run {run_id} ({mode}) of {', '.join(tables)}")
+    if not console.is_terminal:
+
+        def line(name: str, what: str, _: dict[str, Any]) -> None:
+            sys.stderr.write(f"{time.monotonic() - started:7.1f}s  {name} {what}\n")
+            sys.stderr.flush()
+
+        return run_local(
+            context,
+            run_id=run_id,
+            mode=mode,
+            since=since,
+            until=until,
+            tables=tables,
+            progress=line,
+        )
+    from rich.live import Live
+
+    with Live(_progress_table({}), console=console, refresh_per_second=4) as live:
+
+        def update(name: str, what: str, states: dict[str, Any]) -> None:
+            live.update(_progress_table(states))
+
+        return run_local(
+            context,
+            run_id=run_id,
+            mode=mode,
+            since=since,
+            until=until,
+            tables=tables,
+            progress=update,
+        )
+
+
+def _progress_table(states: dict[str, Any]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("state", "status", "seconds", "attempts", box=None)
+    style = {"RUNNING": "yellow", "SUCCEEDED": "green", "FAILED": "red"}
+    for name, s in states.items():
+        status = s["status"]
+        table.add_row(
+            escape(name),
+            f"[{style.get(status, '')}]{status.lower()}[/]",
+            "" if s["seconds"] is None else f"{s['seconds']:.1f}",
+            str(s["attempts"] or ""),
+        )
+    return table
+
+
+def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
+    from rentalctl.cli.status import render_run
+
+    snapshot: dict[str, Any] = {}
+    if record.get("status") == "SUCCEEDED":
+        from rentalctl.pipeline.kpi_summary import snapshot as kpi_snapshot
+
+        with context.warehouse() as warehouse:
+            snapshot = kpi_snapshot(warehouse)
+
+    def render(console: Any) -> None:
+        render_run(console, record, brief=True)
+        if snapshot:
+            from rentalctl.pipeline.kpi_summary import lines
+
+            console.print()
+            for text in lines(snapshot):
+                console.print(f"  {text}")
+
+    state.emit({**record, "kpis": snapshot}, render)
+    if record.get("status") != "SUCCEEDED":
+        error = record.get("error") or {}
+        raise PipelineFailed(f"run {record['run_id']} failed: {error.get('Cause') or error}")
+
+
+def _detach(
+    state: AppState,
+    context: Any,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+    run_id: str,
+) -> None:
+    """Start the run in a process of its own and return at once with its id."""
+    from rentalctl.orchestration.lock import describe_self, is_stale
+
+    # Fail now, not in the background, when another run holds the lock.
+    context.state.acquire_lock(describe_self(run_id), is_stale)
+    context.state.release_lock(run_id)
+    logs = context.settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{run_id}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "rentalctl",
+        *state.argv(),
+        "--output",
+        "json",
+        "backfill" if mode == "backfill" else "run",
+        "--run-id",
+        run_id,
+        "--tables",
+        ",".join(tables),
+    ]
+    if mode == "backfill":
+        argv += ["--since", str(since)] + (["--until", until] if until else [])
+    with open(log_path, "ab") as out:
+        subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
+    doc = {
+        "run_id": run_id,
+        "status": "STARTED",
+        "mode": mode,
+        "tables": tables,
+        "log": str(log_path),
+    }
+    state.emit(
+        doc,
+        lambda console: console.print(
+            f"Started run {run_id} in the background; follow it with `rentalctl status {run_id}` "
+            f"(log: {log_path})"
+        ),
+    )

@@ -1,0 +1,137 @@
+"""``rentalctl status [RUN_ID]``: recent runs, or one run state by state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from rentalctl.cli.output import AppState
+from rentalctl.errors import ConfigError
+
+
+def status(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Argument(help="A run's id; default: recent runs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many recent runs.")] = 10,
+) -> None:
+    """Show recent runs, or one run state by state.
+
+    For one run: each state with its status, duration and attempts, rows in and out per table,
+    the data-quality summary and the error.
+    """
+    state: AppState = ctx.obj
+    settings = state.settings()
+    from rentalctl import urls
+    from rentalctl.context import Context
+
+    if isinstance(settings.state, urls.SqliteURL) and not settings.state.path.exists():
+        records: list[dict[str, Any]] = []  # nothing has run here yet
+        if run_id:
+            raise ConfigError(f"no run {run_id!r}: no run has been recorded here yet")
+    else:
+        store = Context(settings).state
+        if run_id:
+            record = store.get_run(run_id)
+            if record is None:
+                raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
+            state.emit(record, lambda console: render_run(console, record))
+            return
+        records = store.list_runs(limit)
+    state.emit({"runs": records}, lambda console: _render_list(console, records))
+
+
+def _seconds(record: dict[str, Any]) -> float | None:
+    if not record.get("started_at") or not record.get("ended_at"):
+        return None
+    start = datetime.fromisoformat(record["started_at"])
+    return (datetime.fromisoformat(record["ended_at"]) - start).total_seconds()
+
+
+def _total(record: dict[str, Any], field: str) -> int | None:
+    values = [t.get(field) for t in (record.get("summary") or {}).values()]
+    numbers = [v for v in values if isinstance(v, int)]
+    return sum(numbers) if numbers else None
+
+
+def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not records:
+        console.print("No runs yet. Start one with `rentalctl run`.")
+        return
+    table = Table(
+        "run", "mode", "status", "started", "seconds", "extracted", "curated", "rejected", box=None
+    )
+    for r in records:
+        seconds = _seconds(r)
+        table.add_row(
+            r["run_id"],
+            r.get("mode", ""),
+            _status(r.get("status")),
+            str(r.get("started_at", ""))[:19].replace("T", " "),
+            "" if seconds is None else f"{seconds:.1f}",
+            *(_fmt(_total(r, f)) for f in ("extracted", "curated", "rejected")),
+        )
+    console.print(table)
+
+
+def _status(value: Any) -> str:
+    color = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow"}.get(str(value), "")
+    return f"[{color}]{value}[/]" if color else str(value)
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    seconds = _seconds(record)
+    window = ""
+    if record.get("mode") == "backfill":
+        window = f" {record.get('since')} … {record.get('until') or 'now'}"
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    console.print(
+        f"Run {record['run_id']} ({record.get('mode')}{window}): "
+        f"{_status(record.get('status'))}{took}"
+    )
+    if not brief and record.get("states"):
+        states = Table("state", "status", "seconds", "attempts", "error", box=None)
+        for s in record["states"]:
+            states.add_row(
+                escape(s["name"]),
+                _status(s.get("status")),
+                "" if s.get("seconds") is None else f"{s['seconds']:.1f}",
+                _fmt(s.get("attempts") or None),
+                str(s.get("error") or ""),
+            )
+        console.print(states)
+    summary = record.get("summary") or {}
+    if summary:
+        tables = Table(
+            "table", "extracted", "curated", "rejected", "inserted", "updated", "orphans", box=None
+        )
+        for name, t in summary.items():
+            tables.add_row(
+                name,
+                *(
+                    _fmt(t.get(f))
+                    for f in ("extracted", "curated", "rejected", "inserted", "updated", "orphans")
+                ),
+            )
+        console.print(tables)
+        for name, t in summary.items():
+            reasons = ", ".join(
+                f"{k} {v:,}" for k, v in (t.get("rejected_by_reason") or {}).items()
+            )
+            if reasons:
+                console.print(f"  rejected in {name}: {reasons}")
+    error = record.get("error")
+    if error:
+        console.print(
+            f"[red]error[/]: {escape(str(error.get('Error')))}: {escape(str(error.get('Cause')))}"
+        )

@@ -1,0 +1,1 @@
+"""Orchestration: the state machine, its local executor, run records and the lock."""

@@ -1,0 +1,138 @@
+"""Run the pipeline's state machine in this process: the definition deployed to AWS, executed by
+the local executor. Each Glue task runs its job here (the Spark job on a local SparkSession);
+SNS notifications go to the run log. The run holds the pipeline lock throughout."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rentalctl.context import Context
+from rentalctl.errors import (
+    ConfigError,
+    LockHeld,
+    PipelineFailed,
+    RentalctlError,
+    ResourceUnavailable,
+)
+from rentalctl.orchestration import runs
+from rentalctl.orchestration.executor import Clock, Executor, TaskContext, TaskFailed
+from rentalctl.orchestration.lock import PipelineLock
+from rentalctl.orchestration.progress import StateTracker
+from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
+
+log = logging.getLogger(__name__)
+
+# The error names a failed job reports to the state machine (Retry and Catch match on them).
+_ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
+    (ResourceUnavailable, "Rentalctl.ResourceUnavailable"),
+    (LockHeld, "Rentalctl.LockHeld"),
+    (ConfigError, "Rentalctl.ConfigError"),
+    (PipelineFailed, "Rentalctl.PipelineFailed"),
+)
+Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
+
+
+def error_name(exc: RentalctlError) -> str:
+    for kind, name in _ERROR_NAMES:
+        if isinstance(exc, kind):
+            return name
+    return "States.TaskFailed"
+
+
+def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
+    from rentalctl.jobs import JOB_TYPES, run_job
+
+    prefix = ctx.settings.aws.glue_job_prefix + "-"
+
+    def handle(params: Any, task: TaskContext) -> Any:
+        job = str(params["JobName"]).removeprefix(prefix)
+        spark = None
+        if JOB_TYPES.get(job) == "glueetl":
+            from rentalctl.spark import local_session
+
+            spark = local_session()
+        try:
+            result = run_job(ctx, job, params.get("Arguments", {}), spark)
+        except RentalctlError as exc:
+            raise TaskFailed(error_name(exc), str(exc)) from None
+        return {
+            "JobName": params["JobName"],
+            "Id": f"local_{task.execution_name}_{job}_{task.attempt}",
+            "JobRunState": "SUCCEEDED",
+            "Result": result,
+        }
+
+    return handle
+
+
+def _sns(run_id: str) -> Callable[[Any, TaskContext], Any]:
+    def handle(params: Any, task: TaskContext) -> Any:
+        log.error("notification: %s: %s", params.get("Subject"), params.get("Message"))
+        task.log(f"notification: {params.get('Subject')}: {params.get('Message')}")
+        return {"MessageId": f"local-{run_id}"}
+
+    return handle
+
+
+def run_local(
+    ctx: Context,
+    *,
+    run_id: str,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Run to the end; returns the final run record."""
+    with PipelineLock(ctx.state, run_id) as lock:
+        runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
+        if lock.recovered:
+            _abandon(ctx, lock.recovered.get("run_id"), run_id)
+        tracker = StateTracker(tables)
+
+        def on_event(event: dict[str, Any]) -> None:
+            change = tracker.feed(event)
+            if change:
+                runs.update(ctx, run_id, states=tracker.as_list())
+                if progress:
+                    progress(change[0], change[1], tracker.states)
+
+        executor = Executor(
+            render(ctx.settings),
+            {GLUE_SYNC: _glue(ctx), SNS_PUBLISH: _sns(run_id)},
+            clock=clock,
+            on_event=on_event,
+            state_machine_name="rentalctl-pipeline",
+        )
+        execution = executor.execute(
+            {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables},
+            name=run_id,
+        )
+        record = ctx.state.get_run(run_id) or {}
+        if execution.status != "SUCCEEDED" and record.get("status") != "FAILED":
+            # The failure path could not record it (the state store itself may be the problem).
+            runs.finish(
+                ctx, run_id, "FAILED", error={"Error": execution.error, "Cause": execution.cause}
+            )
+        return runs.update(ctx, run_id, states=tracker.as_list(), logs=execution.logs)
+
+
+def _abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
+    """A run whose process died holding the lock never finished: say so in its record."""
+    record = ctx.state.get_run(dead_run) if dead_run else None
+    if record and record.get("status") == "RUNNING":
+        runs.update(
+            ctx,
+            str(dead_run),
+            status="FAILED",
+            ended_at=runs.now(),
+            error={
+                "Error": "Rentalctl.Abandoned",
+                "Cause": f"its process ended without finishing (killed, or the machine restarted); "
+                f"the lock was recovered by run {by_run}",
+            },
+        )

@@ -1,0 +1,101 @@
+"""Per-state status from a Step Functions event history: the same events whether they come live
+from the local executor or from an AWS execution history. Inside the Map over tables, a state's
+name is qualified by its table (``Extract[bookings]``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails"):
+            return value  # type: ignore[no-any-return]
+    return {}
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    parse = datetime.fromisoformat
+    return round(
+        (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds(), 3
+    )
+
+
+class StateTracker:
+    """Feed events in order; ``states`` holds one entry per state (and table) run so far."""
+
+    def __init__(self, tables: list[str]) -> None:
+        self.tables = tables
+        self.states: dict[str, dict[str, Any]] = {}
+        self._item: int | None = None
+        self._current: str | None = None
+
+    def as_list(self) -> list[dict[str, Any]]:
+        """The states in the order they ran (a record store may sort a mapping's keys)."""
+        return [{"name": name, **entry} for name, entry in self.states.items()]
+
+    def _key(self, name: str) -> str:
+        if self._item is not None and self._item < len(self.tables):
+            return f"{name}[{self.tables[self._item]}]"
+        return name
+
+    def feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        """Update from one event; returns (state, what happened) when a state changed."""
+        kind, details = event["type"], _details(event)
+        stamp = str(event.get("timestamp"))
+        if kind == "MapIterationStarted":
+            self._item = int(details.get("index", 0))
+        elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
+            self._item = None
+        elif kind.endswith("StateEntered"):
+            key = self._key(details["name"])
+            self._current = key
+            self.states[key] = {
+                "status": "RUNNING",
+                "started_at": stamp,
+                "ended_at": None,
+                "seconds": None,
+                "attempts": 0,
+                "error": None,
+                "cause": None,
+            }
+            if kind == "FailStateEntered":
+                self.states[key].update(status="FAILED", ended_at=stamp, seconds=0.0)
+            return key, "started"
+        elif kind == "TaskScheduled" and self._current in self.states:
+            self.states[self._current]["attempts"] += 1
+        elif kind == "TaskSucceeded" and self._current in self.states:
+            self.states[self._current]["failed"] = False
+        elif kind in ("TaskFailed", "TaskTimedOut", "MapStateFailed", "ParallelStateFailed"):
+            failed = self._current if kind.startswith("Task") else self._outer()
+            entry = self.states.get(failed or "")
+            if failed is not None and entry is not None:
+                entry.update(failed=True, error=details.get("error"), cause=details.get("cause"))
+                return failed, f"attempt {entry['attempts']} failed: {details.get('error')}"
+        elif kind.endswith("StateExited"):
+            key = self._key(details["name"])
+            entry = self.states.get(key)
+            if entry is not None:
+                # A state can exit after a failure that its Catch handled: it still failed.
+                status = "FAILED" if entry.pop("failed", False) else "SUCCEEDED"
+                entry.update(
+                    status=status, ended_at=stamp, seconds=_seconds(entry["started_at"], stamp)
+                )
+                return key, status.lower()
+        elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
+            for entry in self.states.values():
+                if entry["status"] == "RUNNING":
+                    entry.update(
+                        status="FAILED",
+                        ended_at=stamp,
+                        seconds=_seconds(entry["started_at"], stamp),
+                    )
+        return None
+
+    def _outer(self) -> str | None:
+        """The most recent top-level state still running (a Map or Parallel that failed)."""
+        running = [k for k, v in self.states.items() if v["status"] == "RUNNING" and "[" not in k]
+        return running[-1] if running else None

@@ -1,0 +1,103 @@
+"""A few headline numbers from the presentation layer, for the end of a run: each KPI for the
+last complete week or month before the newest booking (the latest periods hold only the first
+bookings of future stays). Plain SELECTs that run on DuckDB and Redshift alike."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from rentalctl.adapters.warehouse import Warehouse
+
+
+def _periods(w: Warehouse) -> tuple[date, date] | None:
+    """(week start, month start) of the last complete week and month before the newest
+    booking."""
+    (newest,) = w.query("SELECT MAX(booking_date) FROM curated.bookings")[0]
+    if newest is None:
+        return None
+    day = newest.date() if isinstance(newest, datetime) else newest
+    week = day - timedelta(days=day.weekday() + 7)
+    month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return week, month
+
+
+def _latest(
+    w: Warehouse, table: str, period: str, columns: str, when: date
+) -> dict[str, Any] | None:
+    rows = w.query(
+        f"SELECT {period}, {columns} FROM presentation.{table} "
+        f"WHERE {period} = '{when.isoformat()}'"  # a date computed here, never input
+    )
+    if not rows:
+        return None
+    names = [period, *(c.strip() for c in columns.split(","))]
+    return dict(zip(names, rows[0], strict=True))
+
+
+def snapshot(w: Warehouse) -> dict[str, Any]:
+    periods = _periods(w)
+    if periods is None:
+        return {}
+    week, month = periods
+    top = w.query(
+        "SELECT week_start, cityname, confirmed_bookings, rank FROM presentation.popular_locations "
+        f"WHERE week_start = '{week.isoformat()}' AND rank <= 3 ORDER BY rank, cityname"
+    )
+    weekly, monthly = "week_start", "month_start"
+    return {
+        "average_listing_price": _latest(
+            w, "average_listing_price", weekly, "active_listings, avg_price_usd", week
+        ),
+        "occupancy_rate": _latest(
+            w,
+            "occupancy_rate",
+            monthly,
+            "available_listings, booked_nights, occupancy_rate_pct",
+            month,
+        ),
+        "repeat_customer_rate": _latest(
+            w,
+            "repeat_customer_rate",
+            monthly,
+            "customers, repeat_customers, repeat_rate_pct",
+            month,
+        ),
+        "average_booking_duration": _latest(
+            w, "average_booking_duration", weekly, "confirmed_bookings, avg_nights", week
+        ),
+        "popular_locations": [
+            {"week_start": r[0], "cityname": r[1], "confirmed_bookings": r[2], "rank": r[3]}
+            for r in top
+        ],
+    }
+
+
+def lines(snap: dict[str, Any]) -> list[str]:
+    """The snapshot as short sentences for a terminal."""
+    out = []
+    if p := snap.get("average_listing_price"):
+        out.append(
+            f"Average listing price, week of {p['week_start']}: "
+            f"${p['avg_price_usd']:,.2f} over {p['active_listings']:,} active listings"
+        )
+    if o := snap.get("occupancy_rate"):
+        out.append(
+            f"Occupancy, {o['month_start']:%B %Y}: {o['occupancy_rate_pct']:.2f}% "
+            f"({o['booked_nights']:,} nights booked, {o['available_listings']:,} listings)"
+        )
+    if r := snap.get("repeat_customer_rate"):
+        out.append(
+            f"Repeat customers, {r['month_start']:%B %Y}: {r['repeat_rate_pct']:.1f}% "
+            f"of {r['customers']:,}"
+        )
+    if d := snap.get("average_booking_duration"):
+        out.append(
+            f"Average stay, week of {d['week_start']}: {d['avg_nights']:.1f} nights "
+            f"over {d['confirmed_bookings']:,} confirmed bookings"
+        )
+    if cities := snap.get("popular_locations"):
+        names = ", ".join(f"{c['cityname']} ({c['confirmed_bookings']})" for c in cities[:5])
+        names += ", …" if len(cities) > 5 else ""
+        out.append(f"Top cities, week of {cities[0]['week_start']}: {names}")
+    return out
