@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: install, then generate the demo source data
+## demo: install, generate demo data, run the pipeline and show its KPIs
 demo: $(STAMP)
 	$(BIN)/rentalctl demo-data
+	$(BIN)/rentalctl run
 
 ## test: install, then run the whole test suite (the command CI runs)
 test: $(STAMP)
