@@ -213,7 +213,11 @@ def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
     state.emit({**record, "kpis": snapshot}, render)
     if record.get("status") != "SUCCEEDED":
         error = record.get("error") or {}
-        raise PipelineFailed(f"run {record['run_id']} failed: {error.get('Cause') or error}")
+        message = f"run {record['run_id']} failed: {error.get('Cause') or error}"
+        if state.json:  # the record above is the one JSON document; the error goes to stderr
+            sys.stderr.write(f"error: {message}\n")
+            raise typer.Exit(int(PipelineFailed.exit_code))
+        raise PipelineFailed(message)
 
 
 def _detach(
@@ -226,10 +230,13 @@ def _detach(
     run_id: str,
 ) -> None:
     """Start the run in a process of its own and return at once with its id."""
+    from rentalctl.orchestration.local import abandon
     from rentalctl.orchestration.lock import describe_self, is_stale
 
     # Fail now, not in the background, when another run holds the lock.
-    context.state.acquire_lock(describe_self(run_id), is_stale)
+    recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
+    if recovered:
+        abandon(context, recovered.get("run_id"), run_id)
     context.state.release_lock(run_id)
     logs = context.settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def run_local(
     with PipelineLock(ctx.state, run_id) as lock:
         runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
         if lock.recovered:
-            _abandon(ctx, lock.recovered.get("run_id"), run_id)
+            abandon(ctx, lock.recovered.get("run_id"), run_id)
         tracker = StateTracker(tables)
 
         def on_event(event: dict[str, Any]) -> None:
@@ -118,10 +118,11 @@ def run_local(
             runs.finish(
                 ctx, run_id, "FAILED", error={"Error": execution.error, "Cause": execution.cause}
             )
-        return runs.update(ctx, run_id, states=tracker.as_list(), logs=execution.logs)
+        logs = [{**entry, "timestamp": str(entry.get("timestamp"))} for entry in execution.logs]
+        return runs.update(ctx, run_id, states=tracker.as_list(), logs=logs)
 
 
-def _abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
+def abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
     """A run whose process died holding the lock never finished: say so in its record."""
     record = ctx.state.get_run(dead_run) if dead_run else None
     if record and record.get("status") == "RUNNING":

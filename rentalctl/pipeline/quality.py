@@ -31,7 +31,7 @@ def gate(stats: dict[str, dict[str, Any]], max_share: float) -> None:
     if failures:
         raise PipelineFailed(
             f"data-quality gate: {'; '.join(failures)}, above quality.max_rejected_share "
-            f"{max_share:.0%}; nothing was merged"
+            f"{max_share * 100:g}%; nothing was merged"
         )
 
 
