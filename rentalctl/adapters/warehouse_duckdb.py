@@ -3,7 +3,8 @@ here: DuckDB extensions such as httpfs are not used)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,14 +48,12 @@ class DuckdbWarehouse(Warehouse):
             self.conn.execute(_duck_ddl(spec))
 
     def load_raw(self, lake: Lake, manifest: Manifest) -> int:
-        import duckdb
 
         spec = table(manifest.table)
         self.ensure_raw([spec])
         target = f'{RAW_SCHEMA}."{spec.name}"'
         paths = [lake.uri(f.key) for f in manifest.files]
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction(f"raw load of {spec.name} for run {manifest.run_id} failed"):
             self.conn.execute(f'DELETE FROM {target} WHERE "_run_id" = ?', [manifest.run_id])
             if paths:
                 columns = {c.name: _duckdb_type(warehouse_type(c)) for c in spec.columns}
@@ -71,34 +70,29 @@ class DuckdbWarehouse(Warehouse):
                 f'SELECT COUNT(*) FROM {target} WHERE "_run_id" = ?', [manifest.run_id]
             ).fetchall()[0]
             check_loaded(manifest, loaded)
-            self.conn.execute("COMMIT")
-        except duckdb.Error as exc:
-            self.conn.execute("ROLLBACK")
-            raise PipelineFailed(
-                f"raw load of {spec.name} for run {manifest.run_id} failed: {exc}"
-            ) from None
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return int(loaded)
 
     def execute_transaction(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> None:
+        with self._transaction("warehouse transaction failed and was rolled back"):
+            for statement in statements:
+                sql, params = (statement, []) if isinstance(statement, str) else statement
+                self.conn.execute(sql, list(params))
+
+    @contextmanager
+    def _transaction(self, failure: str) -> Iterator[None]:
+        """All or nothing; a database error becomes PipelineFailed(``failure``: error)."""
         import duckdb
 
         self.conn.execute("BEGIN TRANSACTION")
         try:
-            for statement in statements:
-                sql, params = (statement, []) if isinstance(statement, str) else statement
-                self.conn.execute(sql, list(params))
-            self.conn.execute("COMMIT")
+            yield
         except duckdb.Error as exc:
             self.conn.execute("ROLLBACK")
-            raise PipelineFailed(
-                f"warehouse transaction failed and was rolled back: {exc}"
-            ) from None
+            raise PipelineFailed(f"{failure}: {exc}") from None
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        self.conn.execute("COMMIT")
 
     def stage_parquet(
         self, lake: Lake, keys: Sequence[str], stage: str, like: str

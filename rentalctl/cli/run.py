@@ -134,11 +134,16 @@ def _follow(
     until: str | None,
     tables: list[str],
 ) -> dict[str, Any]:
+    from functools import partial
+
     from rentalctl.orchestration.local import run_local
 
     started = time.monotonic()
+    execute = partial(
+        run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
+    )
     if state.json:
-        return run_local(context, run_id=run_id, mode=mode, since=since, until=until, tables=tables)
+        return execute()
     console = state.stderr()
     console.print(f"Run {run_id} ({mode}) of {', '.join(tables)}")
     if not console.is_terminal:
@@ -147,31 +152,11 @@ def _follow(
             sys.stderr.write(f"{time.monotonic() - started:7.1f}s  {name} {what}\n")
             sys.stderr.flush()
 
-        return run_local(
-            context,
-            run_id=run_id,
-            mode=mode,
-            since=since,
-            until=until,
-            tables=tables,
-            progress=line,
-        )
+        return execute(progress=line)
     from rich.live import Live
 
     with Live(_progress_table({}), console=console, refresh_per_second=4) as live:
-
-        def update(name: str, what: str, states: dict[str, Any]) -> None:
-            live.update(_progress_table(states))
-
-        return run_local(
-            context,
-            run_id=run_id,
-            mode=mode,
-            since=since,
-            until=until,
-            tables=tables,
-            progress=update,
-        )
+        return execute(progress=lambda name, what, states: live.update(_progress_table(states)))
 
 
 def _progress_table(states: dict[str, Any]) -> Any:
