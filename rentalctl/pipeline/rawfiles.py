@@ -18,8 +18,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -77,40 +78,87 @@ def _text_of(column: Column, value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-class _QuotedText(str):
-    """Marks a value to be quoted in the CSV (all text, including the empty string)."""
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
-def _csv_fields(spec: TableSpec, row: Sequence[Any]) -> list[Any]:
-    out: list[Any] = []
-    for column, value in zip(spec.columns, row, strict=True):
-        text = _text_of(column, value)
-        if text is None:
-            out.append(None)
-        elif column.kind is Kind.TEXT:
-            out.append(_QuotedText(text))
-        else:
-            out.append(text)
-    return out
+def _field(text: str | None) -> str:
+    """A non-text value as a CSV field: NULL is empty; a malformed value that holds a delimiter,
+    a quote or a line end is quoted like text."""
+    if text is None:
+        return ""
+    return _quoted(text) if any(c in text for c in ',"\n\r') else text
 
 
-class _Writer:
-    """csv.writer quotes only what needs quoting; text must always be quoted so that "" is an
-    empty string and an unquoted empty field is NULL. This small writer does exactly that."""
+_DECIMAL_TEXT = re.compile(r"-?\d+(\.\d+)?")
+_INTEGER_TEXT = re.compile(r"-?\d+")
 
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
 
-    def writerow(self, fields: Iterable[Any]) -> None:
-        parts = []
-        for value in fields:
-            if value is None:
-                parts.append("")
-            elif isinstance(value, _QuotedText) or any(c in value for c in ',"\n\r'):
-                parts.append('"' + value.replace('"', '""') + '"')
-            else:
-                parts.append(value)
-        self._stream.write(",".join(parts) + "\n")
+def _converter(column: Column) -> Callable[[Any], str]:
+    """The CSV field for one column's values. Values already in canonical form (what MySQL's
+    driver returns, what a well-kept SQLite file holds) take a fast path; anything else goes
+    through ``_text_of``. Built once per column: extraction calls it for every value."""
+    kind = column.kind
+    slow: Callable[[Any], str] = lambda value: _field(_text_of(column, value))  # noqa: E731
+    if kind is Kind.TEXT:
+        return lambda v: "" if v is None else _quoted(v if isinstance(v, str) else str(v))
+    if kind is Kind.INTEGER:
+
+        def integer(v: Any) -> str:
+            if type(v) is int:
+                return str(v)
+            if isinstance(v, str) and _INTEGER_TEXT.fullmatch(v):
+                return v
+            return slow(v)
+
+        return integer
+    if kind is Kind.DECIMAL:
+
+        def decimal(v: Any) -> str:
+            if isinstance(v, str) and _DECIMAL_TEXT.fullmatch(v):
+                return v
+            if isinstance(v, Decimal) and v.is_finite():
+                return format(v, "f")
+            return slow(v)
+
+        return decimal
+    if kind is Kind.DATE:
+
+        def day(v: Any) -> str:
+            if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+                return v
+            if type(v) is date:
+                return v.isoformat()
+            return slow(v)
+
+        return day
+    micros = column.mysql_type.upper() == "DATETIME(6)"
+
+    def timestamp(v: Any) -> str:
+        if isinstance(v, str) and len(v) >= 19 and v[10] == " " and v[4] == "-":
+            if len(v) == 26 and v[19] == ".":
+                return v if micros or not v.endswith(".000000") else v[:19]
+            if len(v) == 19:
+                return v + ".000000" if micros else v
+        if isinstance(v, datetime):
+            if micros or v.microsecond:
+                return v.isoformat(sep=" ", timespec="microseconds")
+            return v.isoformat(sep=" ", timespec="seconds")
+        return slow(v)
+
+    return timestamp
+
+
+def row_formatter(spec: TableSpec) -> Callable[[Sequence[Any]], str]:
+    """One CSV line (with its line end) per source row, in the spec's column order."""
+    converters = [_converter(c) for c in spec.columns]
+
+    def line(row: Sequence[Any]) -> str:
+        # No strict=: this runs on Python 3.9 in Glue Python shell jobs; rows come from a
+        # SELECT of exactly these columns.
+        return ",".join([f(v) for f, v in zip(converters, row)]) + "\n"  # noqa: B905
+
+    return line
 
 
 # --- files and manifest ---------------------------------------------------------------------
@@ -161,6 +209,7 @@ class PartWriter:
     def __init__(self, lake: Lake, spec: TableSpec, prefix: str, part_rows: int) -> None:
         self.lake, self.spec, self.prefix, self.part_rows = lake, spec, prefix, part_rows
         self.files: list[PartFile] = []
+        self._line = row_formatter(spec)
         self._tmpdir = tempfile.TemporaryDirectory(prefix="rentalctl-extract-")
         self._open: tuple[Path, Any, Any, int] | None = None  # path, gzip, hasher, rows
 
@@ -169,9 +218,9 @@ class PartWriter:
             if self._open is None:
                 self._start()
             assert self._open is not None
-            path, stream, writer, count = self._open
-            writer.writerow(_csv_fields(self.spec, row))
-            self._open = (path, stream, writer, count + 1)
+            path, stream, line, count = self._open
+            stream.write(line(row))
+            self._open = (path, stream, line, count + 1)
             if count + 1 >= self.part_rows:
                 self._finish()
 
@@ -187,9 +236,8 @@ class PartWriter:
         raw = open(path, "wb")  # noqa: SIM115 - closed in _finish
         stream = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5, mtime=0)
         text = _TextSink(stream, raw)
-        writer = _Writer(text)
-        writer.writerow(self.spec.column_names)
-        self._open = (path, text, writer, 0)
+        text.write(",".join(self.spec.column_names) + "\n")
+        self._open = (path, text, self._line, 0)
 
     def _finish(self) -> None:
         assert self._open is not None

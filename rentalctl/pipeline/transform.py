@@ -250,10 +250,6 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
         )
 
     # The raw row as JSON, before any normalisation; nulls kept so every column is present.
-    record = F.to_json(
-        F.struct(*[F.col(name) for name in spec.column_names]),
-        {"ignoreNullFields": "false", "timestampNTZFormat": RECORD_TIMESTAMP_FORMAT},
-    )
     normalised = []
     for column in spec.columns:
         value = F.col(column.name)
@@ -266,7 +262,8 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
     df = raw.select(
         *normalised,
         F.col(spec.key).cast("string").alias("_record_key"),
-        record.alias("_record"),
+        # The raw row is carried along only until the rejected rows' JSON is built below.
+        F.struct(*[F.col(name) for name in spec.column_names]).alias("_raw"),
     )
     if "currency" in spec.column_names:
         df = df.withColumn("_rate", F.try_element_at(rates_column(rates), F.col("currency")))
@@ -293,13 +290,23 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
     if tuple(listed) != REASONS[spec.name]:
         raise AssertionError(f"checks {listed} out of step with REASONS[{spec.name!r}]")
 
+    # The raw row as JSON, for rejected rows only (building it for every row costs more than
+    # the rest of the transform); nulls kept so every column is present.
+    record = F.to_json(
+        F.col("_raw"),
+        {"ignoreNullFields": "false", "timestampNTZFormat": RECORD_TIMESTAMP_FORMAT},
+    )
+    df = df.withColumn("_record", F.when(F.col("_reason").isNotNull(), record)).drop("_raw")
+
     # One version per key among the VALID rows: a newer rejected version never displaces an
     # older valid one. Ties on the timestamp between different rows of one key (and, for the
-    # append-only user_viewing, any rows sharing an id) keep the greatest raw JSON text, so the
-    # choice depends on the data only, never on partitioning; exact copies collapse into one.
+    # append-only user_viewing, any rows sharing an id) keep the row whose columns, compared in
+    # order, are greatest, so the choice depends on the data only, never on partitioning;
+    # exact copies collapse into one.
     valid = F.col("_reason").isNull()
     order = [F.col(curated.version).desc()] if curated.version else []
-    versions = Window.partitionBy(spec.key).orderBy(valid.desc(), *order, F.col("_record").desc())
+    ties = [F.col(name).desc_nulls_last() for name in spec.column_names]
+    versions = Window.partitionBy(spec.key).orderBy(valid.desc(), *order, *ties)
     status = (
         F.when(~valid, F.lit(REJECTED_STATUS))
         .when(F.row_number().over(versions) == 1, F.lit(CURATED_STATUS))
