@@ -289,7 +289,7 @@ _PLAIN: dict[str, Any] = {
     "state.url": "sqlite:///{home}/state.db",
     "tables": list(TABLES),
     "extract.batch_size": 10_000,
-    "extract.part_file_rows": 250_000,
+    "extract.part_file_rows": 100_000,
     "quality.max_rejected_share": 0.2,
     "retry.interval_seconds": 10,
     "retry.max_attempts": 2,

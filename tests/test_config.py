@@ -101,7 +101,7 @@ def test_defaults_are_the_local_profile_under_dot_rentalctl(tmp_path: Path) -> N
         "INR": "0.012",
     }
     assert s.batch_size == 10_000
-    assert s.part_file_rows == 250_000
+    assert s.part_file_rows == 100_000
     assert s.max_rejected_share == 0.2
     assert s.aws.region is None
     assert s.aws.spark_workers == 2
