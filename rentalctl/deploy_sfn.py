@@ -1,0 +1,488 @@
+"""``deploy-sfn``: put the state machine rendered from config (and its optional schedule) on AWS.
+
+As in chalice's deployer, the work is split in two: ``plan`` reads what is deployed and decides,
+for the state machine and for its EventBridge Scheduler schedule, to create, update, delete or
+leave alone (frozen dataclasses, no side effect); ``execute`` carries the plan out. ``--dry-run``
+is the same code without ``execute``.
+
+What is compared: the definition (parsed JSON, so key order and whitespace do not matter), the
+role, the logging configuration and tracing (kept off). Logging sends errors only and never the
+execution data, which may carry row samples, to the configured log group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rentalctl import aws
+from rentalctl.config import Settings
+from rentalctl.errors import ConfigError, ResourceUnavailable
+
+#: Input of a scheduled execution. The state machine's Plan state fills in the rest (run id from
+#: the execution name, the configured tables).
+SCHEDULE_INPUT = {"mode": "incremental"}
+
+# AWS error codes meaning "these credentials may not do this" or "try later": the fix is not in
+# the configuration (exit 3).
+_UNAVAILABLE = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "ThrottlingException",
+    "Throttling",
+    "ServiceQuotaExceededException",
+    "InternalServerException",
+}
+# Codes meaning AWS refused a value that comes from the configuration (exit 2).
+_INVALID = {
+    "InvalidDefinition",
+    "InvalidLoggingConfiguration",
+    "InvalidTracingConfiguration",
+    "InvalidArn",
+    "InvalidName",
+    "ValidationException",
+    "StateMachineTypeNotSupported",
+}
+
+
+@dataclass(frozen=True)
+class Logging:
+    """The state machine's logging: ERROR level, without execution data, to the log group."""
+
+    level: str
+    include_execution_data: bool
+    log_group_arn: str | None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Logging:
+        arn = settings.aws.state_machine_log_group_arn
+        if not arn:
+            return cls("OFF", False, None)
+        # Step Functions wants the ARN of the log group's streams: the group's ARN plus ":*".
+        return cls("ERROR", False, arn if arn.endswith(":*") else f"{arn}:*")
+
+    @classmethod
+    def from_api(cls, doc: dict[str, Any] | None) -> Logging:
+        doc = doc or {}
+        groups = [
+            d.get("cloudWatchLogsLogGroup", {}).get("logGroupArn")
+            for d in doc.get("destinations") or []
+        ]
+        return cls(
+            str(doc.get("level", "OFF")),
+            bool(doc.get("includeExecutionData", False)),
+            groups[0] if groups else None,
+        )
+
+    def api(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "level": self.level,
+            "includeExecutionData": self.include_execution_data,
+        }
+        if self.log_group_arn:
+            doc["destinations"] = [{"cloudWatchLogsLogGroup": {"logGroupArn": self.log_group_arn}}]
+        return doc
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """A state machine as rentalctl manages it (desired, or read back from AWS)."""
+
+    name: str
+    definition: str  # JSON text, as sent to (or returned by) Step Functions
+    role_arn: str
+    logging: Logging
+    tracing: bool = False
+    type: str = "STANDARD"
+
+    def document(self) -> dict[str, Any]:
+        return dict(json.loads(self.definition))
+
+    def pretty(self) -> str:
+        """The definition pretty-printed with sorted keys: what the diff compares."""
+        return json.dumps(self.document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def differences(self, other: StateMachineSpec) -> tuple[str, ...]:
+        """The managed fields in which ``other`` differs from this one."""
+        pairs = {
+            "definition": (self.document(), other.document()),
+            "role_arn": (self.role_arn, other.role_arn),
+            "logging": (self.logging, other.logging),
+            "tracing": (self.tracing, other.tracing),
+        }
+        return tuple(name for name, (mine, theirs) in pairs.items() if mine != theirs)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "role_arn": self.role_arn,
+            "logging": asdict(self.logging),
+            "tracing": self.tracing,
+            "type": self.type,
+        }
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """An EventBridge Scheduler schedule that starts the state machine."""
+
+    name: str
+    expression: str
+    target_arn: str
+    role_arn: str
+    input: str  # JSON text
+    state: str = "ENABLED"
+
+    def differences(self, other: ScheduleSpec) -> tuple[str, ...]:
+        mine, theirs = self.public(), other.public()  # the input compared as parsed JSON
+        return tuple(name for name in mine if mine[name] != theirs[name])
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "target_arn": self.target_arn,
+            "role_arn": self.role_arn,
+            "input": _json_or_text(self.input),
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the plan does to one resource: create, update, unchanged, delete or none."""
+
+    resource: str  # "state machine" or "schedule"
+    name: str
+    verb: str
+    changes: tuple[str, ...] = ()
+    note: str = ""  # something the user should know, e.g. a check that could not be made
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    arn: str  # of the state machine, deployed or to be
+    desired: StateMachineSpec
+    deployed: StateMachineSpec | None
+    state_machine: Action
+    schedule_desired: ScheduleSpec | None
+    schedule_deployed: ScheduleSpec | None
+    schedule: Action
+    diff: str  # unified diff of the deployed definition against the rendered one
+
+    @property
+    def changes_anything(self) -> bool:
+        return any(a.verb not in ("unchanged", "none") for a in (self.state_machine, self.schedule))
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients deploy-sfn uses, all from the one factory in ``rentalctl.aws``."""
+
+    sfn: Any
+    sts: Any
+    scheduler: Any
+
+    @classmethod
+    def create(cls, settings: Settings, boto3_session: Any | None = None) -> Clients:
+        session = boto3_session or aws.session(settings.aws.region)
+        return cls(
+            sfn=aws.client("stepfunctions", session),
+            sts=aws.client("sts", session),
+            scheduler=aws.client("scheduler", session),
+        )
+
+
+# ------------------------------------------------------------------------------------- desired
+
+
+def desired_state_machine(settings: Settings) -> StateMachineSpec:
+    """The state machine the configuration asks for (rendered and validated)."""
+    from rentalctl.orchestration import statemachine
+
+    if settings.target != "aws":
+        raise ConfigError(
+            f"deploy-sfn deploys to AWS Step Functions: set target: aws (the profile "
+            f"{settings.config_file} has target: {settings.target})"
+        )
+    role = settings.aws.state_machine_role_arn
+    if not role:
+        raise ConfigError(
+            "aws.state_machine_role_arn is required to deploy the state machine: the IAM role "
+            "Step Functions runs it with (`rentalctl iam-policy state-machine` prints its policy)"
+        )
+    try:
+        definition = statemachine.render(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return StateMachineSpec(
+        name=settings.aws.state_machine_name,
+        definition=json.dumps(definition, indent=2, ensure_ascii=False),
+        role_arn=role,
+        logging=Logging.for_settings(settings),
+    )
+
+
+def desired_schedule(settings: Settings, state_machine_arn: str) -> ScheduleSpec | None:
+    """The schedule the configuration asks for, or None when ``aws.schedule`` is not set."""
+    expression = settings.aws.schedule
+    if not expression:
+        return None
+    if not settings.aws.scheduler_role_arn:
+        raise ConfigError(
+            "aws.scheduler_role_arn is required with aws.schedule: the IAM role EventBridge "
+            "Scheduler starts the state machine with (it needs states:StartExecution on "
+            f"{state_machine_arn})"
+        )
+    return ScheduleSpec(
+        name=settings.aws.state_machine_name,
+        expression=expression,
+        target_arn=state_machine_arn,
+        role_arn=settings.aws.scheduler_role_arn,
+        input=json.dumps(SCHEDULE_INPUT),
+    )
+
+
+# ---------------------------------------------------------------------------------------- plan
+
+
+def plan(settings: Settings, clients: Clients) -> DeployPlan:
+    """Compare what the configuration asks for with what is deployed; changes nothing."""
+    desired = desired_state_machine(settings)
+    desired_schedule(settings, "the state machine")  # a missing setting fails before any call
+    arn = state_machine_arn(clients, desired.name)
+    deployed = read_state_machine(clients, arn)
+    if deployed is None:
+        sm_action = Action("state machine", desired.name, "create")
+    else:
+        if deployed.type != desired.type:
+            raise ConfigError(
+                f"state machine {arn} is of type {deployed.type}; rentalctl deploys a "
+                f"{desired.type} state machine: delete it, or set aws.state_machine_name to "
+                f"another name"
+            )
+        changes = deployed.differences(desired)
+        sm_action = Action(
+            "state machine", desired.name, "update" if changes else "unchanged", changes
+        )
+
+    schedule_desired = desired_schedule(settings, arn)
+    name = settings.aws.state_machine_name
+    if schedule_desired is None:
+        # No schedule wanted: only a leftover one matters, and credentials that may not read
+        # schedules (a deployer who never uses them) must not block the deploy.
+        try:
+            schedule_deployed = read_schedule(clients, name)
+        except ResourceUnavailable as exc:
+            schedule_deployed = None
+            note = f"could not check for a schedule {name} to delete: {exc}"
+            schedule_action = Action("schedule", name, "none", note=note)
+        else:
+            verb = "delete" if schedule_deployed is not None else "none"
+            schedule_action = Action("schedule", name, verb)
+    else:
+        schedule_deployed = read_schedule(clients, name)
+        if schedule_deployed is None:
+            schedule_action = Action("schedule", name, "create")
+        else:
+            changes = schedule_deployed.differences(schedule_desired)
+            verb = "update" if changes else "unchanged"
+            schedule_action = Action("schedule", name, verb, changes)
+
+    before = deployed.pretty() if deployed else ""
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            desired.pretty().splitlines(keepends=True),
+            fromfile=f"deployed: {arn}" if deployed else "deployed: (none)",
+            tofile=f"rendered: {settings.config_file}",
+        )
+    )
+    return DeployPlan(
+        arn=arn,
+        desired=desired,
+        deployed=deployed,
+        state_machine=sm_action,
+        schedule_desired=schedule_desired,
+        schedule_deployed=schedule_deployed,
+        schedule=schedule_action,
+        diff=diff,
+    )
+
+
+def state_machine_arn(clients: Clients, name: str) -> str:
+    """The ARN a state machine called ``name`` has in this account and region."""
+    with _aws_errors("reading the AWS account (sts:GetCallerIdentity)"):
+        identity = clients.sts.get_caller_identity()
+    partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
+    region = clients.sfn.meta.region_name
+    return f"arn:{partition}:states:{region}:{identity['Account']}:stateMachine:{name}"
+
+
+def read_state_machine(clients: Clients, arn: str) -> StateMachineSpec | None:
+    from botocore.exceptions import ClientError
+
+    with _aws_errors(f"reading state machine {arn}"):
+        try:
+            doc = clients.sfn.describe_state_machine(stateMachineArn=arn)
+        except ClientError as exc:
+            if aws.error_code(exc) == "StateMachineDoesNotExist":
+                return None
+            raise
+    if doc.get("status") == "DELETING":
+        raise ResourceUnavailable(
+            f"state machine {arn} is being deleted: run deploy-sfn again once it is gone"
+        )
+    return StateMachineSpec(
+        name=doc["name"],
+        definition=doc["definition"],
+        role_arn=doc["roleArn"],
+        logging=Logging.from_api(doc.get("loggingConfiguration")),
+        tracing=bool((doc.get("tracingConfiguration") or {}).get("enabled", False)),
+        type=doc.get("type", "STANDARD"),
+    )
+
+
+def read_schedule(clients: Clients, name: str) -> ScheduleSpec | None:
+    from botocore.exceptions import ClientError
+
+    with _aws_errors(f"reading schedule {name}"):
+        try:
+            doc = clients.scheduler.get_schedule(Name=name)
+        except ClientError as exc:
+            if aws.error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+    target = doc.get("Target") or {}
+    return ScheduleSpec(
+        name=doc["Name"],
+        expression=doc.get("ScheduleExpression", ""),
+        target_arn=target.get("Arn", ""),
+        role_arn=target.get("RoleArn", ""),
+        input=target.get("Input", ""),
+        state=doc.get("State", "ENABLED"),
+    )
+
+
+# ------------------------------------------------------------------------------------- execute
+
+
+def execute(deploy_plan: DeployPlan, clients: Clients) -> list[str]:
+    """Carry the plan out; returns what was done, one sentence per change."""
+    done: list[str] = []
+    desired, arn = deploy_plan.desired, deploy_plan.arn
+    common = {
+        "definition": desired.definition,
+        "roleArn": desired.role_arn,
+        "loggingConfiguration": desired.logging.api(),
+        "tracingConfiguration": {"enabled": desired.tracing},
+    }
+    if deploy_plan.state_machine.verb == "create":
+        with _aws_errors(f"creating state machine {desired.name}"):
+            created = clients.sfn.create_state_machine(
+                name=desired.name, type=desired.type, publish=False, **common
+            )
+        arn = created["stateMachineArn"]
+        done.append(f"created state machine {arn}")
+    elif deploy_plan.state_machine.verb == "update":
+        with _aws_errors(f"updating state machine {arn}"):
+            clients.sfn.update_state_machine(stateMachineArn=arn, publish=False, **common)
+        done.append(f"updated state machine {arn} ({', '.join(deploy_plan.state_machine.changes)})")
+
+    schedule, action = deploy_plan.schedule_desired, deploy_plan.schedule
+    if schedule is not None and action.verb in ("create", "update"):
+        request = {
+            "Name": schedule.name,
+            "ScheduleExpression": schedule.expression,
+            # Start at the scheduled time, not somewhere in a window after it.
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Target": {"Arn": arn, "RoleArn": schedule.role_arn, "Input": schedule.input},
+            "State": schedule.state,
+        }
+        doing = "creating" if action.verb == "create" else "updating"
+        with _aws_errors(f"{doing} schedule {schedule.name}"):
+            if action.verb == "create":
+                clients.scheduler.create_schedule(**request)
+            else:
+                clients.scheduler.update_schedule(**request)
+        done.append(f"{action.verb}d schedule {schedule.name} ({schedule.expression})")
+    elif action.verb == "delete":
+        with _aws_errors(f"deleting schedule {action.name}"):
+            clients.scheduler.delete_schedule(Name=action.name)
+        done.append(f"deleted schedule {action.name}: aws.schedule is not set")
+    return done
+
+
+def deploy(
+    settings: Settings, *, dry_run: bool = False, boto3_session: Any | None = None
+) -> tuple[DeployPlan, list[str]]:
+    """Plan, and unless ``dry_run``, execute. Returns the plan and what was done."""
+    clients = Clients.create(settings, boto3_session)
+    deploy_plan = plan(settings, clients)
+    return deploy_plan, ([] if dry_run else execute(deploy_plan, clients))
+
+
+def report(deploy_plan: DeployPlan, done: list[str], dry_run: bool) -> dict[str, Any]:
+    """The plan, the diff and what was done, as one JSON-ready document."""
+    p = deploy_plan
+    return {
+        "dry_run": dry_run,
+        "state_machine": {
+            "name": p.desired.name,
+            "arn": p.arn,
+            "action": p.state_machine.verb,
+            "changes": list(p.state_machine.changes),
+            "deployed": p.deployed.public() if p.deployed else None,
+            "desired": p.desired.public(),
+        },
+        "schedule": {
+            "name": p.schedule.name,
+            "action": p.schedule.verb,
+            "changes": list(p.schedule.changes),
+            "note": p.schedule.note or None,
+            "deployed": p.schedule_deployed.public() if p.schedule_deployed else None,
+            "desired": p.schedule_desired.public() if p.schedule_desired else None,
+        },
+        "definition": p.desired.document(),
+        "diff": p.diff,
+        "done": done,
+    }
+
+
+# -------------------------------------------------------------------------------------- errors
+
+
+@contextmanager
+def _aws_errors(what: str) -> Iterator[None]:
+    """AWS refusals become typed errors naming what was being done; anything else is a bug."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        message = (exc.response.get("Error") or {}).get("Message") or str(exc)
+        if code in _INVALID:
+            raise ConfigError(f"{what}: AWS refused it ({code}): {message}") from exc
+        if code in _UNAVAILABLE:
+            raise ResourceUnavailable(
+                f"{what}: AWS refused the request ({code}): check the credentials, the "
+                f"region and the IAM permissions"
+            ) from exc
+        raise
+    except BotoCoreError as exc:
+        raise ResourceUnavailable(f"{what}: {exc}") from exc
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text

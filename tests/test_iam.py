@@ -1,0 +1,348 @@
+"""``rentalctl iam-policy ROLE``: least-privilege policies rendered with the configured names.
+
+Every policy is checked for what it must grant (the configured bucket, table, jobs, topic,
+secrets) and for what it must not: no wildcard action, no ``"Resource": "*"`` outside the one
+statement AWS documents as needing it (Step Functions' log delivery), nothing outside the
+lake's prefix. moto's IAM then accepts each document as a managed policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import typer
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from rentalctl.cli import _Group, main_options
+from rentalctl.cli.aws_commands import iam_policy
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+ROLES = ("glue-job", "state-machine", "redshift-copy")
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
+SOURCE_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/aurora-AbCdEf"
+REDSHIFT_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/redshift-AbCdEf"
+JOBS = [
+    "extract",
+    "load-raw",
+    "transform",
+    "merge",
+    "presentation",
+    "commit-bookmarks",
+    "archive",
+    "record-failure",
+]
+# The only statement allowed to name "Resource": "*", and exactly the actions AWS documents for
+# it (Step Functions developer guide, "IAM policies for logging to CloudWatch Logs"): CloudWatch
+# Logs' log-delivery API has no resource-level permissions.
+RESOURCE_STAR_ALLOWED = {
+    ("state-machine", "StepFunctionsLogDelivery"): {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+}
+
+CONFIG = f"""\
+target: aws
+source: {{url: "mysql://etl@db.example.com:3306/marketplace"}}
+lake: {{url: "s3://test-lake/rentalctl"}}
+warehouse: {{url: "redshift://etl@wg.{ACCOUNT}.{REGION}.redshift-serverless.amazonaws.com:5439/dw"}}
+state: {{url: "dynamodb://rentalctl-state"}}
+aws:
+  region: {REGION}
+  glue_role_arn: arn:aws:iam::{ACCOUNT}:role/rentalctl-glue
+  glue_connections: [rentalctl-aurora-vpc]
+  state_machine_role_arn: arn:aws:iam::{ACCOUNT}:role/rentalctl-sfn
+  state_machine_log_group_arn: "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/rentalctl/sfn:*"
+  sns_topic_arn: {TOPIC}
+  source_secret_arn: {SOURCE_SECRET}
+  redshift_secret_arn: {REDSHIFT_SECRET}
+  redshift_copy_role_arn: arn:aws:iam::{ACCOUNT}:role/rentalctl-redshift-copy
+"""
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    test_app = typer.Typer(cls=_Group, pretty_exceptions_enable=False, add_completion=False)
+    test_app.callback()(main_options)
+    test_app.command("iam-policy")(iam_policy)
+    return test_app
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "aws.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def invoke(app: typer.Typer, config_file: Path, *args: str, output: str = "json") -> Any:
+    return CliRunner().invoke(app, ["--config", str(config_file), "--output", output, *args])
+
+
+def policy(app: typer.Typer, config_file: Path, role: str, *sets: str) -> dict[str, Any]:
+    result = invoke(app, config_file, *(f"--set={s}" for s in sets), "iam-policy", role)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return dict(json.loads(result.stdout))
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def by_sid(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in doc["Statement"]}
+
+
+def actions(doc: dict[str, Any]) -> set[str]:
+    return {a for s in doc["Statement"] for a in as_list(s["Action"])}
+
+
+def resources(doc: dict[str, Any]) -> set[str]:
+    return {r for s in doc["Statement"] for r in as_list(s["Resource"])}
+
+
+# ------------------------------------------------------------------------- every role, same rules
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_policy_is_least_privilege(app: typer.Typer, config_file: Path, role: str) -> None:
+    doc = policy(app, config_file, role)
+
+    assert set(doc) == {"Version", "Statement"}
+    assert doc["Version"] == "2012-10-17"
+    assert doc["Statement"]
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert len(sids) == len(set(sids))
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+        for action in as_list(statement["Action"]):
+            service, _, name = action.partition(":")
+            assert service and name, action
+            assert "*" not in action, f"wildcard action {action} in {statement['Sid']}"
+        statement_resources = as_list(statement["Resource"])
+        assert statement_resources, statement["Sid"]
+        if "*" in statement_resources:
+            allowed = RESOURCE_STAR_ALLOWED.get((role, statement["Sid"]))
+            assert allowed is not None, f'"Resource": "*" in {role}/{statement["Sid"]}'
+            assert statement_resources == ["*"]
+            assert set(as_list(statement["Action"])) == allowed
+        for resource in statement_resources:
+            if resource.startswith("arn:aws:s3:::"):
+                assert resource in ("arn:aws:s3:::test-lake", "arn:aws:s3:::test-lake/rentalctl/*")
+            elif resource != "*":
+                assert resource.startswith("arn:aws:"), resource
+                assert "${" not in resource, resource  # every placeholder filled
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_policy_is_the_same_json_document_in_both_output_modes(
+    app: typer.Typer, config_file: Path, role: str
+) -> None:
+    text = invoke(app, config_file, "iam-policy", role, output="text")
+    assert text.exit_code == 0, text.stderr
+    assert json.loads(text.stdout) == policy(app, config_file, role)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_moto_iam_accepts_the_policy(
+    app: typer.Typer, config_file: Path, role: str, aws_credentials: str
+) -> None:
+    doc = policy(app, config_file, role)
+    with mock_aws():
+        iam = boto3.client("iam")
+        created = iam.create_policy(PolicyName=f"rentalctl-{role}", PolicyDocument=json.dumps(doc))
+        version = iam.get_policy_version(
+            PolicyArn=created["Policy"]["Arn"], VersionId=created["Policy"]["DefaultVersionId"]
+        )
+        stored = version["PolicyVersion"]["Document"]
+        assert (json.loads(stored) if isinstance(stored, str) else stored) == doc
+
+
+# ---------------------------------------------------------------------------- what each grants
+
+
+def test_glue_job_role(app: typer.Typer, config_file: Path) -> None:
+    doc = policy(app, config_file, "glue-job")
+    s = by_sid(doc)
+
+    assert set(as_list(s["LakeObjects"]["Action"])) >= {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    }
+    assert s["LakeObjects"]["Resource"] == "arn:aws:s3:::test-lake/rentalctl/*"
+    assert s["LakeListing"]["Action"] == "s3:ListBucket"
+    assert s["LakeListing"]["Resource"] == "arn:aws:s3:::test-lake"
+    assert s["LakeListing"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["rentalctl", "rentalctl/*"]}
+    }
+    assert set(as_list(s["StateTable"]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Scan",
+        "dynamodb:DescribeTable",
+    }
+    assert s["StateTable"]["Resource"] == (
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/rentalctl-state"
+    )
+    assert s["DatabaseSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert set(as_list(s["DatabaseSecrets"]["Resource"])) == {SOURCE_SECRET, REDSHIFT_SECRET}
+    assert all(
+        r.startswith(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/")
+        for r in as_list(s["GlueJobLogs"]["Resource"])
+    )
+    assert s["GlueConnections"]["Action"] == "glue:GetConnection"
+    assert f"arn:aws:glue:{REGION}:{ACCOUNT}:connection/rentalctl-aurora-vpc" in as_list(
+        s["GlueConnections"]["Resource"]
+    )
+    # A job does not start jobs, publish alerts or touch IAM.
+    assert not {a for a in actions(doc) if a.split(":")[0] in ("sns", "states", "iam", "events")}
+    assert "glue:StartJobRun" not in actions(doc)
+
+
+def test_state_machine_role(app: typer.Typer, config_file: Path) -> None:
+    doc = policy(app, config_file, "state-machine")
+    s = by_sid(doc)
+
+    glue = s["RunPipelineGlueJobs"]
+    assert set(as_list(glue["Action"])) == {
+        "glue:StartJobRun",
+        "glue:GetJobRun",
+        "glue:GetJobRuns",
+        "glue:BatchStopJobRun",
+    }
+    assert sorted(as_list(glue["Resource"])) == sorted(
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:job/rentalctl-{job}" for job in JOBS
+    )
+    assert s["NotifyFailures"] == {
+        "Sid": "NotifyFailures",
+        "Effect": "Allow",
+        "Action": "sns:Publish",
+        "Resource": [TOPIC],
+    }
+    assert s["GlueSyncEventRule"]["Resource"] == (
+        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/StepFunctionsGetEventsForGlueJobRunsRule"
+    )
+    assert set(as_list(s["GlueSyncEventRule"]["Action"])) == {
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    }
+    assert "StepFunctionsLogDelivery" in s
+    assert not {a for a in actions(doc) if a.split(":")[0] in ("s3", "dynamodb", "iam")}
+
+
+def test_redshift_copy_role_reads_the_lake_only(app: typer.Typer, config_file: Path) -> None:
+    doc = policy(app, config_file, "redshift-copy")
+
+    assert actions(doc) == {"s3:GetObject", "s3:ListBucket"}
+    assert resources(doc) == {"arn:aws:s3:::test-lake", "arn:aws:s3:::test-lake/rentalctl/*"}
+    listing = next(s for s in doc["Statement"] if s["Action"] == "s3:ListBucket")
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["rentalctl", "rentalctl/*"]
+
+
+def test_names_follow_the_configuration(app: typer.Typer, config_file: Path) -> None:
+    sets = (
+        "aws.glue_job_prefix=acme",
+        "lake.url=s3://other-lake/deep/prefix",
+        "state.url=dynamodb://acme-state",
+        "aws.glue_role_arn=arn:aws:iam::210987654321:role/g",
+        "aws.region=us-east-2",
+    )
+    glue_job = policy(app, config_file, "glue-job", *sets)
+    state_machine = policy(app, config_file, "state-machine", *sets)
+
+    assert "arn:aws:s3:::other-lake/deep/prefix/*" in resources(glue_job)
+    assert "arn:aws:dynamodb:us-east-2:210987654321:table/acme-state" in resources(glue_job)
+    assert by_sid(glue_job)["LakeListing"]["Condition"]["StringLike"]["s3:prefix"] == [
+        "deep/prefix",
+        "deep/prefix/*",
+    ]
+    assert "arn:aws:glue:us-east-2:210987654321:job/acme-merge" in resources(state_machine)
+    assert not any("rentalctl-" in r for r in resources(state_machine) if ":job/" in r)
+
+
+def test_a_lake_at_the_bucket_root_has_no_prefix_condition(
+    app: typer.Typer, config_file: Path
+) -> None:
+    doc = policy(app, config_file, "redshift-copy", "lake.url=s3://test-lake")
+
+    assert resources(doc) == {"arn:aws:s3:::test-lake", "arn:aws:s3:::test-lake/*"}
+    assert all("Condition" not in s for s in doc["Statement"])
+
+
+def test_statements_for_unconfigured_resources_are_left_out(
+    app: typer.Typer, config_file: Path
+) -> None:
+    unset = (
+        "aws.glue_connections=[]",
+        "aws.source_secret_arn=",
+        "aws.redshift_secret_arn=",
+        "aws.sns_topic_arn=",
+        "aws.state_machine_log_group_arn=",
+    )
+    glue_job = by_sid(policy(app, config_file, "glue-job", *unset))
+    state_machine = by_sid(policy(app, config_file, "state-machine", *unset))
+
+    assert "DatabaseSecrets" not in glue_job and "GlueConnections" not in glue_job
+    assert "NotifyFailures" not in state_machine
+    assert "StepFunctionsLogDelivery" not in state_machine
+    every = [*glue_job.values(), *state_machine.values()]
+    assert all("*" not in as_list(s["Resource"]) for s in every)
+
+
+# -------------------------------------------------------------------------------------- errors
+
+
+def test_unknown_role_exits_2(app: typer.Typer, config_file: Path) -> None:
+    result = invoke(app, config_file, "iam-policy", "nope")
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "nope" in message
+    assert all(role in message for role in ROLES)
+
+
+def test_no_account_in_any_arn_exits_2_asking_for_the_glue_role(
+    app: typer.Typer, config_file: Path
+) -> None:
+    unset = [
+        f"--set=aws.{key}="
+        for key in (
+            "glue_role_arn",
+            "state_machine_role_arn",
+            "redshift_copy_role_arn",
+            "state_machine_log_group_arn",
+            "sns_topic_arn",
+            "source_secret_arn",
+            "redshift_secret_arn",
+        )
+    ]
+    result = invoke(app, config_file, *unset, "iam-policy", "glue-job", output="text")
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "aws.glue_role_arn" in result.stderr
+    assert "${" not in result.stderr
+
+
+def test_a_local_lake_exits_2(app: typer.Typer, config_file: Path) -> None:
+    result = invoke(app, config_file, "--set=lake.url=file://lake", "iam-policy", "glue-job")
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "lake.url" in json.loads(result.stdout)["error"]["message"]
