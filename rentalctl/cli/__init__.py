@@ -146,13 +146,14 @@ def main_options(
 
 
 def _register() -> None:
-    from rentalctl.cli import aws_commands, bookmarks, demo, run, status
+    from rentalctl.cli import aws_commands, bookmarks, demo, deploy, run, status
 
     app.command("demo-data")(demo.demo_data)
     app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
     app.command("run")(run.run)
     app.command("status")(status.status)
     app.command("backfill")(run.backfill)
+    app.command("upload-scripts")(deploy.upload_scripts)
     app.command("deploy-sfn")(aws_commands.deploy_sfn)
     app.command("iam-policy")(aws_commands.iam_policy)
 

@@ -1,0 +1,7 @@
+"""Deployment to AWS, chalice-style: a module computes a plan (frozen dataclasses, no side
+effect) from the settings and what is deployed, and executes it; ``--dry-run`` is the same code
+without the execute step.
+
+- ``rentalctl.deploy.glue``: ``upload-scripts`` (Glue entrypoint, job library, SQL and config in
+  the lake's scripts prefix; the Glue job definitions).
+"""
