@@ -307,14 +307,14 @@ def _int(get, origin, key: str, low: int, high: int) -> int:
 
 def _number(get, origin, key: str, low: float, high: float) -> float:
     value = get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise InvalidSetting(key, value, f"a number from {low:g} to {high:g}", origin(key))
     return float(value)
 
 
 def _share(value: Any, origin) -> float:
     key = "quality.max_rejected_share"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise InvalidSetting(key, value, "a number from 0 to 1 (a share of rows)", origin(key))
     return float(value)
 
@@ -379,7 +379,7 @@ def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
                 raise InvalidSetting(key, value, "a list of names", where)
             value = tuple(value)
         elif default is None or isinstance(default, str):
-            if name == "glue_version" and isinstance(value, int | float):
+            if name == "glue_version" and isinstance(value, (int, float)):
                 value = str(value)  # 5.0 unquoted is read by YAML as a number
             if not isinstance(value, str) or not value:
                 raise InvalidSetting(key, value, "a non-empty string", where)
@@ -391,7 +391,7 @@ def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
                 expected = "a positive whole number" if low else "a whole number ≥ 0"
                 raise InvalidSetting(key, value, expected, where)
         else:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidSetting(key, value, "a positive number", where)
             value = float(value)
         kwargs[name] = value

@@ -33,7 +33,7 @@ class Context:
     def _needs_aws(self, url: object) -> bool:
         from rentalctl import urls
 
-        return isinstance(url, urls.S3URL | urls.DynamodbURL | urls.RedshiftURL)
+        return isinstance(url, (urls.S3URL, urls.DynamodbURL, urls.RedshiftURL))
 
     def source(self) -> Source:
         """A new source connection (the caller closes it)."""

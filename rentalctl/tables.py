@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 from rentalctl.errors import ConfigError
 
 
-class Kind(StrEnum):
+class Kind(str, Enum):  # not StrEnum: Python 3.9 (Glue Python shell)
     """The logical type of a column, independent of the database."""
 
     INTEGER = "integer"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Union
 
 from rentalctl.errors import InvalidSetting
 
@@ -76,10 +76,11 @@ class DynamodbURL:
         return f"dynamodb://{self.table}"
 
 
-SourceURL = SqliteURL | MysqlURL
-LakeURL = FileURL | S3URL
-WarehouseURL = DuckdbURL | RedshiftURL
-StateURL = SqliteURL | DynamodbURL
+# Union, not |: these aliases are evaluated at import time, on Python 3.9 in Glue Python shell.
+SourceURL = Union[SqliteURL, MysqlURL]
+LakeURL = Union[FileURL, S3URL]
+WarehouseURL = Union[DuckdbURL, RedshiftURL]
+StateURL = Union[SqliteURL, DynamodbURL]
 
 _SERVER = re.compile(
     r"(?P<scheme>[a-z]+)://(?P<user>[^@:/]+)@(?P<host>[^:/@]+)"

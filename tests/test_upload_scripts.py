@@ -450,7 +450,6 @@ def test_shipped_config_reads_back_to_the_same_settings(
 
 def test_library_wheel_is_reproducible_installable_and_carries_the_sql(tmp_path: Path) -> None:
     import tomllib
-
     from packaging.requirements import Requirement
 
     wheel = deploy_glue.build_wheel()
@@ -700,32 +699,6 @@ PYTHON_SHELL_PROVIDES = {"boto3", "botocore", "yaml", "pymysql", "redshift_conne
 
 # Found by py310_runtime_features below (module: lines). Glue Python shell runs 3.9, where each
 # fails at import or at run time. To be fixed in those modules, then this list emptied.
-KNOWN_PY39_INCOMPATIBLE: dict[str, list[tuple[int, str]]] = {
-    "rentalctl.adapters.state": [(23, "X | Y type union evaluated at run time")],
-    "rentalctl.adapters.state_dynamodb": [
-        (19, "from datetime import UTC"),
-        (52, "X | Y type union evaluated at run time"),
-    ],
-    "rentalctl.config": [
-        (310, "X | Y type union evaluated at run time"),
-        (317, "X | Y type union evaluated at run time"),
-        (382, "X | Y type union evaluated at run time"),
-        (394, "X | Y type union evaluated at run time"),
-    ],
-    "rentalctl.context": [(36, "X | Y type union evaluated at run time")],
-    "rentalctl.orchestration.runs": [(13, "from datetime import UTC")],
-    "rentalctl.pipeline.curated_sql": [(21, "X | Y type union evaluated at run time")],
-    "rentalctl.pipeline.extract": [(17, "from datetime import UTC")],
-    "rentalctl.pipeline.quality": [(13, "from datetime import UTC")],
-    "rentalctl.pipeline.steps": [(18, "from datetime import UTC")],
-    "rentalctl.tables": [(12, "from enum import StrEnum")],
-    "rentalctl.urls": [
-        (79, "X | Y type union evaluated at run time"),
-        (80, "X | Y type union evaluated at run time"),
-        (81, "X | Y type union evaluated at run time"),
-        (82, "X | Y type union evaluated at run time"),
-    ],
-}
 
 _NEW_NAMES = {  # names that appeared after Python 3.9
     "datetime": {"UTC"},
@@ -917,24 +890,6 @@ def _findings(shell_modules: dict[str, dict[str, str]]) -> dict[str, list[tuple[
     return {name: hits for name, hits in sorted(found.items()) if hits}
 
 
-def test_no_new_python_3_10_runtime_feature_in_python_shell_modules(
-    shell_modules: dict[str, dict[str, str]],
-) -> None:
-    """Known offenders are listed (and xfailed below); anything else is a new one."""
-    for name, hits in _findings(shell_modules).items():
-        known = {feature for _, feature in KNOWN_PY39_INCOMPATIBLE.get(name, [])}
-        assert {feature for _, feature in hits} <= known, (name, hits)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Python 3.10+ runtime features in modules Glue Python shell (3.9) imports: "
-    + "; ".join(
-        f"{name} line {line}: {feature}"
-        for name, hits in KNOWN_PY39_INCOMPATIBLE.items()
-        for line, feature in hits
-    ),
-)
 def test_python_shell_modules_run_on_python_3_9(
     shell_modules: dict[str, dict[str, str]],
 ) -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from rentalctl import urls
 from rentalctl.errors import LockHeld, PipelineFailed
 
-Watermark = str | int
+Watermark = Union[str, int]  # Union: evaluated at import, on Python 3.9 too
 
 
 class BookmarkConflict(PipelineFailed):

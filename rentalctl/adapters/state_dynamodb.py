@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
@@ -44,12 +44,12 @@ _DENIED = {"AccessDeniedException", "UnrecognizedClientException", "ExpiredToken
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _encode(value: Watermark) -> dict[str, str]:
     # bool is an int subclass but never a watermark.
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"a watermark is a str or an int, not {type(value).__name__}")
     return {"S": value} if isinstance(value, str) else {"N": str(value)}
 

@@ -10,7 +10,7 @@ from the executor's events; on AWS the same comes from the execution history.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl.context import Context
@@ -18,7 +18,7 @@ from rentalctl.errors import ResourceUnavailable
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def start(

@@ -10,6 +10,8 @@ same run therefore changes nothing, and a newer *rejected* version never reaches
 
 from __future__ import annotations
 
+from typing import Union
+
 from rentalctl.curated import (
     CURATED,
     FX_RATES_COLUMNS,
@@ -18,7 +20,7 @@ from rentalctl.curated import (
     CuratedTable,
 )
 
-Statement = str | tuple[str, list[object]]
+Statement = Union[str, tuple[str, list[object]]]  # evaluated at import, on Python 3.9 too
 
 
 def q(identifier: str) -> str:

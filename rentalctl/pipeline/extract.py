@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
@@ -120,7 +120,7 @@ def extract_table(
     lake: Lake = ctx.lake
     prefix = run_prefix(spec.name, run_id)
     lake.delete_prefix(prefix)  # a retry of this run starts clean; other runs are untouched
-    moment = extracted_at or datetime.now(UTC)
+    moment = extracted_at or datetime.now(timezone.utc)
 
     with ctx.source() as source, source.snapshot() as snap:
         wm = source.quote(spec.watermark)

@@ -10,7 +10,7 @@ threshold is changed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl.errors import PipelineFailed
@@ -39,7 +39,7 @@ def save(state: Any, run_id: str, report: dict[str, Any]) -> None:
     """Store the report with the run's record (created if the run has none yet)."""
     run = state.get_run(run_id) or {
         "run_id": run_id,
-        "started_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
     }
     run["quality"] = report
     state.put_run(run)

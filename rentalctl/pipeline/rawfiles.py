@@ -156,7 +156,7 @@ def row_formatter(spec: TableSpec) -> Callable[[Sequence[Any]], str]:
     def line(row: Sequence[Any]) -> str:
         # No strict=: this runs on Python 3.9 in Glue Python shell jobs; rows come from a
         # SELECT of exactly these columns.
-        return ",".join([f(v) for f, v in zip(converters, row)]) + "\n"  # noqa: B905
+        return ",".join([f(v) for f, v in zip(converters, row)]) + "\n"
 
     return line
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from rentalctl.context import Context
 from rentalctl.pipeline.extract import (
@@ -34,7 +34,7 @@ MODES = ("incremental", "backfill")
 
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable and unique: ``20250401T030000Z-1a2b3c``."""
-    moment = now or datetime.now(UTC)
+    moment = now or datetime.now(timezone.utc)
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
