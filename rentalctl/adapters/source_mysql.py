@@ -51,7 +51,6 @@ class MysqlSource(Source):
 
     def __init__(self, url: urls.MysqlURL, *, password: str, create: bool = False) -> None:
         self.name = str(url)
-        self._url = url
         where = (
             f"MySQL source at {url.host}:{url.port}, database {url.database!r}, user {url.user!r}"
         )

@@ -29,8 +29,6 @@ from rentalctl.tables import table
 
 log = logging.getLogger(__name__)
 
-MODES = ("incremental", "backfill")
-
 
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable and unique: ``20250401T030000Z-1a2b3c``."""
