@@ -19,7 +19,6 @@ Placeholders a template may use: ``${partition}``, ``${region}``, ``${account}``
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -47,7 +46,6 @@ _ONLY_WHEN: dict[str, Callable[[Settings], bool]] = {
     "StepFunctionsLogDelivery": lambda s: bool(s.aws.state_machine_log_group_arn),
 }
 
-_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 _ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):[^:]*:(?P<region>[^:]*):(?P<account>\d{12}):")
 
 
@@ -68,7 +66,7 @@ def render_policy(settings: Settings, role: str) -> dict[str, Any]:
         keep = _ONLY_WHEN.get(statement.get("Sid", ""))
         if keep is not None and not keep(settings):
             continue
-        filled = _fill(statement, values)
+        filled = resources.fill(statement, values)
         if filled.get("Resource") == []:
             continue  # nothing of this kind is configured: grant nothing rather than "*"
         on_prefix = "s3:prefix" in filled.get("Condition", {}).get("StringLike", {})
@@ -76,21 +74,6 @@ def render_policy(settings: Settings, role: str) -> dict[str, Any]:
             del filled["Condition"]  # the lake is the whole bucket: no prefix to hold it to
         statements.append(filled)
     return {"Version": template["Version"], "Statement": statements}
-
-
-def _fill(node: Any, values: dict[str, Any]) -> Any:
-    """``${name}`` alone in a string becomes the value (a list stays a list); inside a longer
-    string it is replaced by the value's text."""
-    if isinstance(node, dict):
-        return {k: _fill(v, values) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fill(v, values) for v in node]
-    if isinstance(node, str):
-        whole = _PLACEHOLDER.fullmatch(node)
-        if whole:
-            return copy.deepcopy(values[whole.group(1)])
-        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), node)
-    return node
 
 
 def _values(settings: Settings) -> dict[str, Any]:

@@ -9,9 +9,7 @@ to the run log.
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from typing import Any
 
 from rentalctl import resources
@@ -30,7 +28,6 @@ TRANSIENT_ERRORS = [
     "Glue.OperationTimeoutException",
     "SNS.ThrottledException",
 ]
-_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 
 
 def job_names(settings: Settings) -> dict[str, str]:
@@ -56,7 +53,7 @@ def render(settings: Settings) -> dict[str, Any]:
             }
         ],
     }
-    definition = _fill(template, values)
+    definition = resources.fill(template, values)
     if topic is None:  # no topic to notify: a failure is recorded, then the run fails
         states = definition["States"]
         del states["Notify"]
@@ -66,19 +63,6 @@ def render(settings: Settings) -> dict[str, Any]:
     if problems:
         raise ValueError("rendered state machine is invalid: " + "; ".join(problems))
     return definition
-
-
-def _fill(node: Any, values: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        return {k: _fill(v, values) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fill(v, values) for v in node]
-    if isinstance(node, str):
-        whole = _PLACEHOLDER.fullmatch(node)
-        if whole:
-            return copy.deepcopy(values[whole.group(1)])
-        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), node)
-    return node
 
 
 def _walk(
