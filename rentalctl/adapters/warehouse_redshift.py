@@ -79,16 +79,20 @@ class RedshiftWarehouse(Warehouse):
             kwargs.update(user=secret.get("username", url.user), password=secret["password"])
         else:
             # IAM authentication: temporary credentials for the database user.
-            kwargs.update(
-                iam=True,
-                db_user=url.user,
-                region=settings.aws.region,
-                cluster_identifier=url.host.split(".")[0],
-                is_serverless="redshift-serverless" in url.host,
-            )
+            # IAM authentication: temporary credentials for the database user. The first label
+            # of the host is the cluster identifier, or the Serverless workgroup's name.
+            name = url.host.split(".")[0]
+            kwargs.update(iam=True, db_user=url.user, region=settings.aws.region)
+            if "redshift-serverless" in url.host:
+                kwargs.update(is_serverless=True, serverless_work_group=name)
+            else:
+                kwargs.update(cluster_identifier=name)
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             conn = redshift_connector.connect(**kwargs)
-        except redshift_connector.Error as exc:
+        except (redshift_connector.Error, BotoCoreError, ClientError, OSError) as exc:
+            # Every way of not getting a connection (network, credentials, IAM) is "unreachable".
             raise ResourceUnavailable(
                 f"cannot connect to Redshift at {url.host}:{url.port}, database "
                 f"{url.database!r}, user {kwargs['user']!r}: {exc}"

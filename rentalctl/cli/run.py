@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError, PipelineFailed
+from rentalctl.errors import PipelineFailed
 
 TablesOption = Annotated[
     str | None,
@@ -99,22 +101,62 @@ def _start(
     state: AppState = ctx.obj
     settings = state.settings()
     tables = _tables(settings, tables_option)
-    if settings.target != "local":
-        raise ConfigError(
-            "target: aws runs start a Step Functions execution, which this "
-            "installation cannot do yet; use target: local"
-        )
     from rentalctl.context import Context
     from rentalctl.pipeline.steps import new_run_id
 
     context = Context(settings)
-    _preflight(context, tables)
     run_id = run_id or new_run_id()
+    if settings.target == "aws":
+        _start_aws(state, context, run_id, mode, since, until, tables, no_wait)
+        return
+    _preflight(context, tables)
     if no_wait:
         _detach(state, context, mode, since, until, tables, run_id)
         return
-    record = _follow(state, context, run_id, mode, since, until, tables)
-    _report(state, context, record)
+    from rentalctl.orchestration.local import run_local
+
+    execute = partial(
+        run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
+    )
+    _report(state, context, _follow(state, run_id, mode, tables, execute))
+
+
+def _start_aws(
+    state: AppState,
+    context: Any,
+    run_id: str,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+    no_wait: bool,
+) -> None:
+    """A Step Functions execution named after the run; followed through its history."""
+    from rentalctl.orchestration import aws_run
+
+    context.state.ensure()
+    context.state.seed(tables)
+    arn = aws_run.start(context, run_id=run_id, mode=mode, since=since, until=until, tables=tables)
+    if no_wait:
+        doc = {
+            "run_id": run_id,
+            "status": "STARTED",
+            "mode": mode,
+            "tables": tables,
+            "execution_arn": arn,
+        }
+        state.emit(
+            doc,
+            lambda console: console.print(
+                f"Started run {run_id} ({arn}); follow it with `rentalctl status {run_id}`"
+            ),
+        )
+        return
+    _report(
+        state,
+        context,
+        _follow(state, run_id, mode, tables, partial(aws_run.follow, context, arn, tables)),
+    )
 
 
 def _preflight(context: Any, tables: list[str]) -> None:
@@ -127,21 +169,14 @@ def _preflight(context: Any, tables: list[str]) -> None:
 
 def _follow(
     state: AppState,
-    context: Any,
     run_id: str,
     mode: str,
-    since: str | None,
-    until: str | None,
     tables: list[str],
+    execute: Callable[..., dict[str, Any]],
 ) -> dict[str, Any]:
-    from functools import partial
-
-    from rentalctl.orchestration.local import run_local
-
+    """Run ``execute(progress=…)`` with the view that suits where the output goes: nothing in
+    JSON mode, a live table on a terminal, one line per state change otherwise."""
     started = time.monotonic()
-    execute = partial(
-        run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
-    )
     if state.json:
         return execute()
     console = state.stderr()
@@ -181,10 +216,14 @@ def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
 
     snapshot: dict[str, Any] = {}
     if record.get("status") == "SUCCEEDED":
+        from rentalctl.errors import ResourceUnavailable
         from rentalctl.pipeline.kpi_summary import snapshot as kpi_snapshot
 
-        with context.warehouse() as warehouse:
-            snapshot = kpi_snapshot(warehouse)
+        try:
+            with context.warehouse() as warehouse:
+                snapshot = kpi_snapshot(warehouse)
+        except ResourceUnavailable:  # a warehouse this machine cannot reach: no snapshot
+            pass
 
     def render(console: Any) -> None:
         render_run(console, record, brief=True)

@@ -36,6 +36,10 @@ def status(
             record = store.get_run(run_id)
             if record is None:
                 raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
+            if record.get("execution_arn"):  # an AWS run: its states come from the history
+                from rentalctl.orchestration import aws_run
+
+                record = aws_run.refresh_status(Context(settings), record)
             state.emit(record, lambda console: render_run(console, record))
             return
         records = store.list_runs(limit)

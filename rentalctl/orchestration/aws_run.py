@@ -1,0 +1,336 @@
+"""Run the pipeline on AWS: start an execution of the deployed state machine, follow it through
+its execution history, and read a run's state back for ``rentalctl status``.
+
+The run record is written here when the run starts and closed by the run's last Glue job
+(``archive`` or ``record-failure``). This module writes the record again only once the execution
+has ended: while it runs, those jobs may write the same record, and a read-modify-write from
+here could put an old status back. Live progress therefore comes from the execution history,
+fed to the same ``StateTracker`` a local run uses.
+
+Step Functions has no lock of its own: a running execution of the state machine *is* the lock
+(``LockHeld``, exit 4). Two starts in the same instant can both pass the check; the pipeline's
+jobs still serialise on the state store's bookmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from rentalctl import aws
+from rentalctl.context import Context
+from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable
+from rentalctl.orchestration import runs
+from rentalctl.orchestration.progress import StateTracker
+
+Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
+DEPLOY_HINT = "run `rentalctl deploy-sfn`"
+# AWS error codes meaning the credentials, permissions or service are the problem (exit 3).
+_UNAVAILABLE = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "ThrottlingException",
+    "Throttling",
+    "ExecutionLimitExceeded",
+    "ServiceQuotaExceededException",
+    "InternalServerException",
+}
+
+
+@contextmanager
+def _aws_errors(what: str) -> Iterator[None]:
+    """AWS refusals become typed errors naming what was being done; anything else is a bug."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        message = (exc.response.get("Error") or {}).get("Message") or str(exc)
+        if code in _UNAVAILABLE:
+            raise ResourceUnavailable(
+                f"{what}: AWS refused the request ({code}): {message}; check the credentials, "
+                f"the region and the IAM permissions"
+            ) from exc
+        raise
+    except BotoCoreError as exc:
+        raise ResourceUnavailable(f"{what}: {exc}") from exc
+
+
+def _sfn(ctx: Context) -> Any:
+    return aws.client("stepfunctions", ctx._session())
+
+
+def state_machine_arn(ctx: Context) -> str:
+    """The ARN of the deployed state machine (``aws.state_machine_name`` in this account)."""
+    from rentalctl.deploy_sfn import Clients, state_machine_arn
+
+    session = ctx._session()
+    clients = Clients(sfn=_sfn(ctx), sts=aws.client("sts", session), scheduler=None)
+    return state_machine_arn(clients, ctx.settings.aws.state_machine_name)
+
+
+def _missing(arn: str) -> ResourceUnavailable:
+    return ResourceUnavailable(f"state machine {arn} does not exist: {DEPLOY_HINT}")
+
+
+def start(
+    ctx: Context,
+    *,
+    run_id: str,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+) -> str:
+    """Start a run as an execution named ``run_id``; returns the execution's ARN.
+
+    Raises LockHeld when an execution of the state machine is running, ResourceUnavailable
+    when the state machine is not deployed, ConfigError when ``run_id`` was used already.
+    """
+    from botocore.exceptions import ClientError
+
+    sfn = _sfn(ctx)
+    machine = state_machine_arn(ctx)
+    with _aws_errors(f"listing the running executions of {machine}"):
+        try:
+            running = sfn.list_executions(
+                stateMachineArn=machine, statusFilter="RUNNING", maxResults=10
+            )["executions"]
+        except ClientError as exc:
+            if aws.error_code(exc) == "StateMachineDoesNotExist":
+                raise _missing(machine) from None
+            raise
+    if running:
+        other = min(running, key=lambda e: e["startDate"])
+        started = _iso(other["startDate"])
+        raise LockHeld(
+            f"run {other['name']} is running on AWS (execution {other['executionArn']}, "
+            f"started {started}): wait for it to end (`rentalctl status {other['name']}`) or "
+            f"stop that execution"
+        )
+
+    runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="aws")
+    payload = {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables}
+    try:
+        with _aws_errors(f"starting an execution of {machine}"):
+            try:
+                arn = str(
+                    sfn.start_execution(
+                        stateMachineArn=machine, name=run_id, input=json.dumps(payload)
+                    )["executionArn"]
+                )
+            except ClientError as exc:
+                code = aws.error_code(exc)
+                if code == "StateMachineDoesNotExist":
+                    raise _missing(machine) from None
+                if code == "ExecutionAlreadyExists":
+                    raise ConfigError(
+                        f"run id {run_id!r} was used by an execution of {machine} already: "
+                        f"choose another"
+                    ) from None
+                if code in ("InvalidName", "InvalidExecutionInput", "ValidationException"):
+                    raise ConfigError(f"starting run {run_id}: AWS refused it ({code})") from None
+                raise
+    except Exception as exc:
+        # The run never started: close its record, so it does not look like a running one.
+        error = {"Error": type(exc).__name__, "Cause": f"the execution did not start: {exc}"}
+        runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
+        raise
+    runs.update(ctx, run_id, execution_arn=arn)
+    return arn
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _plain(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as the tracker and the record store take it: timestamps as ISO strings."""
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in event.items()}
+
+
+class _History:
+    """The events of one execution, read in pages, each event handed out once.
+
+    Step Functions has no "events after id N" cursor (a ``nextToken`` exists only while more
+    pages follow), so each read pages from the start and skips the events already seen.
+    """
+
+    def __init__(self, sfn: Any, execution_arn: str) -> None:
+        self.sfn = sfn
+        self.arn = execution_arn
+        self.last_id = 0
+
+    def new_events(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.arn, "maxResults": 1000}
+        with _aws_errors(f"reading the history of execution {self.arn}"):
+            while True:
+                page = self.sfn.get_execution_history(**kwargs)
+                events += [_plain(e) for e in page["events"] if int(e["id"]) > self.last_id]
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        events.sort(key=lambda e: int(e["id"]))
+        if events:
+            self.last_id = int(events[-1]["id"])
+        return events
+
+
+_EXECUTION_ENDS = ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+# A Map state's own events after its iterations: they may name an iteration's last event as
+# their previous one, yet belong to the scope the Map state is in.
+_MAP_ENDS = ("MapStateSucceeded", "MapStateFailed", "MapStateAborted", "MapStateExited")
+
+Scope = tuple[str, int, int]  # a Map iteration: Map state name, index, its first event's id
+
+
+class _Tracker:
+    """``StateTracker`` for an AWS history, whose Map iterations run concurrently.
+
+    ``StateTracker`` expects an iteration's events together, as the local executor emits them;
+    on AWS the iterations' events interleave. Each event names the one before it in its own
+    thread of execution (``previousEventId``), so each iteration's events go to a tracker of
+    their own, and ``states`` lists an iteration's states right after its Map state, by index:
+    the order a local run has.
+    """
+
+    def __init__(self, tables: list[str]) -> None:
+        self.tables = tables
+        self.top = StateTracker(tables)
+        self.iterations: dict[Scope, StateTracker] = {}
+        self._parent: dict[Scope, Scope | None] = {}
+        self._events: dict[int, tuple[str, Scope | None]] = {}  # id -> (type, scope)
+
+    @property
+    def states(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        placed: set[Scope] = set()
+        for name, entry in self.top.states.items():
+            out[name] = entry
+            for scope in sorted(k for k in self.iterations if k[0] == name):
+                out.update(self.iterations[scope].states)
+                placed.add(scope)
+        for scope in sorted(set(self.iterations) - placed):  # nested Maps: at the end
+            out.update(self.iterations[scope].states)
+        return out
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [{"name": name, **entry} for name, entry in self.states.items()]
+
+    def _scope_of(self, kind: str, event: dict[str, Any]) -> Scope | None:
+        previous_kind, scope = self._events.get(int(event.get("previousEventId") or 0), ("", None))
+        if kind == "MapIterationStarted":
+            details = event.get("mapIterationStartedEventDetails") or {}
+            inner = (str(details.get("name")), int(details.get("index", 0)), int(event["id"]))
+            self._parent[inner] = scope
+            self.iterations[inner] = StateTracker(self.tables)
+            return inner
+        if kind in _MAP_ENDS and scope is not None and not previous_kind.startswith("MapState"):
+            return self._parent.get(scope)
+        return scope
+
+    def feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        kind = str(event["type"])
+        scope = self._scope_of(kind, event)
+        self._events[int(event["id"])] = (kind, scope)
+        if kind in _EXECUTION_ENDS:
+            for tracker in self.iterations.values():
+                tracker.feed(event)
+        return (self.top if scope is None else self.iterations[scope]).feed(event)
+
+
+def _describe(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    with _aws_errors(f"reading execution {execution_arn}"):
+        return dict(sfn.describe_execution(executionArn=execution_arn))
+
+
+def _outcome(description: dict[str, Any]) -> dict[str, Any]:
+    """The fields that close a run record, from a finished execution's description."""
+    status = str(description["status"])
+    if status == "SUCCEEDED":
+        return {"status": "SUCCEEDED", "ended_at": _ended(description), "error": None}
+    error = {
+        "Error": description.get("error") or f"States.{status.title().replace('_', '')}",
+        "Cause": description.get("cause") or f"the execution ended {status}",
+    }
+    return {"status": "FAILED", "ended_at": _ended(description), "error": error}
+
+
+def _ended(description: dict[str, Any]) -> str:
+    stop = description.get("stopDate")
+    return _iso(stop) if stop is not None else runs.now()
+
+
+def _close(
+    ctx: Context, run_id: str, states: list[dict[str, Any]], description: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the states of an ended execution; close the record if its jobs could not."""
+    record = ctx.state.get_run(run_id)
+    fields: dict[str, Any] = {"states": states}
+    if record is None or record.get("status") == "RUNNING":
+        fields.update(_outcome(description))
+    return runs.update(ctx, run_id, **fields)
+
+
+def follow(
+    ctx: Context,
+    execution_arn: str,
+    tables: list[str],
+    progress: Progress | None = None,
+    poll_seconds: float = 2.0,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> dict[str, Any]:
+    """Follow an execution to its end, reporting each state change; returns the run record."""
+    sfn = _sfn(ctx)
+    history = _History(sfn, execution_arn)
+    tracker = _Tracker(tables)
+    while True:
+        # Described before the history is read: once it has ended, that read is complete.
+        description = _describe(sfn, execution_arn)
+        for event in history.new_events():
+            change = tracker.feed(event)
+            if change and progress:
+                progress(change[0], change[1], tracker.states)
+        if description["status"] != "RUNNING":
+            break
+        sleep(poll_seconds)
+    return _close(ctx, str(description["name"]), tracker.as_list(), description)
+
+
+def refresh_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
+    """A run record brought up to date from its execution (for ``rentalctl status RUN_ID``).
+
+    A record of a local run, or of an AWS run that ended and has its states, is returned as it
+    is. Otherwise its states are rebuilt from the execution history and, when the execution has
+    ended, stored (and the record closed if its jobs could not close it). While the execution
+    runs, nothing is written: the run's own jobs may be writing the record.
+    """
+    from botocore.exceptions import ClientError
+
+    arn = record.get("execution_arn")
+    if not arn or (record.get("status") != "RUNNING" and record.get("states")):
+        return record
+    sfn = _sfn(ctx)
+    try:
+        description = _describe(sfn, arn)
+    except ClientError as exc:
+        if aws.error_code(exc) == "ExecutionDoesNotExist":
+            return record  # its history has expired (90 days): the record is all there is
+        raise
+    tracker = _Tracker(list(record.get("tables") or []))
+    for event in _History(sfn, arn).new_events():
+        tracker.feed(event)
+    if description["status"] == "RUNNING":
+        return {**record, "states": tracker.as_list()}
+    return _close(ctx, str(record["run_id"]), tracker.as_list(), description)
