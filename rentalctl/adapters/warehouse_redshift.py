@@ -71,31 +71,31 @@ class RedshiftWarehouse(Warehouse):
         kwargs: dict[str, Any] = dict(
             host=url.host, port=url.port, database=url.database, user=url.user, timeout=30
         )
-        if settings.aws.redshift_secret_arn:
-            client = aws.client("secretsmanager", aws.session(settings.aws.region))
-            secret = json.loads(
-                client.get_secret_value(SecretId=settings.aws.redshift_secret_arn)["SecretString"]
-            )
-            kwargs.update(user=secret.get("username", url.user), password=secret["password"])
-        else:
-            # IAM authentication: temporary credentials for the database user.
-            # IAM authentication: temporary credentials for the database user. The first label
-            # of the host is the cluster identifier, or the Serverless workgroup's name.
-            name = url.host.split(".")[0]
-            kwargs.update(iam=True, db_user=url.user, region=settings.aws.region)
-            if "redshift-serverless" in url.host:
-                kwargs.update(is_serverless=True, serverless_work_group=name)
-            else:
-                kwargs.update(cluster_identifier=name)
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
+            if settings.aws.redshift_secret_arn:
+                client = aws.client("secretsmanager", aws.session(settings.aws.region))
+                secret_id = settings.aws.redshift_secret_arn
+                secret = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
+                kwargs.update(user=secret.get("username", url.user), password=secret["password"])
+            else:
+                # IAM authentication: temporary credentials for the database user. The first
+                # label of the host is the cluster identifier, or the Serverless workgroup.
+                name = url.host.split(".")[0]
+                kwargs.update(iam=True, db_user=url.user, region=settings.aws.region)
+                if "redshift-serverless" in url.host:
+                    kwargs.update(is_serverless=True, serverless_work_group=name)
+                else:
+                    kwargs.update(cluster_identifier=name)
             conn = redshift_connector.connect(**kwargs)
-        except (redshift_connector.Error, BotoCoreError, ClientError, OSError) as exc:
-            # Every way of not getting a connection (network, credentials, IAM) is "unreachable".
+        except (redshift_connector.Error, BotoCoreError, ClientError, OSError, KeyError) as exc:
+            # Every way of not getting a connection (the secret, IAM, the network, the login)
+            # is "unreachable"; the secret's content is never part of the message.
+            what = type(exc).__name__ if isinstance(exc, KeyError) else str(exc)
             raise ResourceUnavailable(
                 f"cannot connect to Redshift at {url.host}:{url.port}, database "
-                f"{url.database!r}, user {kwargs['user']!r}: {exc}"
+                f"{url.database!r}, user {kwargs['user']!r}: {what}"
             ) from None
         conn.autocommit = False
         return cls(conn, str(url), settings.aws.redshift_copy_role_arn)
