@@ -465,3 +465,13 @@ def test_the_cli_runs_follows_and_reports_an_aws_run(ctx: Context, tmp_path: Pat
     assert (doc["status"], doc["mode"]) == ("STARTED", "backfill")
     assert doc["execution_arn"].endswith(":CLI2")
     assert wait_until_ended(doc["execution_arn"])["status"] == "SUCCEEDED"
+
+
+def test_status_names_each_glue_job_run(ctx: Context) -> None:
+    deploy(ctx)
+    record = aws_run.follow(ctx, start(ctx, "JOBRUNS"), TABLES, poll_seconds=0.05)
+    glue = boto3.client("glue", region_name=REGION)
+    merge_runs = {r["Id"] for r in glue.get_job_runs(JobName="rentalctl-merge")["JobRuns"]}
+    (merge,) = [s for s in record["states"] if s["name"] == "Merge"]
+    assert merge["job_run_id"] in merge_runs
+    assert all(s.get("job_run_id") for s in record["states"] if s["name"].startswith("Extract["))

@@ -104,14 +104,15 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         f"{_status(record.get('status'))}{took}"
     )
     if not brief and record.get("states"):
-        states = Table("state", "status", "seconds", "attempts", "error", box=None)
+        states = Table("state", "status", "seconds", "attempts", "job run", "error", box=None)
         for s in record["states"]:
             states.add_row(
                 escape(s["name"]),
                 _status(s.get("status")),
                 "" if s.get("seconds") is None else f"{s['seconds']:.1f}",
                 _fmt(s.get("attempts") or None),
-                str(s.get("error") or ""),
+                str(s.get("job_run_id") or ""),
+                escape(str(s.get("error") or "")),
             )
         console.print(states)
     summary = record.get("summary") or {}

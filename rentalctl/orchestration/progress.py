@@ -4,6 +4,7 @@ name is qualified by its table (``Extract[bookings]``)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,18 @@ def _details(event: dict[str, Any]) -> dict[str, Any]:
         if key.endswith("EventDetails"):
             return value  # type: ignore[no-any-return]
     return {}
+
+
+def _job_run_id(text: Any) -> str | None:
+    """The Glue job run id in a task's output (Glue's JobRun, or what ResultSelector kept)."""
+    try:
+        doc = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if isinstance(doc, dict):
+        value = doc.get("Id") or doc.get("JobRunId")
+        return str(value) if value else None
+    return None
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
@@ -68,7 +81,11 @@ class StateTracker:
         elif kind == "TaskScheduled" and self._current in self.states:
             self.states[self._current]["attempts"] += 1
         elif kind == "TaskSucceeded" and self._current in self.states:
-            self.states[self._current]["failed"] = False
+            succeeded = self.states[self._current]
+            succeeded["failed"] = False
+            job_run = _job_run_id(details.get("output"))
+            if job_run:
+                succeeded["job_run_id"] = job_run
         elif kind in ("TaskFailed", "TaskTimedOut", "MapStateFailed", "ParallelStateFailed"):
             failed = self._current if kind.startswith("Task") else self._outer()
             entry = self.states.get(failed or "")
