@@ -8,10 +8,12 @@ itself, which is how the tests point everything at moto. Nothing here runs at im
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rentalctl import __version__
-from rentalctl.errors import ResourceUnavailable
+from rentalctl.errors import ConfigError, ResourceUnavailable
 
 
 def session(region: str | None = None) -> Any:
@@ -54,3 +56,47 @@ def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+# Codes meaning "AWS cannot be used from here right now": credentials, permissions, throttling
+# and service trouble. Retrying or fixing the setup helps; the request itself was fine.
+UNAVAILABLE_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+        "ThrottlingException",
+        "Throttling",
+        "ExecutionLimitExceeded",
+        "ServiceQuotaExceededException",
+        "InternalServerException",
+    }
+)
+
+
+@contextmanager
+def errors(what: str, invalid: Collection[str] = ()) -> Iterator[None]:
+    """AWS refusals become typed errors naming what was being done: a code in ``invalid`` is a
+    configuration error (exit 2), an UNAVAILABLE_CODES one or a connection failure
+    ResourceUnavailable (exit 3); anything else propagates, as a bug would."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        message = (exc.response.get("Error") or {}).get("Message") or str(exc)
+        if code in invalid:
+            raise ConfigError(f"{what}: AWS refused it ({code}): {message}") from exc
+        if code in UNAVAILABLE_CODES:
+            raise ResourceUnavailable(
+                f"{what}: AWS refused the request ({code}): {message}; check the credentials, "
+                "the region and the IAM permissions"
+            ) from exc
+        raise
+    except BotoCoreError as exc:
+        raise ResourceUnavailable(f"{what}: {exc}") from exc

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,19 +27,6 @@ SCHEDULE_INPUT = {"mode": "incremental"}
 
 # AWS error codes meaning "these credentials may not do this" or "try later": the fix is not in
 # the configuration (exit 3).
-_UNAVAILABLE = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "SignatureDoesNotMatch",
-    "ThrottlingException",
-    "Throttling",
-    "ServiceQuotaExceededException",
-    "InternalServerException",
-}
 # Codes meaning AWS refused a value that comes from the configuration (exit 2).
 _INVALID = {
     "InvalidDefinition",
@@ -319,7 +304,7 @@ def plan(settings: Settings, clients: Clients) -> DeployPlan:
 
 def state_machine_arn(clients: Clients, name: str) -> str:
     """The ARN a state machine called ``name`` has in this account and region."""
-    with _aws_errors("reading the AWS account (sts:GetCallerIdentity)"):
+    with aws.errors("reading the AWS account (sts:GetCallerIdentity)", invalid=_INVALID):
         identity = clients.sts.get_caller_identity()
     partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
     region = clients.sfn.meta.region_name
@@ -329,7 +314,7 @@ def state_machine_arn(clients: Clients, name: str) -> str:
 def read_state_machine(clients: Clients, arn: str) -> StateMachineSpec | None:
     from botocore.exceptions import ClientError
 
-    with _aws_errors(f"reading state machine {arn}"):
+    with aws.errors(f"reading state machine {arn}", invalid=_INVALID):
         try:
             doc = clients.sfn.describe_state_machine(stateMachineArn=arn)
         except ClientError as exc:
@@ -353,7 +338,7 @@ def read_state_machine(clients: Clients, arn: str) -> StateMachineSpec | None:
 def read_schedule(clients: Clients, name: str) -> ScheduleSpec | None:
     from botocore.exceptions import ClientError
 
-    with _aws_errors(f"reading schedule {name}"):
+    with aws.errors(f"reading schedule {name}", invalid=_INVALID):
         try:
             doc = clients.scheduler.get_schedule(Name=name)
         except ClientError as exc:
@@ -385,14 +370,14 @@ def execute(deploy_plan: DeployPlan, clients: Clients) -> list[str]:
         "tracingConfiguration": {"enabled": desired.tracing},
     }
     if deploy_plan.state_machine.verb == "create":
-        with _aws_errors(f"creating state machine {desired.name}"):
+        with aws.errors(f"creating state machine {desired.name}", invalid=_INVALID):
             created = clients.sfn.create_state_machine(
                 name=desired.name, type=desired.type, publish=False, **common
             )
         arn = created["stateMachineArn"]
         done.append(f"created state machine {arn}")
     elif deploy_plan.state_machine.verb == "update":
-        with _aws_errors(f"updating state machine {arn}"):
+        with aws.errors(f"updating state machine {arn}", invalid=_INVALID):
             clients.sfn.update_state_machine(stateMachineArn=arn, publish=False, **common)
         done.append(f"updated state machine {arn} ({', '.join(deploy_plan.state_machine.changes)})")
 
@@ -407,14 +392,14 @@ def execute(deploy_plan: DeployPlan, clients: Clients) -> list[str]:
             "State": schedule.state,
         }
         doing = "creating" if action.verb == "create" else "updating"
-        with _aws_errors(f"{doing} schedule {schedule.name}"):
+        with aws.errors(f"{doing} schedule {schedule.name}", invalid=_INVALID):
             if action.verb == "create":
                 clients.scheduler.create_schedule(**request)
             else:
                 clients.scheduler.update_schedule(**request)
         done.append(f"{action.verb}d schedule {schedule.name} ({schedule.expression})")
     elif action.verb == "delete":
-        with _aws_errors(f"deleting schedule {action.name}"):
+        with aws.errors(f"deleting schedule {action.name}", invalid=_INVALID):
             clients.scheduler.delete_schedule(Name=action.name)
         done.append(f"deleted schedule {action.name}: aws.schedule is not set")
     return done
@@ -457,28 +442,6 @@ def report(deploy_plan: DeployPlan, done: list[str], dry_run: bool) -> dict[str,
 
 
 # -------------------------------------------------------------------------------------- errors
-
-
-@contextmanager
-def _aws_errors(what: str) -> Iterator[None]:
-    """AWS refusals become typed errors naming what was being done; anything else is a bug."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        code = aws.error_code(exc)
-        message = (exc.response.get("Error") or {}).get("Message") or str(exc)
-        if code in _INVALID:
-            raise ConfigError(f"{what}: AWS refused it ({code}): {message}") from exc
-        if code in _UNAVAILABLE:
-            raise ResourceUnavailable(
-                f"{what}: AWS refused the request ({code}): check the credentials, the "
-                f"region and the IAM permissions"
-            ) from exc
-        raise
-    except BotoCoreError as exc:
-        raise ResourceUnavailable(f"{what}: {exc}") from exc
 
 
 def _json_or_text(text: str) -> Any:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,40 +29,6 @@ from rentalctl.orchestration.progress import StateTracker
 Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
 DEPLOY_HINT = "run `rentalctl deploy-sfn`"
 # AWS error codes meaning the credentials, permissions or service are the problem (exit 3).
-_UNAVAILABLE = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "SignatureDoesNotMatch",
-    "ThrottlingException",
-    "Throttling",
-    "ExecutionLimitExceeded",
-    "ServiceQuotaExceededException",
-    "InternalServerException",
-}
-
-
-@contextmanager
-def _aws_errors(what: str) -> Iterator[None]:
-    """AWS refusals become typed errors naming what was being done; anything else is a bug."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        code = aws.error_code(exc)
-        message = (exc.response.get("Error") or {}).get("Message") or str(exc)
-        if code in _UNAVAILABLE:
-            raise ResourceUnavailable(
-                f"{what}: AWS refused the request ({code}): {message}; check the credentials, "
-                f"the region and the IAM permissions"
-            ) from exc
-        raise
-    except BotoCoreError as exc:
-        raise ResourceUnavailable(f"{what}: {exc}") from exc
 
 
 def _sfn(ctx: Context) -> Any:
@@ -101,7 +66,7 @@ def start(
 
     sfn = _sfn(ctx)
     machine = state_machine_arn(ctx)
-    with _aws_errors(f"listing the running executions of {machine}"):
+    with aws.errors(f"listing the running executions of {machine}"):
         try:
             running = sfn.list_executions(
                 stateMachineArn=machine, statusFilter="RUNNING", maxResults=10
@@ -122,7 +87,7 @@ def start(
     runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="aws")
     payload = {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables}
     try:
-        with _aws_errors(f"starting an execution of {machine}"):
+        with aws.errors(f"starting an execution of {machine}"):
             try:
                 arn = str(
                     sfn.start_execution(
@@ -174,7 +139,7 @@ class _History:
     def new_events(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"executionArn": self.arn, "maxResults": 1000}
-        with _aws_errors(f"reading the history of execution {self.arn}"):
+        with aws.errors(f"reading the history of execution {self.arn}"):
             while True:
                 page = self.sfn.get_execution_history(**kwargs)
                 events += [_plain(e) for e in page["events"] if int(e["id"]) > self.last_id]
@@ -251,7 +216,7 @@ class _Tracker:
 
 
 def _describe(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    with _aws_errors(f"reading execution {execution_arn}"):
+    with aws.errors(f"reading execution {execution_arn}"):
         return dict(sfn.describe_execution(executionArn=execution_arn))
 
 
