@@ -32,7 +32,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REGION, ACCOUNT = "eu-west-1", "123456789012"  # moto's default account
+sys.path.insert(0, str(REPO))  # moto's one stand-in is shared with the tests
+
+from tests.support.moto_aws import NAME, REGION, glue_sync_stand_in  # noqa: E402
 
 
 def free_port() -> int:
@@ -44,7 +46,7 @@ def free_port() -> int:
 def config_text(bucket: str) -> str:
     text = (REPO / "config" / "aws.example.yaml").read_text()
     text = text.replace("s3://my-rental-lake/rentalctl", f"s3://{bucket}/rentalctl")
-    text = text.replace("123456789012", ACCOUNT).replace("eu-west-1", REGION)
+    text = text.replace("eu-west-1", REGION)  # the example's account is moto's already
     # Glue jobs on moto have no network to a database; the URL is still checked.
     return text
 
@@ -141,26 +143,14 @@ def _summary(doc: dict) -> str:
 def _stand_in_glue_sync(session: object, url: str) -> None:
     """moto's only: re-deploy with plain startJobRun instead of .sync (see the docstring)."""
     sfn = session.client("stepfunctions", endpoint_url=url)  # type: ignore[attr-defined]
-    (machine,) = [
-        m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "rentalctl-pipeline"
-    ]
+    (machine,) = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == NAME]
     definition = json.loads(
         sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"]
     )
 
-    def swap(node: object) -> object:
-        if isinstance(node, list):
-            return [swap(v) for v in node]
-        if not isinstance(node, dict):
-            return node
-        out = {k: swap(v) for k, v in node.items()}
-        if out.get("Resource") == "arn:aws:states:::glue:startJobRun.sync":
-            out["Resource"] = "arn:aws:states:::glue:startJobRun"
-            out.pop("ResultSelector", None)
-        return out
-
     sfn.update_state_machine(
-        stateMachineArn=machine["stateMachineArn"], definition=json.dumps(swap(definition))
+        stateMachineArn=machine["stateMachineArn"],
+        definition=json.dumps(glue_sync_stand_in(definition)[0]),
     )
 
 

@@ -25,13 +25,16 @@ from rentalctl.context import Context
 from rentalctl.errors import LockHeld, ResourceUnavailable
 from rentalctl.orchestration import aws_run
 from rentalctl.orchestration.statemachine import render
+from tests.support.moto_aws import (
+    ACCOUNT,
+    NAME,
+    REGION,
+    ROLE,
+    SM_ARN,
+    TOPIC,
+    glue_sync_stand_in,
+)
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-NAME = "rentalctl-pipeline"
-SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{NAME}"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-sfn"
-TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
 JOBS = [
     "extract",
     "load-raw",
@@ -43,8 +46,6 @@ JOBS = [
     "record-failure",
 ]
 TABLES = ["apartments", "apartment_attributes", "user_viewing", "bookings"]
-GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
-GLUE_REQUEST_RESPONSE = "arn:aws:states:::glue:startJobRun"
 
 CONFIG = f"""\
 target: aws
@@ -60,21 +61,6 @@ aws:
   state_machine_role_arn: {ROLE}
   sns_topic_arn: {TOPIC}
 """
-
-
-def _stand_in(node: Any) -> Any:
-    """The definition with each Glue ``.sync`` task turned into plain ``startJobRun`` (moto's
-    ``.sync`` integration is broken); its ResultSelector goes, as that result has no
-    JobRunState. Everything else runs as deployed (same approach as test_deploy_sfn.py)."""
-    if isinstance(node, list):
-        return [_stand_in(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _stand_in(value) for key, value in node.items()}
-    if out.get("Resource") == GLUE_SYNC:
-        out["Resource"] = GLUE_REQUEST_RESPONSE
-        out.pop("ResultSelector")
-    return out
 
 
 @pytest.fixture
@@ -110,7 +96,7 @@ def deploy(ctx: Context, missing: tuple[str, ...] = ()) -> None:
                 Command={"Name": "pythonshell", "ScriptLocation": "s3://test-lake/x.py"},
                 ExecutionProperty={"MaxConcurrentRuns": 4},  # the Map runs 4 extracts
             )
-    definition = _stand_in(render(ctx.settings))
+    definition, _ = glue_sync_stand_in(render(ctx.settings))
     created = sfn().create_state_machine(name=NAME, definition=json.dumps(definition), roleArn=ROLE)
     assert created["stateMachineArn"] == SM_ARN
 

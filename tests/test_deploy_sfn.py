@@ -23,15 +23,19 @@ from typer.testing import CliRunner
 from rentalctl import aws
 from rentalctl.cli import _Group, main_options
 from rentalctl.cli.aws_commands import deploy_sfn
+from tests.support.moto_aws import (
+    ACCOUNT,
+    GLUE_SYNC,
+    NAME,
+    REGION,
+    ROLE,
+    SM_ARN,
+    TOPIC,
+    glue_sync_stand_in,
+)
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-NAME = "rentalctl-pipeline"
-SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{NAME}"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-sfn"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-scheduler"
 LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/rentalctl/sfn:*"
-TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
 JOBS = [
     "extract",
     "load-raw",
@@ -43,8 +47,6 @@ JOBS = [
     "record-failure",
 ]
 TABLES = ["apartments", "apartment_attributes", "user_viewing", "bookings"]
-GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
-GLUE_REQUEST_RESPONSE = "arn:aws:states:::glue:startJobRun"
 # Calls that change something on AWS: none may happen on --dry-run or when nothing changed.
 MUTATING = {
     "CreateStateMachine",
@@ -395,31 +397,6 @@ def test_local_target_is_refused(app: typer.Typer, config_file: Path, moto: None
 # --------------------------------------------------------------- executing the deployed definition
 
 
-def _stand_in(node: Any) -> tuple[Any, int]:
-    """The definition with each Glue ``.sync`` task turned into Glue's request-response call.
-
-    moto's ``glue:startJobRun.sync`` integration is broken in 5.2.x (see ARCHITECTURE.md), but
-    its plain ``startJobRun`` works against moto's Glue: every other part of the definition
-    (parameters, Map, Retry, Catch, the SNS task, Fail) runs as deployed. The ResultSelector
-    goes because a request-response result has no JobRunState. Returns the count replaced.
-    """
-    if isinstance(node, list):
-        pairs = [_stand_in(v) for v in node]
-        return [p[0] for p in pairs], sum(p[1] for p in pairs)
-    if not isinstance(node, dict):
-        return node, 0
-    replaced = 0
-    out = {}
-    for key, value in node.items():
-        out[key], n = _stand_in(value)
-        replaced += n
-    if out.get("Resource") == GLUE_SYNC:
-        out["Resource"] = GLUE_REQUEST_RESPONSE
-        out.pop("ResultSelector")
-        replaced += 1
-    return out, replaced
-
-
 @pytest.fixture
 def executed(app: typer.Typer, config_file: Path, moto: None):
     """Deploy, then run the deployed definition (Glue stood in) once; ``missing`` names jobs
@@ -442,7 +419,7 @@ def executed(app: typer.Typer, config_file: Path, moto: None):
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
         sns.subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
 
-        definition, replaced = _stand_in(json.loads(described()["definition"]))
+        definition, replaced = glue_sync_stand_in(json.loads(described()["definition"]))
         assert replaced == len(JOBS)  # one Glue task per job
         arn = sfn().create_state_machine(
             name=f"{NAME}-stand-in", definition=json.dumps(definition), roleArn=ROLE

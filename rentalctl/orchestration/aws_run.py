@@ -152,69 +152,6 @@ class _History:
         return events
 
 
-_EXECUTION_ENDS = ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
-# A Map state's own events after its iterations: they may name an iteration's last event as
-# their previous one, yet belong to the scope the Map state is in.
-_MAP_ENDS = ("MapStateSucceeded", "MapStateFailed", "MapStateAborted", "MapStateExited")
-
-Scope = tuple[str, int, int]  # a Map iteration: Map state name, index, its first event's id
-
-
-class _Tracker:
-    """``StateTracker`` for an AWS history, whose Map iterations run concurrently.
-
-    ``StateTracker`` expects an iteration's events together, as the local executor emits them;
-    on AWS the iterations' events interleave. Each event names the one before it in its own
-    thread of execution (``previousEventId``), so each iteration's events go to a tracker of
-    their own, and ``states`` lists an iteration's states right after its Map state, by index:
-    the order a local run has.
-    """
-
-    def __init__(self, tables: list[str]) -> None:
-        self.tables = tables
-        self.top = StateTracker(tables)
-        self.iterations: dict[Scope, StateTracker] = {}
-        self._parent: dict[Scope, Scope | None] = {}
-        self._events: dict[int, tuple[str, Scope | None]] = {}  # id -> (type, scope)
-
-    @property
-    def states(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        placed: set[Scope] = set()
-        for name, entry in self.top.states.items():
-            out[name] = entry
-            for scope in sorted(k for k in self.iterations if k[0] == name):
-                out.update(self.iterations[scope].states)
-                placed.add(scope)
-        for scope in sorted(set(self.iterations) - placed):  # nested Maps: at the end
-            out.update(self.iterations[scope].states)
-        return out
-
-    def as_list(self) -> list[dict[str, Any]]:
-        return [{"name": name, **entry} for name, entry in self.states.items()]
-
-    def _scope_of(self, kind: str, event: dict[str, Any]) -> Scope | None:
-        previous_kind, scope = self._events.get(int(event.get("previousEventId") or 0), ("", None))
-        if kind == "MapIterationStarted":
-            details = event.get("mapIterationStartedEventDetails") or {}
-            inner = (str(details.get("name")), int(details.get("index", 0)), int(event["id"]))
-            self._parent[inner] = scope
-            self.iterations[inner] = StateTracker(self.tables)
-            return inner
-        if kind in _MAP_ENDS and scope is not None and not previous_kind.startswith("MapState"):
-            return self._parent.get(scope)
-        return scope
-
-    def feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
-        kind = str(event["type"])
-        scope = self._scope_of(kind, event)
-        self._events[int(event["id"])] = (kind, scope)
-        if kind in _EXECUTION_ENDS:
-            for tracker in self.iterations.values():
-                tracker.feed(event)
-        return (self.top if scope is None else self.iterations[scope]).feed(event)
-
-
 def _describe(sfn: Any, execution_arn: str) -> dict[str, Any]:
     with aws.errors(f"reading execution {execution_arn}"):
         return dict(sfn.describe_execution(executionArn=execution_arn))
@@ -259,7 +196,7 @@ def follow(
     """Follow an execution to its end, reporting each state change; returns the run record."""
     sfn = _sfn(ctx)
     history = _History(sfn, execution_arn)
-    tracker = _Tracker(tables)
+    tracker = StateTracker(tables)
     while True:
         # Described before the history is read: once it has ended, that read is complete.
         description = _describe(sfn, execution_arn)
@@ -293,7 +230,7 @@ def refresh_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
         if aws.error_code(exc) == "ExecutionDoesNotExist":
             return record  # its history has expired (90 days): the record is all there is
         raise
-    tracker = _Tracker(list(record.get("tables") or []))
+    tracker = StateTracker(list(record.get("tables") or []))
     for event in _History(sfn, arn).new_events():
         tracker.feed(event)
     if description["status"] == "RUNNING":

@@ -59,7 +59,17 @@ def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
             raise TaskFailed(error_name(exc), str(exc)) from None
         return {
             "JobName": params["JobName"],
-            "Id": f"local_{task.execution_name}_{job}_{task.attempt}",
+            "Id": "_".join(
+                str(part)
+                for part in (
+                    "local",
+                    task.execution_name,
+                    job,
+                    params.get("Arguments", {}).get("--table"),
+                    task.attempt,
+                )
+                if part
+            ),
             "JobRunState": "SUCCEEDED",
             "Result": result,
         }

@@ -37,18 +37,15 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     )
 
 
-class StateTracker:
-    """Feed events in order; ``states`` holds one entry per state (and table) run so far."""
+class _ScopeTracker:
+    """The states of one scope (the top level, or one Map iteration), fed that scope's events in
+    order; ``states`` holds one entry per state (and table) run so far."""
 
     def __init__(self, tables: list[str]) -> None:
         self.tables = tables
         self.states: dict[str, dict[str, Any]] = {}
         self._item: int | None = None
         self._current: str | None = None
-
-    def as_list(self) -> list[dict[str, Any]]:
-        """The states in the order they ran (a record store may sort a mapping's keys)."""
-        return [{"name": name, **entry} for name, entry in self.states.items()]
 
     def _key(self, name: str) -> str:
         if self._item is not None and self._item < len(self.tables):
@@ -116,3 +113,72 @@ class StateTracker:
         """The most recent top-level state still running (a Map or Parallel that failed)."""
         running = [k for k, v in self.states.items() if v["status"] == "RUNNING" and "[" not in k]
         return running[-1] if running else None
+
+
+_EXECUTION_ENDS = ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+# A Map state's own events after its iterations: they may name an iteration's last event as
+# their previous one, yet belong to the scope the Map state is in.
+_MAP_ENDS = ("MapStateSucceeded", "MapStateFailed", "MapStateAborted", "MapStateExited")
+
+Scope = tuple[str, int, int]  # a Map iteration: Map state name, index, its first event's id
+
+
+class StateTracker:
+    """Feed a run's history events in order; ``states`` holds one entry per state (and table).
+
+    On AWS the Map iterations run concurrently and their events interleave (the local executor
+    runs them one after another). Each event names the one before it in its own
+    thread of execution (``previousEventId``), so each iteration's events go to a tracker of
+    their own, and ``states`` lists an iteration's states right after its Map state, by index:
+    the order a local run has.
+    """
+
+    def __init__(self, tables: list[str]) -> None:
+        self.tables = tables
+        self.top = _ScopeTracker(tables)
+        self.iterations: dict[Scope, _ScopeTracker] = {}
+        self._parent: dict[Scope, Scope | None] = {}
+        self._events: dict[int, tuple[str, Scope | None]] = {}  # id -> (type, scope)
+        self._map_scope: dict[str, Scope | None] = {}  # Map state name -> the scope it is in
+
+    @property
+    def states(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        placed: set[Scope] = set()
+        for name, entry in self.top.states.items():
+            out[name] = entry
+            for scope in sorted(k for k in self.iterations if k[0] == name):
+                out.update(self.iterations[scope].states)
+                placed.add(scope)
+        for scope in sorted(set(self.iterations) - placed):  # nested Maps: at the end
+            out.update(self.iterations[scope].states)
+        return out
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [{"name": name, **entry} for name, entry in self.states.items()]
+
+    def _scope_of(self, kind: str, event: dict[str, Any]) -> Scope | None:
+        previous_kind, scope = self._events.get(int(event.get("previousEventId") or 0), ("", None))
+        if kind == "MapStateEntered":
+            name = str((event.get("stateEnteredEventDetails") or {}).get("name"))
+            self._map_scope[name] = scope
+        if kind == "MapIterationStarted":
+            details = event.get("mapIterationStartedEventDetails") or {}
+            inner = (str(details.get("name")), int(details.get("index", 0)), int(event["id"]))
+            # The iteration belongs to the scope its Map state is in. (When iterations run one
+            # after another, its previous event is the last one of the iteration before.)
+            self._parent[inner] = self._map_scope.get(inner[0], scope)
+            self.iterations[inner] = _ScopeTracker(self.tables)
+            return inner
+        if kind in _MAP_ENDS and scope is not None and not previous_kind.startswith("MapState"):
+            return self._parent.get(scope)
+        return scope
+
+    def feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        kind = str(event["type"])
+        scope = self._scope_of(kind, event)
+        self._events[int(event["id"])] = (kind, scope)
+        if kind in _EXECUTION_ENDS:
+            for tracker in self.iterations.values():
+                tracker.feed(event)
+        return (self.top if scope is None else self.iterations[scope]).feed(event)

@@ -1,0 +1,41 @@
+"""What the AWS tests (and scripts/moto_e2e.py) share: moto's account and region, the names
+the configurations use, and the one stand-in moto needs.
+
+moto's ``glue:startJobRun.sync`` integration is broken in 5.2.x (ARCHITECTURE.md), but its plain
+``startJobRun`` works against moto's Glue (runs complete without running a script). So a test
+deploys or executes the definition with each Glue ``.sync`` task turned into the plain call:
+everything else (parameters, Map, Retry, Catch, the SNS task, Fail) runs as the product renders
+it. The ResultSelector goes, as a plain call's result has no JobRunState.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "eu-west-1"
+NAME = "rentalctl-pipeline"
+SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{NAME}"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-sfn"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
+GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
+GLUE_REQUEST_RESPONSE = "arn:aws:states:::glue:startJobRun"
+
+
+def glue_sync_stand_in(node: Any) -> tuple[Any, int]:
+    """The definition with each Glue ``.sync`` task made a plain ``startJobRun``, and how many
+    tasks were changed."""
+    if isinstance(node, list):
+        pairs = [glue_sync_stand_in(v) for v in node]
+        return [p[0] for p in pairs], sum(p[1] for p in pairs)
+    if not isinstance(node, dict):
+        return node, 0
+    out, replaced = {}, 0
+    for key, value in node.items():
+        out[key], n = glue_sync_stand_in(value)
+        replaced += n
+    if out.get("Resource") == GLUE_SYNC:
+        out["Resource"] = GLUE_REQUEST_RESPONSE
+        out.pop("ResultSelector", None)
+        replaced += 1
+    return out, replaced
