@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test reliability lint clean
 
 # (Re)install when the package metadata changes; the package itself is installed editable.
 $(STAMP): pyproject.toml
@@ -21,6 +21,10 @@ demo: $(STAMP)
 ## test: install, then run the whole test suite (the command CI runs)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## reliability: run the reliability suite and rewrite docs/reliability.md from its outcomes
+reliability: $(STAMP)
+	$(BIN)/python -m pytest tests/reliability --reliability-report docs/reliability.md
 
 ## lint: ruff and mypy
 lint: $(STAMP)

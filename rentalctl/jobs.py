@@ -128,6 +128,9 @@ def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[s
     except json.JSONDecodeError:
         error = {"Error": "States.TaskFailed", "Cause": _arg(args, "error", required=False)}
     runs.finish(ctx, run_id, "FAILED", error=error)
+    from rentalctl.pipeline.settle import settle_failed_run
+
+    settle_failed_run(ctx, run_id)
     return {"recorded": True}
 
 

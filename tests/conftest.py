@@ -14,6 +14,16 @@ from pathlib import Path
 
 import pytest
 
+# The reliability suite's record and report (docs/reliability.md); its hooks must be registered
+# here, in the top-level conftest, to see the whole session.
+from tests.reliability.plugin import (  # noqa: F401
+    pytest_addoption,
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    reliability,
+)
+
 MYSQL_URL_ENV = "RENTALCTL_TEST_MYSQL_URL"
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 

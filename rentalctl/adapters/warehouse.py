@@ -2,7 +2,9 @@
 
 Raw layer: ``raw.<table>`` holds the source columns with their source types plus ``_run_id``
 and ``_extracted_at``; every extracted row version, once per run. Loading a run replaces that
-run's rows in one transaction, so a retried or repeated load never duplicates.
+run's rows in one transaction, so a retried or repeated load never duplicates, and the rows of a
+run that failed before committing are discarded (``rentalctl.pipeline.settle``), because the
+next run loads them again.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class Warehouse(ABC):
     name: str
     #: the sqlglot dialect of this warehouse's SQL: "duckdb" or "redshift"
     dialect: str
+    #: how a bound parameter is written in this warehouse's SQL
+    placeholder: str
 
     @abstractmethod
     def execute_transaction(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> None:
@@ -74,6 +78,15 @@ class Warehouse(ABC):
     def load_raw(self, lake: Lake, manifest: Manifest) -> int:
         """Replace ``manifest.run_id``'s rows of ``raw.<table>`` with the manifest's files, in
         one transaction. Returns the rows loaded."""
+
+    def discard_raw(self, spec: TableSpec, run_id: str) -> int:
+        """Delete ``run_id``'s rows of ``raw.<table>`` in one transaction; returns how many."""
+        self.ensure_raw([spec])
+        target = f'{RAW_SCHEMA}."{spec.name}"'
+        where = f'"_run_id" = {self.placeholder}'
+        (count,) = self.query(f"SELECT COUNT(*) FROM {target} WHERE {where}", [run_id])[0]
+        self.execute_transaction([(f"DELETE FROM {target} WHERE {where}", [run_id])])
+        return int(count)
 
     @abstractmethod
     def stage_parquet(

@@ -29,6 +29,7 @@ def _duckdb_type(sql_type: str) -> str:
 
 class DuckdbWarehouse(Warehouse):
     dialect = "duckdb"
+    placeholder = "?"
 
     def __init__(self, path: Path) -> None:
         import duckdb

@@ -54,6 +54,7 @@ def _quote(identifier: str) -> str:
 
 class RedshiftWarehouse(Warehouse):
     dialect = "redshift"
+    placeholder = "%s"
 
     def __init__(self, conn: Any, name: str, copy_role_arn: str | None) -> None:
         self.conn = conn

@@ -140,3 +140,13 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         console.print(
             f"[red]error[/]: {escape(str(error.get('Error')))}: {escape(str(error.get('Cause')))}"
         )
+    # A failed run's raw rows are discarded because the next run loads them again (settle.py).
+    discarded = {t: n for t, n in (record.get("raw_discarded") or {}).items() if n}
+    if discarded:
+        shown = ", ".join(f"{t} {n:,}" for t, n in discarded.items())
+        console.print(f"  raw rows discarded (the next run loads them again): {shown}")
+    if record.get("raw_to_discard"):
+        console.print(
+            "  raw rows still to discard (the next raw load does it): "
+            + ", ".join(record["raw_to_discard"])
+        )

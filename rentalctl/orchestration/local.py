@@ -133,7 +133,10 @@ def run_local(
 
 
 def abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
-    """A run whose process died holding the lock never finished: say so in its record."""
+    """A run whose process died holding the lock never finished: say so in its record, and put
+    right what it left (``rentalctl.pipeline.settle``)."""
+    from rentalctl.pipeline.settle import settle_failed_run
+
     record = ctx.state.get_run(dead_run) if dead_run else None
     if record and record.get("status") == "RUNNING":
         runs.update(
@@ -147,3 +150,4 @@ def abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
                 f"the lock was recovered by run {by_run}",
             },
         )
+        settle_failed_run(ctx, str(dead_run))

@@ -66,8 +66,12 @@ def extract(
 
 def load_raw(ctx: Context, table_name: str, run_id: str) -> int:
     """Load the run's extracted files of one table into ``raw.<table>`` (replacing that run's
-    rows, so a repeated load never duplicates)."""
+    rows, so a repeated load never duplicates). Failed runs' rows of the table that are still to
+    be discarded go first (``rentalctl.pipeline.settle``)."""
+    from rentalctl.pipeline.settle import discard_pending
+
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
+    discard_pending(ctx, manifest.table)
     with ctx.warehouse() as warehouse:
         return warehouse.load_raw(ctx.lake, manifest)
 

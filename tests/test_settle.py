@@ -1,0 +1,123 @@
+"""What a failed run leaves is put right (rentalctl.pipeline.settle): its raw rows go unless it
+had committed them, decided once and finished by a later raw load if the warehouse was down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rentalctl import config
+from rentalctl.context import Context
+from rentalctl.errors import ResourceUnavailable
+from rentalctl.jobs import result_key
+from rentalctl.orchestration import runs
+from rentalctl.pipeline.settle import discard_pending, settle_failed_run
+from rentalctl.tables import TABLES, table
+
+FAILED_RUN = "20250101T000000Z-aaaaaa"
+EARLIER_RUN = "20241231T000000Z-bbbbbb"
+
+
+@pytest.fixture
+def ctx(home: Path) -> Context:
+    context = Context(config.load(env={"RENTALCTL_HOME": str(home)}))
+    context.state.ensure()
+    context.state.seed(TABLES)
+    with context.warehouse() as w:
+        w.ensure_raw([table(t) for t in TABLES])
+        for t in TABLES:
+            spec = table(t)
+            for run, n in ((EARLIER_RUN, 3), (FAILED_RUN, 2)):
+                values = ", ".join(["NULL"] * len(spec.columns) + ["?", "TIMESTAMP '2025-01-01'"])
+                for _ in range(n):
+                    w.execute_transaction([(f'INSERT INTO raw."{t}" VALUES ({values})', [run])])
+    runs.start(
+        ctx_ := context,
+        FAILED_RUN,
+        mode="incremental",
+        since=None,
+        until=None,
+        tables=list(TABLES),
+        target="local",
+    )
+    runs.finish(ctx_, FAILED_RUN, "FAILED", error={"Error": "X", "Cause": "y"})
+    return context
+
+
+def raw_counts(ctx: Context) -> dict[str, dict[str, int]]:
+    with ctx.warehouse() as w:
+        return {
+            t: dict(w.query(f'SELECT "_run_id", COUNT(*) FROM raw."{t}" GROUP BY ALL ORDER BY 1'))
+            for t in TABLES
+        }
+
+
+def test_a_failed_runs_raw_rows_are_discarded_once(ctx: Context) -> None:
+    settle_failed_run(ctx, FAILED_RUN)
+    assert raw_counts(ctx) == {t: {EARLIER_RUN: 3} for t in TABLES}
+    record = ctx.state.get_run(FAILED_RUN) or {}
+    assert record["raw_to_discard"] == []
+    assert record["raw_discarded"] == {t: 2 for t in TABLES}
+    settle_failed_run(ctx, FAILED_RUN)  # again: nothing more to do, the counts stay
+    assert (ctx.state.get_run(FAILED_RUN) or {})["raw_discarded"] == {t: 2 for t in TABLES}
+
+
+def test_tables_whose_bookmark_the_run_moved_keep_their_rows(ctx: Context) -> None:
+    ctx.state.commit_bookmark("apartments", None, "2025-01-01 00:00:00.000000", FAILED_RUN)
+    settle_failed_run(ctx, FAILED_RUN)
+    counts = raw_counts(ctx)
+    assert counts["apartments"] == {EARLIER_RUN: 3, FAILED_RUN: 2}
+    assert {t: c for t, c in counts.items() if t != "apartments"} == {
+        t: {EARLIER_RUN: 3} for t in TABLES if t != "apartments"
+    }
+
+
+def test_a_run_that_committed_keeps_its_rows_and_has_its_files_archived(ctx: Context) -> None:
+    ctx.lake.put_bytes(result_key(FAILED_RUN, "commit-bookmarks"), b"{}")
+    ctx.lake.put_bytes(f"raw/bookings/run_id={FAILED_RUN}/part-00000.csv.gz", b"x")
+    settle_failed_run(ctx, FAILED_RUN)
+    assert raw_counts(ctx) == {t: {EARLIER_RUN: 3, FAILED_RUN: 2} for t in TABLES}
+    assert ctx.lake.list("raw/") == []
+    assert ctx.lake.list("archive/") == [
+        f"archive/raw/bookings/run_id={FAILED_RUN}/part-00000.csv.gz"
+    ]
+
+
+def test_an_unreachable_warehouse_leaves_the_discard_to_the_next_raw_load(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise ResourceUnavailable("warehouse down")
+
+    with monkeypatch.context() as m:
+        m.setattr(ctx, "warehouse", unreachable)
+        settle_failed_run(ctx, FAILED_RUN)  # does not raise: the failure is still recorded
+    record = ctx.state.get_run(FAILED_RUN) or {}
+    assert record["raw_to_discard"] == list(TABLES)
+    assert raw_counts(ctx)["bookings"] == {EARLIER_RUN: 3, FAILED_RUN: 2}
+
+    discard_pending(ctx, "bookings")
+    counts = raw_counts(ctx)
+    assert counts["bookings"] == {EARLIER_RUN: 3}
+    assert counts["apartments"] == {EARLIER_RUN: 3, FAILED_RUN: 2}  # its own load will do it
+    record = ctx.state.get_run(FAILED_RUN) or {}
+    assert record["raw_to_discard"] == [t for t in TABLES if t != "bookings"]
+    assert record["raw_discarded"] == {"bookings": 2}
+
+
+def test_a_failure_recorded_without_a_decision_is_settled_by_the_next_raw_load(
+    ctx: Context,
+) -> None:
+    discard_pending(ctx, "user_viewing")  # the failed run has no raw_to_discard yet
+    assert raw_counts(ctx) == {t: {EARLIER_RUN: 3} for t in TABLES}
+
+
+def test_runs_before_a_successful_run_are_left_alone(ctx: Context) -> None:
+    later = "20250102T000000Z-cccccc"
+    runs.start(
+        ctx, later, mode="incremental", since=None, until=None, tables=list(TABLES), target="local"
+    )
+    runs.finish(ctx, later, "SUCCEEDED")
+    discard_pending(ctx, "bookings")
+    assert raw_counts(ctx)["bookings"] == {EARLIER_RUN: 3, FAILED_RUN: 2}
