@@ -1,0 +1,169 @@
+"""Where the kill tests stop a run: each point names a moment of a local run, and this file, run
+as a script, runs ``rentalctl`` with the point armed: when the run reaches it, the process
+SIGKILLs its whole process group (itself and the Spark JVM it started), exactly there.
+
+    python killpoints.py POINT rentalctl-arguments...
+
+State boundaries are the executor's StateEntered events (the next state has been entered and
+nothing of it has run yet); the points inside a step patch the one call where that step is half
+done. Nothing in rentalctl knows about these points: the patches are applied from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    name: str
+    description: str  # for the report: "killed …"
+
+
+# (state name, n-th time it is entered) — Map iterations enter Extract and LoadRaw once per
+# table, in the configured order: apartments, apartment_attributes, user_viewing, bookings.
+BOUNDARIES = {
+    "enter-plan": ("Plan", 1, "as the run starts (Plan entered)"),
+    "enter-extract-and-load": ("ExtractAndLoad", 1, "before any extract (ExtractAndLoad entered)"),
+    "enter-load-raw-apartments": ("LoadRaw", 1, "between extracting and loading apartments"),
+    "enter-extract-attributes": ("Extract", 2, "after apartments were extracted and loaded"),
+    "enter-extract-bookings": ("Extract", 4, "before the last table's extract (bookings)"),
+    "enter-transform": (
+        "Transform",
+        1,
+        "after every table was loaded into raw (Transform entered)",
+    ),
+    "enter-merge": ("Merge", 1, "after the transform, before the merge (Merge entered)"),
+    "enter-presentation": ("Presentation", 1, "after the merge committed (Presentation entered)"),
+    "enter-commit-bookmarks": (
+        "CommitBookmarks",
+        1,
+        "after the KPIs were rebuilt, before the bookmarks moved (CommitBookmarks entered)",
+    ),
+    "enter-archive": (
+        "Archive",
+        1,
+        "after the bookmarks moved, before archiving (Archive entered)",
+    ),
+    "enter-succeeded": ("Succeeded", 1, "after archiving, as the run ends (Succeeded entered)"),
+}
+MID_STEP = {
+    "mid-extract": "in the middle of the bookings extract (one part file in the lake, the next "
+    "half-written)",
+    "mid-load-raw": "inside the raw load of user_viewing (rows inserted, not committed)",
+    "mid-transform": "inside the transform of apartment_attributes (Parquet written, completion "
+    "marker not)",
+    "mid-merge": "halfway through the merge transaction",
+    "mid-presentation": "halfway through the KPI rebuild transaction",
+    "mid-commit-bookmarks": "after the first table's bookmark moved, before the next one",
+    "mid-archive": "after two raw files were archived, before the rest",
+}
+POINTS = [KillPoint(n, d) for n, (_, _, d) in BOUNDARIES.items()] + [
+    KillPoint(n, d) for n, d in MID_STEP.items()
+]
+# What the kill tests pass to every run, so the extract writes several part files.
+RUN_SETTINGS = ("--set", "extract.batch_size=100", "--set", "extract.part_file_rows=1000")
+
+
+def die() -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _wrap(owner: Any, name: str, before: Callable[..., None]) -> None:
+    """Make ``owner.name`` call ``before(*args)`` first."""
+    original = getattr(owner, name)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        before(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapped)
+
+
+def _nth(n: int, condition: Callable[..., bool]) -> Callable[..., None]:
+    """A ``before`` hook that dies on the n-th call for which ``condition`` holds."""
+    seen = [0]
+
+    def before(*args: Any, **kwargs: Any) -> None:
+        if condition(*args, **kwargs):
+            seen[0] += 1
+            if seen[0] == n:
+                die()
+
+    return before
+
+
+def arm(point: str) -> None:
+    from rentalctl.adapters.lake_local import LocalLake
+    from rentalctl.adapters.state_sqlite import SqliteStateStore
+    from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
+    from rentalctl.orchestration import executor
+
+    if point in BOUNDARIES:
+        state, n, _ = BOUNDARIES[point]
+
+        def entered(self: Any, type_: str, details: Any, key: str = "") -> None:
+            if type_.endswith("StateEntered") and (details or {}).get("name") == state:
+                hook()
+
+        hook = _nth(n, lambda: True)
+        _wrap(executor._Run, "emit", entered)
+    elif point == "mid-extract":
+        from rentalctl.pipeline import rawfiles
+
+        # Batches of 100 rows, part files of 1000: the 16th batch is mid-way through part 2.
+        _wrap(rawfiles.PartWriter, "write", _nth(16, lambda w, rows: w.spec.name == "bookings"))
+    elif point == "mid-load-raw":
+        from rentalctl.adapters import warehouse_duckdb
+
+        _wrap(
+            warehouse_duckdb,
+            "check_loaded",
+            _nth(1, lambda manifest, loaded: manifest.table == "user_viewing"),
+        )
+    elif point == "mid-transform":
+        marker = "curated/apartment_attributes/"
+        _wrap(
+            LocalLake,
+            "put_bytes",
+            _nth(1, lambda lake, key, data: key.startswith(marker) and key.endswith("_stats.json")),
+        )
+    elif point in ("mid-merge", "mid-presentation"):
+        _half_transaction(DuckdbWarehouse, "curated" if point == "mid-merge" else "presentation")
+    elif point == "mid-commit-bookmarks":
+        _wrap(SqliteStateStore, "commit_bookmark", _nth(2, lambda *a, **k: True))
+    elif point == "mid-archive":
+        _wrap(LocalLake, "move", _nth(3, lambda *a, **k: True))
+    else:
+        raise SystemExit(f"unknown kill point {point!r}")
+
+
+def _half_transaction(cls: Any, schema: str) -> None:
+    """The first transaction whose statements create ``schema`` tables dies halfway through."""
+    original = cls.execute_transaction
+
+    def execute_transaction(self: Any, statements: Any) -> None:
+        text = [s if isinstance(s, str) else s[0] for s in statements]
+        if not any(f"{schema}." in t for t in text):
+            return original(self, statements)
+        half = len(statements) // 2
+        with self._transaction("killed"):
+            for statement in statements[:half]:
+                sql, params = (statement, []) if isinstance(statement, str) else statement
+                self.conn.execute(sql, list(params))
+            die()
+
+    cls.execute_transaction = execute_transaction
+
+
+if __name__ == "__main__":
+    arm(sys.argv[1])
+    from rentalctl.cli import main
+
+    sys.argv = ["rentalctl", *sys.argv[2:]]
+    main()

@@ -1,0 +1,208 @@
+"""A local run SIGKILLed at every state boundary and in the middle of each step (the whole
+process group: the CLI and its Spark JVM), then run again. Afterwards every warehouse table must
+equal a clean run's over the same source, the bookmarks too, no file a reader could take may be
+partial, and the killed run's lock must have been taken over and its record closed.
+
+The killed run is a real process (``killpoints.py`` arms the point from outside rentalctl); the
+rerun runs in this process on the session's SparkSession, which keeps the suite's time down.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability import support
+from tests.reliability.killpoints import POINTS, RUN_SETTINGS, KillPoint
+
+pytestmark = pytest.mark.slow
+
+KILLPOINTS = Path(__file__).with_name("killpoints.py")
+SCALE = "0.004"  # bookings: 2000 rows, two part files of 1000
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo source for every case (generated once, copied into each home)."""
+    home = tmp_path_factory.mktemp("kill-source")
+    result = subprocess.run(
+        [sys.executable, "-m", "rentalctl", "demo-data", "--scale", SCALE],
+        env={**os.environ, "RENTALCTL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return home / "source.db"
+
+
+def fresh_home(base: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = base / "home"
+    home.mkdir()
+    shutil.copy(source, home / "source.db")
+    monkeypatch.setenv("RENTALCTL_HOME", str(home))
+    support.ok_json("seed-bookmarks")
+    return home
+
+
+def run_here() -> dict[str, Any]:
+    doc: dict[str, Any] = support.ok_json(*RUN_SETTINGS, "run")
+    return doc
+
+
+@pytest.fixture(scope="module")
+def clean(source: Path, tmp_path_factory: pytest.TempPathFactory, spark: Any) -> dict[str, Any]:
+    """What an undisturbed run over the same source leaves, and what a second run after it
+    leaves: that one re-reads the lookback window (SPEC section 4), so each raw table whose
+    bookmark had moved holds those rows once more (once per run); nothing else changes."""
+    with pytest.MonkeyPatch.context() as mp:
+        home = fresh_home(tmp_path_factory.mktemp("kill-clean"), source, mp)
+        run_here()
+        once = support.warehouse_snapshot(home)
+        bookmarks = support.bookmarks(home)
+        run_here()
+        twice = support.warehouse_snapshot(home)
+        assert support.bookmarks(home) == bookmarks
+        assert {n for n in support.differences(once, twice)} <= {f"raw.{t}" for t in bookmarks}
+        return {"once": once, "twice": twice, "bookmarks": bookmarks}
+
+
+def expected_warehouse(clean: dict[str, Any], committed: set[str]) -> support.Snapshot:
+    """A clean history's warehouse when the killed run had committed the bookmarks of
+    ``committed``: for those tables the run after it was a second run, for the others a
+    first."""
+    return {
+        name: clean["twice" if name.removeprefix("raw.") in committed else "once"][name]
+        for name in clean["once"]
+    }
+
+
+def kill_run(home: Path, point: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``rentalctl run`` in its own process group with ``point`` armed; returns the result
+    and the group id."""
+    proc = subprocess.Popen(
+        [sys.executable, str(KILLPOINTS), point, *RUN_SETTINGS, "run"],
+        env={**os.environ, "RENTALCTL_HOME": str(home), "PYTHONPATH": os.getcwd()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
+
+
+def lock_is_free(home: Path) -> bool:
+    """A new holder that treats every holder as alive gets the lock at once."""
+    from rentalctl import config
+    from rentalctl.context import Context
+    from rentalctl.orchestration.lock import describe_self
+
+    store = Context(config.load(env={"RENTALCTL_HOME": str(home)})).state
+    try:
+        taken = store.acquire_lock(describe_self("PROBE"), lambda holder: False) is None
+        store.release_lock("PROBE")
+        return taken
+    finally:
+        store.close()
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of the group still runs. SIGKILL reaches each member on its own,
+    so the JVM may outlive the CLI by a moment; a zombie (dead, not yet reaped by init) is dead."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
+        running = [pid for pid in found.stdout.split() if _state(pid) not in ("Z", "X", None)]
+        if not running or time.monotonic() > deadline:
+            return bool(running)
+        time.sleep(0.2)
+
+
+def _state(pid: str) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def partial_files(home: Path) -> list[str]:
+    """Files the lake lists (what a reader can take) that are not whole: every gzip file must
+    decompress to its end, every JSON document parse, every Parquet file carry its footer."""
+    from rentalctl.adapters.lake_local import LocalLake
+
+    lake = LocalLake(home / "lake")
+    bad = []
+    for key in lake.list(""):
+        data = lake.get_bytes(key)
+        try:
+            if key.endswith(".gz"):
+                gzip.decompress(data)
+            elif key.endswith(".json"):
+                json.loads(data)
+            elif key.endswith(".parquet"):
+                assert data[:4] == data[-4:] == b"PAR1"
+        except (OSError, EOFError, ValueError, AssertionError):
+            bad.append(key)
+    return bad + support.unfinished_lake_files(home)
+
+
+@pytest.mark.parametrize("point", POINTS, ids=[p.name for p in POINTS])
+def test_a_killed_run_is_recovered_by_the_next(
+    point: KillPoint,
+    source: Path,
+    clean: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spark: Any,
+    reliability: Any,
+) -> None:
+    home = fresh_home(tmp_path, source, monkeypatch)
+    killed, pgid = kill_run(home, point.name)
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-3000:])
+    assert not group_alive(pgid), "a process of the killed run survived"
+    [dead] = [r["run_id"] for r in support.ok_json("status")["runs"]]
+    assert partial_files(home) == []
+    committed = {t for t, b in support.bookmark_entries(home).items() if b.run_id == dead}
+    expected = expected_warehouse(clean, committed)
+
+    rerun = run_here()
+    assert rerun["status"] == "SUCCEEDED"
+    after = support.ok_json("status", dead)
+    if point.name == "enter-succeeded":
+        # Archive had closed the record as SUCCEEDED before the kill; nothing is left to do.
+        assert after["status"] == "SUCCEEDED"
+        fate = "the killed run had already recorded success"
+    else:
+        assert after["status"] == "FAILED"
+        assert after["error"]["Error"] == "Rentalctl.Abandoned"
+        assert rerun["run_id"] in after["error"]["Cause"]
+        discarded = sum((after.get("raw_discarded") or {}).values())
+        fate = "the killed run was recorded as abandoned" + (
+            f"; its {discarded} uncommitted raw rows were discarded" if discarded else ""
+        )
+    assert after.get("raw_to_discard", []) == []
+
+    actual = support.warehouse_snapshot(home)
+    assert support.differences(expected, actual) == {}
+    assert support.bookmarks(home) == clean["bookmarks"]
+    assert partial_files(home) == []
+    assert lock_is_free(home)
+
+    reliability(
+        "kill",
+        f"killed {point.description}",
+        f"{fate}; the next run took the lock over and succeeded; every warehouse table and "
+        "bookmark equals a clean run's, and no partial file is visible in the lake",
+        support.lost(expected, actual),
+    )
