@@ -33,7 +33,7 @@ def ctx(home: Path) -> Context:
                 for _ in range(n):
                     w.execute_transaction([(f'INSERT INTO raw."{t}" VALUES ({values})', [run])])
     runs.start(
-        ctx_ := context,
+        context,
         FAILED_RUN,
         mode="incremental",
         since=None,
@@ -41,7 +41,7 @@ def ctx(home: Path) -> Context:
         tables=list(TABLES),
         target="local",
     )
-    runs.finish(ctx_, FAILED_RUN, "FAILED", error={"Error": "X", "Cause": "y"})
+    runs.finish(context, FAILED_RUN, "FAILED", error={"Error": "X", "Cause": "y"})
     return context
 
 
