@@ -89,7 +89,10 @@ def _overrides(values: list[str] | None) -> dict[str, str]:
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+            from rentalctl.urls import mask
+
+            # Masked: a mistyped `--set source.url:mysql://USER:PASSWORD@…` holds a password.
+            raise typer.BadParameter(f"expected KEY=VALUE, got {mask(item)!r}", param_hint="--set")
         out[key.strip()] = value
     return out
 
@@ -138,11 +141,23 @@ def main_options(
     configuration error, 3 resource unreachable, 4 another run holds the lock."""
     ctx.obj = AppState(config, profile, {}, output.value, verbose)
     ctx.obj.overrides = _overrides(set_)  # after ctx.obj exists, so errors honour --output
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Warnings and errors from everything; with --verbose, rentalctl's own debug lines too.
+
+    Libraries stay at WARNING even with --verbose: at DEBUG, botocore logs every response body
+    (a Secrets Manager GetSecretValue answer is the password) and py4j the auth token of the
+    Spark gateway, and a verbose log ends up in terminals, cron logs and bug reports.
+    """
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Without --verbose, rentalctl's loggers inherit the root's WARNING.
+    logging.getLogger("rentalctl").setLevel(logging.DEBUG if verbose else logging.NOTSET)
 
 
 def _register() -> None:
