@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import PipelineFailed
+from rentalctl.errors import ConfigError, InvalidSetting, PipelineFailed
 
 TablesOption = Annotated[
     str | None,
@@ -85,8 +86,15 @@ def _tables(settings: Any, option: str | None) -> list[str]:
 
     if not option:
         return list(settings.tables)
-    wanted = {table(name.strip()).name for name in option.split(",") if name.strip()}
+    try:
+        wanted = {table(name.strip()).name for name in option.split(",") if name.strip()}
+    except ConfigError:
+        raise InvalidSetting("--tables", option, f"table names among {', '.join(TABLES)}") from None
     return [t for t in TABLES if t in wanted]
+
+
+# A run id becomes a lake folder and a Step Functions execution name: that name's rule.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def _start(
@@ -99,6 +107,8 @@ def _start(
     run_id: str | None,
 ) -> None:
     state: AppState = ctx.obj
+    if run_id is not None and not _RUN_ID.fullmatch(run_id):
+        raise InvalidSetting("--run-id", run_id, "letters, digits, '.', '_' and '-' (80 at most)")
     settings = state.settings()
     tables = _tables(settings, tables_option)
     from rentalctl.context import Context

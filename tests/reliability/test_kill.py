@@ -91,7 +91,7 @@ def kill_run(home: Path, point: str) -> tuple[subprocess.CompletedProcess[str], 
     and the group id."""
     proc = subprocess.Popen(
         [sys.executable, str(KILLPOINTS), point, *RUN_SETTINGS, "run"],
-        env={**os.environ, "RENTALCTL_HOME": str(home), "PYTHONPATH": os.getcwd()},
+        env={**os.environ, "RENTALCTL_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
