@@ -1,7 +1,11 @@
 """The one place that builds AWS clients.
 
 Every client comes from one ``boto3.Session`` with one botocore ``Config``: adaptive retries,
-bounded timeouts and a ``rentalctl/<version>`` user agent. ``AWS_PROFILE``, ``AWS_REGION`` and
+bounded timeouts and a ``rentalctl/<version>`` user agent. botocore retries throttling, 5xx
+responses and connection errors itself (``RETRIES`` times after the first attempt, with
+exponential back-off and client-side rate limiting); what still fails after that reaches the
+adapters, which report throttling and service trouble as ResourceUnavailable (exit 3, and a
+transient error the state machine retries). ``AWS_PROFILE``, ``AWS_REGION`` and
 ``AWS_ENDPOINT_URL`` (also per service, e.g. ``AWS_ENDPOINT_URL_S3``) are honoured by boto3
 itself, which is how the tests point everything at moto. Nothing here runs at import time.
 """
@@ -14,6 +18,9 @@ from typing import Any
 
 from rentalctl import __version__
 from rentalctl.errors import ConfigError, ResourceUnavailable
+
+#: Retries botocore makes after the first attempt (its ``max_attempts``: 9 attempts in all).
+RETRIES = 8
 
 
 def session(region: str | None = None) -> Any:
@@ -44,7 +51,7 @@ def client(service: str, boto3_session: Any | None = None) -> Any:
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         )
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": 8},
+        retries={"mode": "adaptive", "max_attempts": RETRIES},
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra=f"rentalctl/{__version__}",
@@ -58,9 +65,43 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+# Throttling and service-side trouble, as the services spell it. botocore has already retried
+# these when an adapter sees one, so it lasted; the request itself was fine and later it may pass.
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",  # S3
+        "BandwidthLimitExceeded",
+    }
+)
+SERVICE_ERROR_CODES = frozenset(
+    {
+        "InternalServerError",  # DynamoDB
+        "InternalServerException",
+        "InternalError",  # S3
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",  # S3: the upload stalled
+        "RequestTimeoutException",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
+BUSY_CODES = THROTTLING_CODES | SERVICE_ERROR_CODES
+
 # Codes meaning "AWS cannot be used from here right now": credentials, permissions, throttling
 # and service trouble. Retrying or fixing the setup helps; the request itself was fine.
-UNAVAILABLE_CODES = frozenset(
+UNAVAILABLE_CODES = BUSY_CODES | frozenset(
     {
         "AccessDenied",
         "AccessDeniedException",
@@ -69,13 +110,16 @@ UNAVAILABLE_CODES = frozenset(
         "ExpiredToken",
         "ExpiredTokenException",
         "SignatureDoesNotMatch",
-        "ThrottlingException",
-        "Throttling",
         "ExecutionLimitExceeded",
         "ServiceQuotaExceededException",
-        "InternalServerException",
     }
 )
+
+
+def busy(code: str) -> str:
+    """How a throttling or service error that outlived botocore's retries is reported."""
+    kind = "throttled" if code in THROTTLING_CODES else "failing on the AWS side"
+    return f"still {kind} after retrying ({code}, up to {RETRIES + 1} attempts): try again later"
 
 
 @contextmanager
@@ -92,6 +136,8 @@ def errors(what: str, invalid: Collection[str] = ()) -> Iterator[None]:
         message = (exc.response.get("Error") or {}).get("Message") or str(exc)
         if code in invalid:
             raise ConfigError(f"{what}: AWS refused it ({code}): {message}") from exc
+        if code in BUSY_CODES:
+            raise ResourceUnavailable(f"{what}: {busy(code)}: {message}") from exc
         if code in UNAVAILABLE_CODES:
             raise ResourceUnavailable(
                 f"{what}: AWS refused the request ({code}): {message}; check the credentials, "

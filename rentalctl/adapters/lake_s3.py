@@ -39,6 +39,19 @@ def _code(exc: BaseException) -> str:
     return ""
 
 
+def _connection_error(exc: BaseException) -> BaseException | None:
+    """The connection failure behind boto3's S3UploadFailedError, if that is what it wraps."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (BotoConnectionError, HTTPClientError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _is_object(object_key: str) -> bool:
     # Zero-byte "folder" markers (made by the S3 console) are not lake objects.
     return not object_key.endswith("/")
@@ -73,15 +86,23 @@ class S3Lake(Lake):
 
     @contextmanager
     def _errors(self, not_found: str | None = None) -> Iterator[None]:
-        """Turn the errors a user can fix into ResourceUnavailable; anything else is a bug (or a
-        transient fault that outlived the client's retries) and propagates unchanged."""
+        """Turn the errors a user can fix or wait out into ResourceUnavailable: a missing bucket,
+        denied access, and throttling, service errors or a lost connection that outlived the
+        client's retries (the state machine retries ResourceUnavailable). Anything else is a bug
+        and propagates unchanged."""
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import ClientError, EndpointConnectionError
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         try:
             yield
         except (ClientError, S3UploadFailedError) as exc:
             code = _code(exc)
+            lost = _connection_error(exc)
+            if lost is not None:
+                raise self._unreachable(lost) from None
+            if code in aws.BUSY_CODES:
+                raise ResourceUnavailable(f"S3 bucket {self.bucket!r} {aws.busy(code)}") from None
             if code == "NoSuchBucket":
                 raise ResourceUnavailable(
                     f"S3 bucket {self.bucket!r} does not exist: check lake.url "
@@ -96,11 +117,14 @@ class S3Lake(Lake):
             if not_found and code in ("NoSuchKey", "404"):
                 raise ResourceUnavailable(not_found) from None
             raise
-        except EndpointConnectionError as exc:
-            raise ResourceUnavailable(
-                f"cannot reach S3 for bucket {self.bucket!r} ({exc}): check the network, "
-                "AWS_REGION and AWS_ENDPOINT_URL"
-            ) from None
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: BaseException) -> ResourceUnavailable:
+        return ResourceUnavailable(
+            f"cannot reach S3 for bucket {self.bucket!r} ({exc}): check the network, "
+            "AWS_REGION and AWS_ENDPOINT_URL"
+        )
 
     def put_file(self, local_path: Path, key: str) -> None:
         from boto3.s3.transfer import TransferConfig

@@ -103,7 +103,9 @@ class StateStore(ABC):
         """Move ``table``'s bookmark from ``expected`` to ``new`` atomically, or raise
         BookmarkConflict (when the stored value differs from ``expected``, including a missing
         entry for a non-None ``expected``, or when ``new`` is behind ``expected`` or of another
-        type). ``new == expected`` is allowed and only records the run."""
+        type). ``new == expected`` is allowed and only records the run. A commit this run already
+        made (the stored value is ``new``, recorded by ``run_id``) succeeds, changing nothing: it
+        is a retried step, or a write whose response was lost."""
 
     @abstractmethod
     def put_run(self, run: dict[str, Any]) -> None:

@@ -8,6 +8,13 @@ Single-table design, partition key ``pk`` only:
 The low-level client is used on purpose: its typed attribute values keep an id an ``int`` and a
 timestamp a ``str`` (the resource API would hand back ``Decimal``). Bookmark moves are one
 conditional ``update_item``, which DynamoDB applies atomically per item.
+
+botocore retries a request whose response it did not get (a timeout, a dropped connection, a
+5xx) although DynamoDB may already have applied it. A conditional write repeated that way fails
+its own condition, so a refused bookmark commit or lock acquisition first checks whether the
+item already holds exactly what this caller wrote: then it is this caller's write, not a
+conflict. The same holds when the state machine retries a CommitBookmarks step that had moved
+some bookmarks before it failed.
 """
 
 from __future__ import annotations
@@ -34,12 +41,6 @@ from rentalctl.adapters.state import (
 )
 from rentalctl.errors import ResourceUnavailable
 
-# Still failing after the client's adaptive retries: capacity, not a bug.
-_THROTTLED = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-}
 _DENIED = {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}
 
 
@@ -89,8 +90,8 @@ class DynamoStateStore(StateStore):
             if code == "ResourceNotFoundException":
                 region = self._client.meta.region_name
                 why = f"not found (region {region}): run `rentalctl seed-bookmarks`"
-            elif code in _THROTTLED:
-                why = f"still throttled after retries ({code}): try again later"
+            elif code in aws.BUSY_CODES:  # outlived the client's retries: capacity, not a bug
+                why = aws.busy(code)
             elif code in _DENIED:
                 why = f"refused the request ({code}): check the credentials and IAM permissions"
             else:
@@ -168,10 +169,13 @@ class DynamoStateStore(StateStore):
         with self._errors():
             return [item for page in pages for item in page["Items"]]
 
-    def _current(self, table: str) -> object:
+    def _current(self, table: str) -> tuple[object, str | None]:
+        """The stored value (MISSING without an entry) and the run that committed it."""
         with self._errors():
             item = self._client.get_item(**self._key(f"bookmark#{table}"), ConsistentRead=True)
-        return _decode(item["Item"]) if "Item" in item else MISSING
+        if "Item" not in item:
+            return MISSING, None
+        return _decode(item["Item"]), item["Item"].get("run_id", {}).get("S")
 
     def bookmarks(self) -> dict[str, Bookmark]:
         result = {}
@@ -235,8 +239,12 @@ class DynamoStateStore(StateStore):
             except ClientError as exc:
                 if aws.error_code(exc) != "ConditionalCheckFailedException":
                     raise
-        # Read after the failure only to explain it; the decision was the condition's.
-        raise conflict(table, expected, self._current(table), new)
+        # Read after the failure: to recognise this run's own write, repeated by a retry, and
+        # otherwise only to explain the conflict; the decision was the condition's.
+        found, by_run = self._current(table)
+        if by_run == run_id and type(found) is type(new) and found == new:
+            return
+        raise conflict(table, expected, found, new)
 
     def put_run(self, run: dict[str, Any]) -> None:
         item = {
@@ -288,7 +296,9 @@ class DynamoStateStore(StateStore):
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            raise lock_held(self._lock_holder() or {}) from None
+            now = self._lock_holder()
+            if now != json.loads(json.dumps(holder)):  # not this very put, repeated by a retry
+                raise lock_held(now or {}) from None
         return dict(current) if other and current else None
 
     def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:

@@ -4,6 +4,11 @@ Every write opens with ``BEGIN IMMEDIATE``, so writers in other processes (or th
 own connection) queue on the database lock instead of interleaving: the loser of two commits
 from the same bookmark value then runs its conditional UPDATE against the winner's value, matches
 no row, and gets BookmarkConflict.
+
+A commit refused because the bookmark already holds exactly the value this run is committing,
+recorded by this same run, is this run's own earlier commit (the state machine retrying a
+CommitBookmarks step that had moved some bookmarks before it failed): it succeeds, changing
+nothing.
 """
 
 from __future__ import annotations
@@ -175,9 +180,12 @@ class SqliteStateStore(StateStore):
                 if cursor.rowcount == 1:
                     return
             row = conn.execute(
-                "SELECT value_text, value_int FROM bookmarks WHERE table_name = ?", (table,)
+                "SELECT value_text, value_int, run_id FROM bookmarks WHERE table_name = ?",
+                (table,),
             ).fetchone()
             found = MISSING if row is None else (row[0] if row[0] is not None else row[1])
+            if row is not None and row[2] == run_id and (row[0], row[1]) == (text, integer):
+                return  # this run committed exactly this before: a retried step
             raise conflict(table, expected, found, new)  # rolls back: nothing changed
 
     def put_run(self, run: dict[str, Any]) -> None:
