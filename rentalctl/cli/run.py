@@ -267,11 +267,12 @@ def _detach(
     from rentalctl.orchestration.local import abandon
     from rentalctl.orchestration.lock import describe_self, is_stale
 
-    # Fail now, not in the background, when another run holds the lock.
+    # Fail now, not in the background, when another run holds the lock; and keep holding it
+    # until the background process takes it over (under the same run id), so that no other run
+    # can start in between.
     recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
     if recovered:
         abandon(context, recovered.get("run_id"), run_id)
-    context.state.release_lock(run_id)
     logs = context.settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{run_id}.log"
@@ -290,15 +291,23 @@ def _detach(
     ]
     if mode == "backfill":
         argv += ["--since", str(since)] + (["--until", until] if until else [])
-    with open(log_path, "ab") as out:
-        subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=os.environ.copy(),
-        )
+    try:
+        with open(log_path, "ab") as out:
+            child = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=os.environ.copy(),
+            )
+    except BaseException:
+        context.state.release_lock(run_id)
+        raise
+    # Until the child takes the lock over, the lock names the child: alive while it runs.
+    context.state.acquire_lock(
+        describe_self(run_id, child.pid), lambda holder: holder.get("run_id") == run_id
+    )
     doc = {
         "run_id": run_id,
         "status": "STARTED",

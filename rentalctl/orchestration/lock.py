@@ -55,9 +55,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def describe_self(run_id: str) -> dict[str, Any]:
+def describe_self(run_id: str, pid: int | None = None) -> dict[str, Any]:
+    """The lock holder record of ``run_id`` run by this process (or by its child ``pid``)."""
     now = _now().isoformat(timespec="seconds")
-    pid = os.getpid()
+    pid = pid or os.getpid()
     return {
         "run_id": run_id,
         "host": socket.gethostname(),
@@ -96,7 +97,13 @@ class PipelineLock:
         self.recovered: dict[str, Any] | None = None
 
     def __enter__(self) -> PipelineLock:
-        self.recovered = self.state.acquire_lock(describe_self(self.run_id), is_stale)
+        # A holder with this very run id is `run --no-wait` handing the lock to this process.
+        self.recovered = self.state.acquire_lock(
+            describe_self(self.run_id),
+            lambda holder: holder.get("run_id") == self.run_id or is_stale(holder),
+        )
+        if self.recovered and self.recovered.get("run_id") == self.run_id:
+            self.recovered = None
         if self.recovered:
             log.warning(
                 "recovered the pipeline lock from run %s (pid %s on %s), which is no longer "
