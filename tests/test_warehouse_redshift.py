@@ -24,7 +24,7 @@ from sqlglot import exp
 from rentalctl import aws
 from rentalctl.adapters.lake_s3 import S3Lake
 from rentalctl.adapters.warehouse_redshift import RedshiftWarehouse, literal
-from rentalctl.errors import ConfigError, ExitCode, PipelineFailed
+from rentalctl.errors import ConfigError, ExitCode, PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline.rawfiles import Manifest, PartFile
 from rentalctl.tables import TABLES
 
@@ -653,6 +653,24 @@ def test_execute_transaction_commits_once_or_rolls_back_everything() -> None:
     ]
     failing = FakeConnection([("INSERT", redshift_connector.ProgrammingError("boom"))])
     with pytest.raises(PipelineFailed, match="rolled back: boom"):
+        warehouse(failing).execute_transaction(["DELETE FROM a", "INSERT INTO a VALUES (1)"])
+    assert failing.events[-1] == ("rollback",)
+    assert ("commit",) not in failing.events
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redshift_connector.InterfaceError("connection reset by peer"),
+        redshift_connector.ProgrammingError(
+            "{'S': 'ERROR', 'C': 'XX000', 'M': '1023: Serializable isolation violation on table'}"
+        ),
+    ],
+    ids=["lost connection", "serializable isolation conflict"],
+)
+def test_a_transient_transaction_failure_is_reported_as_worth_a_retry(error: Exception) -> None:
+    failing = FakeConnection([("INSERT", error)])
+    with pytest.raises(ResourceUnavailable, match="rolled back \\(worth a retry\\)"):
         warehouse(failing).execute_transaction(["DELETE FROM a", "INSERT INTO a VALUES (1)"])
     assert failing.events[-1] == ("rollback",)
     assert ("commit",) not in failing.events

@@ -8,6 +8,7 @@ read from the load-error system tables and put into the error message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -50,6 +51,18 @@ def literal(value: str) -> str:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _transient(exc: Exception) -> bool:
+    """A lost connection (InterfaceError: the socket broke, the cluster restarted or resized)
+    or Redshift's serializable isolation conflict (1023: a concurrent transaction touched the
+    same tables): the transaction was rolled back and the same statements may well pass later,
+    so the state machine's Retry should get it. Anything else is the SQL or the data."""
+    import redshift_connector
+
+    return isinstance(exc, redshift_connector.InterfaceError) or (
+        "serializable isolation violation" in str(exc).lower()
+    )
 
 
 class RedshiftWarehouse(Warehouse):
@@ -197,7 +210,12 @@ class RedshiftWarehouse(Warehouse):
                 self._execute(sql, params)
             self.conn.commit()
         except redshift_connector.Error as exc:
-            self.conn.rollback()
+            with contextlib.suppress(redshift_connector.Error):  # the connection may be gone
+                self.conn.rollback()
+            if _transient(exc):
+                raise ResourceUnavailable(
+                    f"warehouse transaction interrupted and rolled back (worth a retry): {exc}"
+                ) from None
             raise PipelineFailed(
                 f"warehouse transaction failed and was rolled back: {exc}"
             ) from None
