@@ -97,11 +97,12 @@ SERVICE_ERROR_CODES = frozenset(
         "504",
     }
 )
-BUSY_CODES = THROTTLING_CODES | SERVICE_ERROR_CODES
+# .union, not |: the Python 3.9 check of Glue modules takes a module-level | for a type union
+BUSY_CODES = THROTTLING_CODES.union(SERVICE_ERROR_CODES)
 
 # Codes meaning "AWS cannot be used from here right now": credentials, permissions, throttling
 # and service trouble. Retrying or fixing the setup helps; the request itself was fine.
-UNAVAILABLE_CODES = BUSY_CODES | frozenset(
+UNAVAILABLE_CODES = BUSY_CODES.union(
     {
         "AccessDenied",
         "AccessDeniedException",

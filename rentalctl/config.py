@@ -6,25 +6,22 @@ Secrets never live here: the source password is read from ``RENTALCTL_SOURCE_PAS
 adapter that needs it (or from Secrets Manager on AWS). A URL carrying a password, in its
 user part or as a query parameter, is refused without being echoed.
 
-Settings that end up in AWS resource names and ARNs (the lake's prefix, the scripts prefix, the
-Glue job prefix and connections, the state machine's name, the region, the ARNs themselves) are
-held to the characters those names allow and may not hold a wildcard (``*`` or ``?``): they are
-pasted into the IAM policies, where a wildcard would widen what a role may do. Table names and
-currency codes are checked against the table specs and ISO 4217; nothing from configuration
-reaches SQL as an identifier.
+Settings that end up in AWS resource names, ARNs and S3 prefixes are held to the characters
+those names allow, without wildcards (``rentalctl.setting_checks``); table names and currency
+codes are checked against the table specs and ISO 4217: nothing from configuration reaches SQL
+as an identifier.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from rentalctl import resources, urls
+from rentalctl import resources, setting_checks, urls
 from rentalctl.errors import ConfigError, InvalidSetting
 from rentalctl.tables import TABLES, Kind
 
@@ -243,13 +240,13 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         raw = get(key)
         if not isinstance(raw, str):
             raise InvalidSetting(key, raw, "a URL string", origin(key))
-        _refuse_url_parameters(key, raw, origin(key))
+        setting_checks.refuse_url_parameters(key, raw, origin(key))
         return raw.replace("{home}", str(home))
 
     source = urls.parse_source(url("source.url"), cwd, origin=origin("source.url"))
     lake = urls.parse_lake(url("lake.url"), cwd, origin=origin("lake.url"))
     if isinstance(lake, urls.S3URL) and lake.prefix:
-        _check_key_prefix("lake.url", str(lake), lake.prefix, origin("lake.url"))
+        setting_checks.check_key_prefix("lake.url", str(lake), lake.prefix, origin("lake.url"))
     warehouse = urls.parse_warehouse(url("warehouse.url"), cwd, origin=origin("warehouse.url"))
     state = urls.parse_state(url("state.url"), cwd, origin=origin("state.url"))
 
@@ -289,97 +286,6 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         ),
         aws=_aws(values, origins),
     )
-
-
-# Network URLs: a query string or fragment is where drivers take passwords (?password=...), and
-# rentalctl reads none from there.
-_NETWORK_SCHEMES = ("mysql", "redshift", "s3", "dynamodb")
-
-
-def _refuse_url_parameters(key: str, raw: str, origin: str | None) -> None:
-    scheme, sep, rest = raw.partition("://")
-    if not sep or scheme.lower() not in _NETWORK_SCHEMES:
-        return
-    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
-    if cut < 0:
-        return
-    shown = urls.mask(f"{scheme}://{rest[:cut]}") + rest[cut] + "***"  # never the parameters
-    raise InvalidSetting(
-        key,
-        shown,
-        "a URL without query parameters or fragment; a password goes in the environment "
-        "(RENTALCTL_SOURCE_PASSWORD) or in Secrets Manager, never in configuration",
-        origin,
-    )
-
-
-# One S3 key segment: letters, digits and . _ = -, not starting with "." (so no "." or "..").
-_KEY_SEGMENT = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]*")
-
-
-def _check_key_prefix(key: str, shown: str, prefix: str, origin: str | None) -> None:
-    """An S3 key prefix: it becomes object keys and the lake's ARN in the IAM policies."""
-    parts = prefix.strip("/").split("/")
-    if not all(_KEY_SEGMENT.fullmatch(p) for p in parts):
-        raise InvalidSetting(
-            key,
-            shown,
-            "an S3 prefix of folder names made of letters, digits and . _ = -, none starting "
-            "with . (no wildcard, no . or .. folder)",
-            origin,
-        )
-
-
-# Names pasted into AWS resource names and ARNs (and so into the IAM policies).
-_NAMES: dict[str, tuple[re.Pattern[str], str]] = {
-    "glue_job_prefix": (
-        re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"),
-        "a name of at most 64 letters, digits, - and _, such as rentalctl "
-        "(the Glue jobs are <prefix>-extract, …)",
-    ),
-    "state_machine_name": (
-        re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}"),
-        "a Step Functions name of at most 80 letters, digits, - and _",
-    ),
-    "region": (
-        re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"),
-        "an AWS region such as eu-west-1",
-    ),
-}
-_CONNECTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-# arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, the resource without wildcards or spaces.
-_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12})?:[A-Za-z0-9_+=,.@/:-]+")
-# CloudWatch Logs names a log group's ARN with a trailing ":*" (DescribeLogGroups' "arn"); that
-# suffix is the one wildcard accepted, after a log group's name, and the ARN is only handed to
-# Step Functions' logging configuration.
-_LOG_GROUP_ARN = re.compile(
-    r"arn:aws[a-z-]*:logs:[a-z0-9-]+:[0-9]{12}:log-group:[A-Za-z0-9_./#-]{1,512}(:\*)?"
-)
-
-
-def _check_aws_name(name: str, key: str, value: str, where: str | None) -> None:
-    if name in _NAMES:
-        pattern, expected = _NAMES[name]
-        if not pattern.fullmatch(value):
-            raise InvalidSetting(key, value, expected, where)
-    elif name == "scripts_prefix":
-        _check_key_prefix(key, value, value, where)
-    elif name == "state_machine_log_group_arn":
-        if not _LOG_GROUP_ARN.fullmatch(value):
-            raise InvalidSetting(
-                key,
-                value,
-                "the ARN of a CloudWatch Logs log group "
-                "(arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*])",
-                where,
-            )
-    elif name.endswith("_arn") and not _ARN.fullmatch(value):
-        raise InvalidSetting(
-            key,
-            value,
-            "an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE) without wildcards or spaces",
-            where,
-        )
 
 
 # Scalar settings and their defaults.
@@ -481,17 +387,14 @@ def _aws(values: dict[str, Any], origins: dict[str, str]) -> AwsSettings:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidSetting(key, value, "a list of names", where)
             for item in value:
-                if name == "glue_connections" and not _CONNECTION.fullmatch(item):
-                    raise InvalidSetting(
-                        key, item, "Glue connection names of letters, digits and . _ -", where
-                    )
+                setting_checks.check_aws_name(name, key, item, where)
             value = tuple(value)
         elif default is None or isinstance(default, str):
             if name == "glue_version" and isinstance(value, (int, float)):
                 value = str(value)  # 5.0 unquoted is read by YAML as a number
             if not isinstance(value, str) or not value:
                 raise InvalidSetting(key, value, "a non-empty string", where)
-            _check_aws_name(name, key, value, where)
+            setting_checks.check_aws_name(name, key, value, where)
         elif isinstance(default, int):
             low = _AWS_MINIMUM.get(name, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
