@@ -14,9 +14,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from rentalctl import urls
+from rentalctl.errors import PipelineFailed, RentalctlError
 from rentalctl.tables import TableSpec
 
 PASSWORD_ENV = "RENTALCTL_SOURCE_PASSWORD"
+
+
+class UnreadableValue(PipelineFailed):
+    """A stored value the driver cannot hand over, such as SQLite text that is not UTF-8 (SQLite
+    does not check encodings). The extract adds the table's name to the message."""
 
 
 class Snapshot(ABC):
@@ -61,6 +67,33 @@ class Source(ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.snapshot() as snap:
             return snap.query(sql, params)
+
+    def missing_columns(self, snap: Snapshot, spec: TableSpec) -> list[str]:
+        """The spec's columns the source table lacks, in spec order ([] when it has them all).
+
+        Portable SQL only: a query of all the columns that returns no row, and only when it
+        fails, one such query per column. A missing table (or a lost connection) is not
+        diagnosed here: the driver's error of the table-only probe propagates.
+        """
+        table = self.quote(spec.name)
+        names = ", ".join(self.quote(c) for c in spec.column_names)
+        try:
+            snap.query(f"SELECT {names} FROM {table} WHERE 1 = 0")
+            return []
+        except RentalctlError:  # the adapter's own verdict (a lost connection): not a schema
+            raise
+        except Exception:  # each driver raises its own type; diagnosed below
+            pass
+        snap.query(f"SELECT 1 FROM {table} WHERE 1 = 0")
+        missing = []
+        for name in spec.column_names:
+            try:
+                snap.query(f"SELECT {self.quote(name)} FROM {table} WHERE 1 = 0")
+            except RentalctlError:
+                raise
+            except Exception:
+                missing.append(name)
+        return missing
 
     def insert_sql(self, spec: TableSpec, columns: Sequence[str] | None = None) -> str:
         cols = columns or spec.column_names

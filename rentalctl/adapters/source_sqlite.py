@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rentalctl import urls
-from rentalctl.adapters.source import Snapshot, Source
+from rentalctl.adapters.source import Snapshot, Source, UnreadableValue
 from rentalctl.errors import ResourceUnavailable
 from rentalctl.tables import TableSpec
 
@@ -25,7 +25,19 @@ class _SqliteSnapshot(Snapshot):
     ) -> Iterator[list[tuple[Any, ...]]]:
         cursor = self._conn.execute(sql, tuple(params))
         try:
-            while batch := cursor.fetchmany(batch_size):
+            while True:
+                try:
+                    batch = cursor.fetchmany(batch_size)
+                except sqlite3.OperationalError as exc:
+                    # "Could not decode to UTF-8 column 'title' with text '...'": bad data, not
+                    # a database failure; the message names the column and the value.
+                    if "decode" not in str(exc):
+                        raise
+                    raise UnreadableValue(
+                        f"a value is not UTF-8 text ({exc}). Fix the value in the source"
+                    ) from None
+                if not batch:
+                    break
                 yield batch
         finally:
             cursor.close()
@@ -56,6 +68,16 @@ class SqliteSource(Source):
 
     def quote(self, identifier: str) -> str:
         return '"' + identifier.replace('"', '""') + '"'
+
+    def missing_columns(self, snap: Snapshot, spec: TableSpec) -> list[str]:
+        # Asked of the catalogue, not by a probing SELECT: SQLite reads a double-quoted name
+        # that matches no column as a string literal, so a dropped column would not fail a
+        # query but read as its own name in every row.
+        rows = snap.query("SELECT name FROM pragma_table_info(?)", [spec.name])
+        present = {str(name).lower() for (name,) in rows}
+        if not present:  # no such table: the driver's own error says so
+            snap.query(f"SELECT 1 FROM {self.quote(spec.name)} WHERE 1 = 0")
+        return [c for c in spec.column_names if c.lower() not in present]
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:

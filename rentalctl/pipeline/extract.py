@@ -5,6 +5,10 @@ is the column's maximum read in the same snapshot as the rows; no bookmark means
 A backfill reads ``[since, until]`` on the table's backfill column instead and never moves a
 bookmark. SQL identifiers come from the table spec; every value is a bound parameter.
 
+Columns are read by name: a source table may have more columns than its spec, in any order, but
+one that lacks a spec column fails the extract with an error naming the table and each missing
+column (PipelineFailed: the source answered, its schema broke the contract, no retry helps).
+
 The manifest is written last: its presence marks the extract complete. Re-running the step for
 the same run first removes that run's earlier files of the table, so a retry never mixes two
 attempts; other runs' files are never touched.
@@ -13,15 +17,16 @@ attempts; other runs' files are never touched.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
-from rentalctl.adapters.source import Source
+from rentalctl.adapters.source import Source, UnreadableValue
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
-from rentalctl.errors import ConfigError
+from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline.rawfiles import (
     MANIFEST,
     Manifest,
@@ -56,7 +61,9 @@ def incremental_window(spec: TableSpec, bookmark: Watermark | None, lookback: in
         return Window("full")
     if spec.watermark_kind is Kind.INTEGER:
         return Window("incremental", lower=max(int(bookmark) - lookback, 0))
-    start = datetime.fromisoformat(str(bookmark)) - timedelta(seconds=lookback)
+    moment = datetime.fromisoformat(str(bookmark))
+    # A bookmark within the lookback of year 1 has nothing before it to re-read.
+    start = moment - min(timedelta(seconds=lookback), moment - datetime.min)
     return Window("incremental", lower=canonical_timestamp(start))
 
 
@@ -82,6 +89,17 @@ def backfill_window(since: str, until: str | None) -> Window:
         "backfill",
         since=canonical_timestamp(start, micros=False),
         until=canonical_timestamp(end) if end is not None else None,
+    )
+
+
+def missing_columns_message(spec: TableSpec, missing: list[str], source: str) -> str:
+    """The error of a source table that lacks columns of its spec (SPEC section 3)."""
+    listed = ", ".join(f"{c} {spec.column(c).mysql_type}" for c in missing)
+    noun = "column" if len(missing) == 1 else "columns"
+    return (
+        f"source table {spec.name} has no {noun} {listed} (in {source}); rentalctl reads the "
+        f"columns of SPEC section 3 by name: restore the {noun} in the source (extra columns "
+        "are ignored). Nothing was extracted and no bookmark moved"
     )
 
 
@@ -123,18 +141,40 @@ def extract_table(
     moment = extracted_at or datetime.now(timezone.utc)
 
     with ctx.source() as source, source.snapshot() as snap:
+        missing = source.missing_columns(snap, spec)
+        if missing:
+            raise PipelineFailed(missing_columns_message(spec, missing, source.name))
         wm = source.quote(spec.watermark)
         high_raw = snap.query(f"SELECT MAX({wm}) FROM {source.quote(spec.name)}")[0][0]
-        high = watermark_value(spec, high_raw)
+        try:
+            high = watermark_value(spec, high_raw)
+        except ValueError as exc:
+            raise PipelineFailed(
+                f"source value {spec.name}.{spec.watermark}: its highest value {high_raw!r} "
+                f"is not a {spec.column(spec.watermark).mysql_type} watermark ({exc}). Fix the "
+                "value in the source; no bookmark moved"
+            ) from None
         writer = PartWriter(lake, spec, prefix, settings.part_file_rows)
         try:
             if high is not None or window.mode == "backfill":
                 sql, params = _query(source, spec, window, high)
                 log.debug("extract %s: %s %s", spec.name, sql, params)
-                for batch in snap.stream(sql, params, settings.batch_size):
-                    writer.write(batch)
-        finally:
-            files = writer.close()
+                try:
+                    for batch in snap.stream(sql, params, settings.batch_size):
+                        writer.write(batch)
+                except UnreadableValue as exc:
+                    raise PipelineFailed(
+                        f"source table {spec.name}: {exc}; no bookmark moved"
+                    ) from None
+        except BaseException:
+            # No manifest, and no part file left behind for a reader to mistake for data. The
+            # cleanup is best effort: its own failure must not hide the error that matters (and
+            # a retry of this run deletes the prefix first anyway).
+            writer.abort()
+            with suppress(Exception):
+                lake.delete_prefix(prefix)
+            raise
+        files = writer.close()
 
     manifest = Manifest(
         table=spec.name,

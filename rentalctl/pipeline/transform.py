@@ -111,8 +111,11 @@ def _same_types(actual: T.StructType, expected: T.StructType) -> bool:
 
 
 def clean_text(c: Column) -> Column:
-    """Runs of whitespace (spaces, tabs, newlines) -> one space, trimmed, empty -> NULL."""
-    collapsed = F.trim(F.regexp_replace(c, r"\s+", " "))
+    """Runs of whitespace -> one space, trimmed, empty -> NULL. Whitespace is Unicode's
+    White_Space (``(?U)`` in Java's regex): spaces, tabs, line ends, vertical tab and form feed,
+    and also no-break, em, ideographic and other spaces and the line and paragraph separators,
+    which text copied from web pages carries. Zero-width characters are not whitespace."""
+    collapsed = F.trim(F.regexp_replace(c, r"(?U)\s+", " "))
     return F.when(collapsed != "", collapsed)  # no otherwise: NULL for "" (and for NULL)
 
 
@@ -315,8 +318,21 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
     return df.withColumn("_status", status)
 
 
+# Spark 3 refuses by default to write dates before 1582-10-15 and timestamps before 1900 into
+# Parquet, in case a Spark 2 reader with the old hybrid calendar reads them. The curated files
+# are read by DuckDB and Redshift, which use the proleptic Gregorian calendar as Spark 3 does: the
+# values are written as they are (a listing created in 1899 is data, not a crash).
+PARQUET_CALENDAR_CONF = {
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+}
+
+
 def split(table: str, classified: DataFrame, run_id: str) -> tuple[DataFrame, DataFrame]:
-    """(curated, rejected) of a ``classify`` result."""
+    """(curated, rejected) of a ``classify`` result, ready to be written as Parquet (the session
+    is set to write old dates and timestamps unchanged)."""
+    for key, value in PARQUET_CALENDAR_CONF.items():
+        classified.sparkSession.conf.set(key, value)
     spec = table_spec(table)
     expected = curated_schema(spec.name)
     # No casts here: each column already has its contract type, and a cast would hide a bug.
