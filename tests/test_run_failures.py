@@ -533,3 +533,16 @@ def test_a_run_id_that_is_not_a_plain_name_is_refused_before_anything_starts(hom
         assert line.startswith(f"error: invalid setting --run-id = {bad!r}"), line
     assert not (home / "state.db").exists()
     assert not (home / "lake").exists()
+
+
+def test_a_missing_source_table_fails_before_a_run_starts(home: Path) -> None:
+    import sqlite3
+
+    make_demo(home)
+    with sqlite3.connect(home / "source.db") as conn:
+        conn.execute("DROP TABLE bookings")
+    result = invoke("run")
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: source sqlite:///") and "has no table bookings:" in line, line
+    assert not (home / "state.db").exists()

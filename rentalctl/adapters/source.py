@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from rentalctl import urls
-from rentalctl.errors import PipelineFailed, RentalctlError
+from rentalctl.errors import PipelineFailed, RentalctlError, ResourceUnavailable
 from rentalctl.tables import TableSpec
 
 PASSWORD_ENV = "RENTALCTL_SOURCE_PASSWORD"
@@ -67,6 +67,24 @@ class Source(ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.snapshot() as snap:
             return snap.query(sql, params)
+
+    def check_tables(self, specs: Sequence[TableSpec]) -> None:
+        """Raise ResourceUnavailable naming every table of ``specs`` the source does not have
+        (SPEC section 8: a missing table is a resource that cannot be reached, exit 3)."""
+        missing = []
+        with self.snapshot() as snap:
+            for spec in specs:
+                try:
+                    snap.query(f"SELECT 1 FROM {self.quote(spec.name)} WHERE 1 = 0")
+                except RentalctlError:
+                    raise
+                except Exception:  # each driver raises its own type
+                    missing.append(spec.name)
+        if missing:
+            raise ResourceUnavailable(
+                f"source {self.name} has no table {', '.join(missing)}: create it "
+                "(mysql/schema.sql holds the DDL), or point source.url at the right database"
+            )
 
     def missing_columns(self, snap: Snapshot, spec: TableSpec) -> list[str]:
         """The spec's columns the source table lacks, in spec order ([] when it has them all).

@@ -170,9 +170,12 @@ def _start_aws(
 
 
 def _preflight(context: Any, tables: list[str]) -> None:
-    """Fail fast, before a run starts, on what no retry can fix: a missing source or store."""
-    with context.source():
-        pass
+    """Fail fast, before a run starts, on what no retry can fix: a missing source, source table
+    or store."""
+    from rentalctl.tables import table
+
+    with context.source() as source:
+        source.check_tables([table(t) for t in tables])
     context.state.ensure()  # local: the bookmark store is created on the first run
     context.state.seed(tables)
 

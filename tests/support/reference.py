@@ -16,7 +16,8 @@ FALSE = "('n', 'no', 'false', 'f', '0')"
 
 def clean(col: str) -> str:
     """Trim, collapse runs of whitespace, empty → NULL."""
-    return f"NULLIF(TRIM(REGEXP_REPLACE({col}, '\\s+', ' ', 'g')), '')"
+    # Unicode White_Space: ASCII whitespace, vertical tab, NEL and the separators (\p{Z}).
+    return f"NULLIF(TRIM(REGEXP_REPLACE({col}, '[\\s\\x0B\\x85\\p{{Z}}]+', ' ', 'g')), '')"
 
 
 def initcap(expr: str) -> str:
