@@ -19,6 +19,7 @@ import pytest
 from tests.reliability.plugin import (  # noqa: F401
     pytest_addoption,
     pytest_collection_modifyitems,
+    pytest_deselected,
     pytest_runtest_logreport,
     pytest_sessionfinish,
     reliability,

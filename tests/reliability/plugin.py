@@ -58,9 +58,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_HERE = Path(__file__).parent
+_files_seen: set[str] = set()
+_deselected: set[str] = set()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = str(Path(__file__).parent)
-    _reliability_items.update(i.nodeid for i in items if str(i.path).startswith(here))
+    for item in items:
+        if item.path.parent == _HERE:
+            _reliability_items.add(item.nodeid)
+            _files_seen.add(item.path.name)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected.update(i.nodeid for i in items if i.path.parent == _HERE)
+
+
+def _whole_suite_passed() -> bool:
+    """Every test of every reliability file ran and passed: only then is the record whole."""
+    files = {p.name for p in _HERE.glob("test_*.py")}
+    return (
+        files <= _files_seen
+        and not (_deselected & _reliability_items)
+        and bool(_reliability_items)
+        and _reliability_items <= _passed
+    )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -107,12 +129,15 @@ def render(outcomes: list[Outcome]) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    complete = bool(_reliability_items) and _reliability_items <= _passed
+    complete = _whole_suite_passed()
     target = session.config.getoption("--reliability-report")
     if not complete:
         if target:
             missing = sorted(_reliability_items - _passed)
-            print(f"\nreliability report not written: {len(missing)} test(s) did not pass")
+            print(
+                f"\nreliability report not written: {len(missing)} test(s) did not pass, or not "
+                "every reliability test was selected"
+            )
             session.exitstatus = 1
         return
     ordered = sorted(_outcomes, key=lambda o: list(AREAS).index(o.area))
