@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from rentalctl import config, jobs
-from rentalctl.cli import app
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed, ResourceUnavailable
 from rentalctl.orchestration import runs
@@ -27,6 +25,7 @@ from rentalctl.orchestration.executor import FakeClock
 from rentalctl.orchestration.local import run_local
 from rentalctl.orchestration.lock import describe_self, is_stale
 from rentalctl.tables import TABLES
+from tests.support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +34,6 @@ NO_WAIT_TIMEOUT = 120.0
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args))
-
-
-def ok_json(*args: str) -> Any:
-    """Run ``rentalctl -o json ARGS``, expect exit 0 and exactly one JSON document."""
-    result = invoke("-o", "json", *args)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)
 
 
 def make_demo(home: Path) -> None:

@@ -14,25 +14,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
+from tests.support.cli import invoke, ok_json  # noqa: F401 - used as support.ok_json
 
-from rentalctl.cli import app
-
-SCHEMAS = ("raw", "curated", "presentation")
 RUN_COLUMNS = {"_run_id", "_extracted_at", "run_id"}
 
 Snapshot = dict[str, Counter[tuple[Any, ...]]]
-
-
-def invoke(*args: str) -> Any:
-    """``rentalctl ARGS`` in this process (Typer's CliRunner result)."""
-    return CliRunner().invoke(app, list(args))
-
-
-def ok_json(*args: str) -> Any:
-    result = invoke("-o", "json", *args)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)
 
 
 def warehouse_snapshot(home: Path) -> Snapshot:
