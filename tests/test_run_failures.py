@@ -532,5 +532,6 @@ def test_a_missing_source_table_fails_before_a_run_starts(home: Path) -> None:
     result = invoke("run")
     assert result.exit_code == 3, (result.stdout, result.stderr)
     (line,) = error_lines(result.stderr)
-    assert line.startswith("error: source sqlite:///") and "has no table bookings:" in line, line
+    assert line.startswith("error: source sqlite:///"), line
+    assert ": cannot read table bookings (no such table: bookings): create it" in line, line
     assert not (home / "state.db").exists()

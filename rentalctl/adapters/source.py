@@ -69,21 +69,23 @@ class Source(ABC):
             return snap.query(sql, params)
 
     def check_tables(self, specs: Sequence[TableSpec]) -> None:
-        """Raise ResourceUnavailable naming every table of ``specs`` the source does not have
-        (SPEC section 8: a missing table is a resource that cannot be reached, exit 3)."""
-        missing = []
+        """Raise ResourceUnavailable naming every table of ``specs`` the source does not let us
+        read, with the database's reason (missing, or no SELECT privilege): SPEC section 8 calls
+        that a resource that cannot be reached, exit 3."""
+        problems = []
         with self.snapshot() as snap:
             for spec in specs:
                 try:
                     snap.query(f"SELECT 1 FROM {self.quote(spec.name)} WHERE 1 = 0")
                 except RentalctlError:
                     raise
-                except Exception:  # each driver raises its own type
-                    missing.append(spec.name)
-        if missing:
+                except Exception as exc:  # each driver raises its own type
+                    problems.append(f"{spec.name} ({exc})")
+        if problems:
             raise ResourceUnavailable(
-                f"source {self.name} has no table {', '.join(missing)}: create it "
-                "(mysql/schema.sql holds the DDL), or point source.url at the right database"
+                f"source {self.name}: cannot read table {'; '.join(problems)}: create it "
+                "(mysql/schema.sql holds the DDL) or grant SELECT on it, or point source.url at "
+                "the right database"
             )
 
     def missing_columns(self, snap: Snapshot, spec: TableSpec) -> list[str]:

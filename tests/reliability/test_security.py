@@ -143,18 +143,6 @@ def mysql_user(mysql_server: dict[str, Any]) -> Iterator[tuple[str, str]]:
         conn.close()
 
 
-def _admin(mysql_server: dict[str, Any], *statements: str) -> None:
-    import pymysql
-
-    conn = pymysql.connect(autocommit=True, **mysql_server)
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-    finally:
-        conn.close()
-
-
 @pytest.mark.mysql
 @pytest.mark.slow
 def test_local_run_leaks_no_secret(
@@ -183,13 +171,10 @@ def test_local_run_leaks_no_secret(
     assert any(" DEBUG rentalctl.pipeline.extract: " in ln for ln in log_lines)
     assert [ln for ln in log_lines if " rentalctl." not in ln] == []
 
-    # A failing run: the user may read apartments only, so the other extracts fail.
-    _admin(
-        mysql_server,
-        f"REVOKE ALL PRIVILEGES ON `{database}`.* FROM '{user}'@'%'",
-        f"GRANT SELECT ON `{database}`.`apartments` TO '{user}'@'%'",
-    )
-    cli("-v", "--set", "retry.max_attempts=0", "run", code=1)
+    # A failing run for the failure path's records: a backfill of everything, whose dirty rows
+    # the strictest data-quality gate refuses.
+    cli("-v", "--set", "quality.max_rejected_share=0.0001", "--set", "retry.max_attempts=0",
+        "backfill", "--since", "2000-01-01", code=1)  # fmt: skip
     # A mistyped password: the run cannot start, and the message names user and host only.
     monkeypatch.setenv("RENTALCTL_SOURCE_PASSWORD", WRONG_PASSWORD)
     refused = cli("-v", "run", code=3)
@@ -199,7 +184,7 @@ def test_local_run_leaks_no_secret(
     assert sorted(r["status"] for r in runs) == ["FAILED", "SUCCEEDED"]
     records = {r["run_id"]: cli.json("status", r["run_id"]) for r in runs}
     failed = next(r for r in records.values() if r["status"] == "FAILED")
-    assert "SELECT command denied" in json.dumps(failed["error"])
+    assert "data-quality gate" in json.dumps(failed["error"])
 
     artefacts: Artefacts = dict(cli.outputs)
     artefacts.update(
@@ -214,7 +199,7 @@ def test_local_run_leaks_no_secret(
     reliability(
         "security",
         "secrets (MySQL password of a dedicated user in RENTALCTL_SOURCE_PASSWORD, AWS secret "
-        "key in the environment) against a local `-v run`, a failing run (extracts denied), a "
+        "key in the environment) against a local `-v run`, a failing backfill (quality gate), a "
         "run with a mistyped password (exit 3) and status",
         "no secret in any output or log line, run record, lake file (raw CSV, manifests, "
         "Parquet, job results under runs/), state store or warehouse; --verbose shows "
