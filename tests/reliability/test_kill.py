@@ -101,6 +101,12 @@ def kill_run(home: Path, point: str) -> tuple[subprocess.CompletedProcess[str], 
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
 
 
+def lake_keys(home: Path, prefix: str) -> list[str]:
+    from rentalctl.adapters.lake_local import LocalLake
+
+    return LocalLake(home / "lake").list(prefix)
+
+
 def lock_is_free(home: Path) -> bool:
     """A new holder that treats every holder as alive gets the lock at once."""
     from rentalctl import config
@@ -192,6 +198,10 @@ def test_a_killed_run_is_recovered_by_the_next(
             f"; its {discarded} uncommitted raw rows were discarded" if discarded else ""
         )
     assert after.get("raw_to_discard", []) == []
+    # The tables the dead run had committed are done with: their raw files are archived.
+    assert [k for t in committed for k in lake_keys(home, f"raw/{t}/run_id={dead}/")] == [], (
+        "a committed table's raw files were left in raw/"
+    )
 
     actual = support.warehouse_snapshot(home)
     assert support.differences(expected, actual) == {}
