@@ -14,8 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.support.cli import invoke, ok_json  # noqa: F401 - used as support.ok_json
-
 RUN_COLUMNS = {"_run_id", "_extracted_at", "run_id"}
 
 Snapshot = dict[str, Counter[tuple[Any, ...]]]

@@ -23,6 +23,7 @@ import pytest
 
 from tests.reliability import support
 from tests.reliability.killpoints import POINTS, RUN_SETTINGS, KillPoint
+from tests.support.cli import ok_json
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +51,12 @@ def fresh_home(base: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     home.mkdir()
     shutil.copy(source, home / "source.db")
     monkeypatch.setenv("RENTALCTL_HOME", str(home))
-    support.ok_json("seed-bookmarks")
+    ok_json("seed-bookmarks")
     return home
 
 
 def run_here() -> dict[str, Any]:
-    doc: dict[str, Any] = support.ok_json(*RUN_SETTINGS, "run")
+    doc: dict[str, Any] = ok_json(*RUN_SETTINGS, "run")
     return doc
 
 
@@ -177,14 +178,14 @@ def test_a_killed_run_is_recovered_by_the_next(
     killed, pgid = kill_run(home, point.name)
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-3000:])
     assert not group_alive(pgid), "a process of the killed run survived"
-    [dead] = [r["run_id"] for r in support.ok_json("status")["runs"]]
+    [dead] = [r["run_id"] for r in ok_json("status")["runs"]]
     assert partial_files(home) == []
     committed = {t for t, b in support.bookmark_entries(home).items() if b.run_id == dead}
     expected = expected_warehouse(clean, committed)
 
     rerun = run_here()
     assert rerun["status"] == "SUCCEEDED"
-    after = support.ok_json("status", dead)
+    after = ok_json("status", dead)
     if point.name == "enter-succeeded":
         # Archive had closed the record as SUCCEEDED before the kill; nothing is left to do.
         assert after["status"] == "SUCCEEDED"
