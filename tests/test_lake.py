@@ -169,6 +169,20 @@ def test_exists(lake: Lake) -> None:
     assert lake.exists("raw/apartments/run_id=r2/part-00000.csv.gz") is False
 
 
+def test_size_is_the_stored_byte_count(lake: Lake, tmp_path: Path) -> None:
+    lake.put_bytes("curated/apartments/run_id=r1/part-00000.parquet", "é".encode() * 1000)
+    lake.put_bytes("curated/apartments/run_id=r1/part-00001.parquet", b"")
+    assert lake.size("curated/apartments/run_id=r1/part-00000.parquet") == 2000
+    assert lake.size("curated/apartments/run_id=r1/part-00001.parquet") == 0
+    with pytest.raises(ResourceUnavailable) as info:
+        lake.size("curated/apartments/run_id=r1/part-00002.parquet")
+    where = {
+        "LocalLake": f"{tmp_path}/lake/curated/apartments/run_id=r1/part-00002.parquet",
+        "S3Lake": "s3://rentalctl-test-lake/lake/dev/curated/apartments/run_id=r1/part-00002.parquet",
+    }[type(lake).__name__]
+    assert str(info.value) == f"lake object not found: {where}"
+
+
 def test_missing_key_is_resource_unavailable(lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(ResourceUnavailable) as info:
         lake.get_bytes("raw/bookings/run_id=r1/missing.csv.gz")

@@ -49,6 +49,10 @@ class Lake(ABC):
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def size(self, key: str) -> int:
+        """The object's size in bytes; ResourceUnavailable if it does not exist."""
+
+    @abstractmethod
     def list(self, prefix: str) -> list[str]:
         """Keys under ``prefix``, sorted. The prefix is a folder: ``raw/book`` means
         ``raw/book/`` and never matches ``raw/bookings/``; "" lists the whole lake. Never lists

@@ -97,6 +97,12 @@ class LocalLake(Lake):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise ResourceUnavailable(f"lake object not found: {path}")
+        return path.stat().st_size
+
     def list(self, prefix: str) -> list[str]:
         folder = self.root / _check_prefix(prefix) if prefix.rstrip("/") else self.root
         if not folder.is_dir():

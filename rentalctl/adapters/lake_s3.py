@@ -163,6 +163,12 @@ class S3Lake(Lake):
         contents = response.get("Contents", [])
         return bool(contents) and contents[0]["Key"] == object_key
 
+    def size(self, key: str) -> int:
+        object_key = self._object_key(key)
+        with self._errors(not_found=f"lake object not found: {self._s3_uri(object_key)}"):
+            response = self._client.head_object(Bucket=self.bucket, Key=object_key)
+        return int(response["ContentLength"])
+
     def _pages(self, folder: str, page_size: int = 1000) -> Iterator[list[str]]:
         """Object keys under ``folder``, one list per LIST page (S3 caps pages at 1,000)."""
         paginator = self._client.get_paginator("list_objects_v2")
