@@ -6,6 +6,8 @@
 -- node (DISTSTYLE ALL) and sorted on their period. bookings_per_user grows with the users and is
 -- distributed on user_id instead. The leading sort key column stays uncompressed (RAW), as
 -- Redshift recommends; the other columns use AZ64 (numbers and dates) or ZSTD (text, doubles).
+-- Text columns are sized in bytes, as Redshift counts them: 4 per character of the MySQL column
+-- they come from (title VARCHAR(255), cityname VARCHAR(100)), as a UTF-8 character may take 4.
 
 CREATE SCHEMA IF NOT EXISTS presentation;
 
@@ -29,7 +31,7 @@ SORTKEY (month_start);
 
 CREATE TABLE IF NOT EXISTS presentation.popular_locations (
     week_start DATE NOT NULL ENCODE RAW,
-    cityname VARCHAR(100) NOT NULL ENCODE ZSTD,
+    cityname VARCHAR(400) NOT NULL ENCODE ZSTD,
     confirmed_bookings BIGINT NOT NULL ENCODE AZ64,
     "rank" INTEGER NOT NULL ENCODE AZ64
 )
@@ -39,8 +41,8 @@ COMPOUND SORTKEY (week_start, "rank");
 CREATE TABLE IF NOT EXISTS presentation.top_performing_listings (
     week_start DATE NOT NULL ENCODE RAW,
     apartment_id BIGINT NOT NULL ENCODE AZ64,
-    title VARCHAR(255) ENCODE ZSTD,
-    cityname VARCHAR(100) ENCODE ZSTD,
+    title VARCHAR(1020) ENCODE ZSTD,
+    cityname VARCHAR(400) ENCODE ZSTD,
     revenue_usd DECIMAL(18, 2) NOT NULL ENCODE AZ64,
     "rank" INTEGER NOT NULL ENCODE AZ64
 )

@@ -3,14 +3,29 @@ warehouse types, keys, the rejection reasons in the order they are tested, and w
 transform output lives in the lake.
 
 The Spark transform produces exactly these columns; the merge, the DDL in ``redshift/`` and the
-KPI SQL read them. Types are spelled as Redshift and DuckDB both accept them.
+KPI SQL read them. Types are spelled as Redshift and DuckDB both accept them, with one caveat:
+a VARCHAR length here counts characters, as MySQL's does, while Redshift's counts bytes, so the
+Redshift DDL goes through ``redshift_type``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SCHEMA = "curated"
+#: Redshift's longest VARCHAR, in bytes
+REDSHIFT_VARCHAR_MAX = 65535
+
+
+def redshift_type(sql_type: str) -> str:
+    """``sql_type`` for Redshift: VARCHAR(n) of n characters becomes VARCHAR(4n) bytes (a UTF-8
+    character takes up to 4 bytes, as in MySQL's utf8mb4), at most 65535; other types are
+    unchanged."""
+    m = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type)
+    if m is None:
+        return sql_type
+    return f"VARCHAR({min(4 * int(m.group(1)), REDSHIFT_VARCHAR_MAX)})"
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,8 @@ REJECTED_ROWS_COLUMNS = (
     ("source_table", "VARCHAR(64)"),
     ("record_key", "VARCHAR(64)"),  # the source key as text; NULL when the key is NULL
     ("reason", "VARCHAR(32)"),
-    ("record", "VARCHAR(65535)"),  # the raw row as extracted, as JSON text (nulls included)
+    # the raw row as extracted, as JSON text (nulls included), at most REDSHIFT_VARCHAR_MAX bytes
+    ("record", "VARCHAR(65535)"),
     ("run_id", "VARCHAR(64)"),  # the run that first rejected this exact row version
 )
 

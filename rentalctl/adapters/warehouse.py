@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rentalctl.curated import REDSHIFT_VARCHAR_MAX, redshift_type
 from rentalctl.errors import PipelineFailed
 from rentalctl.tables import Column, Kind, TableSpec
 
@@ -26,7 +27,8 @@ META_COLUMNS = (("_run_id", "VARCHAR(64)"), ("_extracted_at", "TIMESTAMP"))
 
 
 def warehouse_type(column: Column) -> str:
-    """The warehouse type of a source column (same spelling in DuckDB and Redshift)."""
+    """The warehouse type of a source column, spelled for Redshift: text lengths in bytes, as
+    Redshift counts them (DuckDB ignores VARCHAR lengths)."""
     kind = column.kind
     if kind is Kind.INTEGER:
         return "BIGINT" if column.mysql_type.upper() == "BIGINT" else "INTEGER"
@@ -38,8 +40,8 @@ def warehouse_type(column: Column) -> str:
     if kind is Kind.DATE:
         return "DATE"
     if column.mysql_type.upper() == "TEXT":
-        return "VARCHAR(65535)"
-    return column.mysql_type.upper()  # VARCHAR(n)
+        return f"VARCHAR({REDSHIFT_VARCHAR_MAX})"  # MySQL's TEXT holds at most 65535 bytes
+    return redshift_type(column.mysql_type.upper())  # VARCHAR(n): n characters in MySQL
 
 
 def raw_table_ddl(spec: TableSpec, quote: Any = lambda s: f'"{s}"') -> str:

@@ -6,6 +6,13 @@ The merge is written once for DuckDB and Redshift. Redshift's MERGE has no ``WHE
 <condition>``, so the "only newer versions" rule filters the source instead: a staged row takes
 part only when its key is new, or its version is newer than the stored one. A re-merge of the
 same run therefore changes nothing, and a newer *rejected* version never reaches the stage.
+
+Redshift's MERGE takes a table as its source, never a view or a subquery, and its usage notes
+forbid the target as a source of a subquery of the same MERGE. The filtered rows are therefore
+materialised first, in a temporary table built from the stage and the target, and the MERGE
+reads only that table. (``REMOVE DUPLICATES``, Redshift's simplified MERGE, would do on
+Redshift, but DuckDB has no equivalent: the standard form runs on both.) Text lengths are
+MySQL's (characters) in ``rentalctl.curated``; the Redshift DDL sizes them in bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from rentalctl.curated import (
     REJECTED_ROWS_COLUMNS,
     SCHEMA,
     CuratedTable,
+    redshift_type,
 )
 
 Statement = Union[str, tuple[str, list[object]]]  # evaluated at import, on Python 3.9 too
@@ -32,11 +40,14 @@ def qualified(table: str) -> str:
 
 
 def _create(name: str, columns: tuple[tuple[str, str], ...], dialect: str, tail: str = "") -> str:
-    body = ",\n    ".join(
-        f"{q(col)} {'VARCHAR' if dialect == 'duckdb' and typ.startswith('VARCHAR') else typ}"
-        for col, typ in columns
-    )
+    body = ",\n    ".join(f"{q(col)} {_column_type(typ, dialect)}" for col, typ in columns)
     return f"CREATE TABLE IF NOT EXISTS {qualified(name)} (\n    {body}\n){tail}"
+
+
+def _column_type(typ: str, dialect: str) -> str:
+    if dialect == "duckdb":
+        return "VARCHAR" if typ.startswith("VARCHAR") else typ  # DuckDB's VARCHAR has no length
+    return redshift_type(typ)
 
 
 def ddl(dialect: str) -> list[str]:
@@ -63,39 +74,43 @@ def counts_name(table: str) -> str:
     return f"merge_counts_{table}"
 
 
-def _candidates(spec: CuratedTable, stage: str) -> str:
-    """The staged rows that change the curated table: new keys, or newer versions."""
-    key = q(spec.key)
-    newer = f" OR s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else ""
-    return (
-        f"SELECT s.* FROM {q(stage)} s LEFT JOIN {qualified(spec.name)} t ON t.{key} = s.{key} "
-        f"WHERE t.{key} IS NULL{newer}"
-    )
+def candidates_name(table: str) -> str:
+    return f"merge_candidates_{table}"
+
+
+def _newer(spec: CuratedTable) -> str:
+    """When staged row s replaces stored row t of the same key (the one place this rule is
+    written: the counts and the merge both use it)."""
+    return f"s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else "FALSE"
 
 
 def merge_statements(table: str) -> list[Statement]:
     """Count, then merge the staged run output of ``table`` into curated (the stage table
-    ``stage_name(table)`` must exist, with the curated columns)."""
+    ``stage_name(table)`` must exist, with the curated columns). The temporary tables have fixed
+    names and are dropped first, so a retry in the same session starts clean."""
     spec = CURATED[table]
-    stage, key = stage_name(table), q(spec.key)
+    stage, key, target = stage_name(table), q(spec.key), qualified(spec.name)
+    counts, candidates = q(counts_name(table)), q(candidates_name(table))
     cols = [q(c) for c in spec.column_names]
-    newer = f"s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else "FALSE"
-    counts = (
-        f"CREATE TEMP TABLE {q(counts_name(table))} AS SELECT "
-        f"SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END) AS inserted, "
-        f"SUM(CASE WHEN t.{key} IS NOT NULL AND {newer} THEN 1 ELSE 0 END) AS updated, "
-        f"COUNT(*) AS staged "
-        f"FROM {q(stage)} s LEFT JOIN {qualified(spec.name)} t ON t.{key} = s.{key}"
-    )
+    joined = f"FROM {q(stage)} s LEFT JOIN {target} t ON t.{key} = s.{key}"
     sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
-    merge = (
-        f"MERGE INTO {qualified(spec.name)} USING ({_candidates(spec, stage)}) AS s "
-        f"ON {qualified(spec.name)}.{key} = s.{key} "
+    return [
+        f"DROP TABLE IF EXISTS {counts}",
+        f"CREATE TEMP TABLE {counts} AS SELECT "
+        f"SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END) AS inserted, "
+        f"SUM(CASE WHEN t.{key} IS NOT NULL AND {_newer(spec)} THEN 1 ELSE 0 END) AS updated, "
+        f"COUNT(*) AS staged {joined}",
+        # The rows that change the curated table, new keys or newer versions, as a table of
+        # their own: the MERGE below must not read its target (see the module docstring).
+        f"DROP TABLE IF EXISTS {candidates}",
+        f"CREATE TEMP TABLE {candidates} AS SELECT s.* {joined} "
+        f"WHERE t.{key} IS NULL OR {_newer(spec)}",
+        f"MERGE INTO {target} USING {candidates} AS s ON {target}.{key} = s.{key} "
         f"WHEN MATCHED THEN UPDATE SET {sets} "
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) "
-        f"VALUES ({', '.join('s.' + c for c in cols)})"
-    )
-    return [f"DROP TABLE IF EXISTS {q(counts_name(table))}", counts, merge]
+        f"VALUES ({', '.join('s.' + c for c in cols)})",
+        f"DROP TABLE {candidates}",
+    ]
 
 
 def rejected_statements(stage: str) -> list[Statement]:
