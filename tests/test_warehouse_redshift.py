@@ -48,8 +48,8 @@ CREATE_BOOKINGS = """CREATE TABLE IF NOT EXISTS raw."bookings" (
     "checkin_date" DATE,
     "checkout_date" DATE,
     "total_price" DECIMAL(12,2),
-    "currency" VARCHAR(10),
-    "booking_status" VARCHAR(20),
+    "currency" VARCHAR(40),
+    "booking_status" VARCHAR(80),
     "last_modified_timestamp" TIMESTAMP,
     "_run_id" VARCHAR(64),
     "_extracted_at" TIMESTAMP
@@ -182,7 +182,7 @@ def lake(s3: Any) -> S3Lake:
     # The run's part files and its extract manifest, plus another run's file of the same table:
     # the COPY manifest must name exactly the two parts, never a prefix.
     lake.put_bytes(PART0, b"part 0")
-    lake.put_bytes(PART1, b"part 1")
+    lake.put_bytes(PART1, b"part one")
     lake.put_bytes("raw/bookings/run_id=R1/_manifest.json", b"{}")
     lake.put_bytes("raw/bookings/run_id=R0/part-00000.csv.gz", b"another run")
     return lake
@@ -228,10 +228,12 @@ def test_copy_manifest_lists_exactly_the_run_part_files(s3: Any, lake: S3Lake) -
             {
                 "url": "s3://rentalctl-test-lake/lake/dev/raw/bookings/run_id=R1/part-00000.csv.gz",
                 "mandatory": True,
+                "meta": {"content_length": 6},
             },
             {
                 "url": "s3://rentalctl-test-lake/lake/dev/raw/bookings/run_id=R1/part-00001.csv.gz",
                 "mandatory": True,
+                "meta": {"content_length": 8},
             },
         ]
     }
@@ -303,8 +305,8 @@ def test_raw_ddl_has_every_bookings_column_with_its_redshift_type(lake: S3Lake) 
         '"checkin_date" DATE',
         '"checkout_date" DATE',
         '"total_price" DECIMAL(12,2)',
-        '"currency" VARCHAR(10)',
-        '"booking_status" VARCHAR(20)',
+        '"currency" VARCHAR(40)',
+        '"booking_status" VARCHAR(80)',
         '"last_modified_timestamp" TIMESTAMP',
         '"_run_id" VARCHAR(64)',
         '"_extracted_at" TIMESTAMP',
@@ -615,6 +617,8 @@ def test_stage_parquet_copies_exactly_the_listed_files(s3: Any, lake: S3Lake) ->
         "curated/bookings/run_id=R1/part-00000.parquet",
         "curated/bookings/run_id=R1/part-00001.parquet",
     ]
+    lake.put_bytes(keys[0], b"PAR1" + b"\0" * 1000 + b"PAR1")
+    lake.put_bytes(keys[1], b"PAR1" + "é".encode() * 10 + b"PAR1")
     statements = warehouse(FakeConnection()).stage_parquet(
         lake, keys, "stage_curated_bookings", 'curated."bookings"'
     )
@@ -630,8 +634,16 @@ def test_stage_parquet_copies_exactly_the_listed_files(s3: Any, lake: S3Lake) ->
     )["Body"].read()
     assert json.loads(body) == {
         "entries": [
-            {"url": "s3://rentalctl-test-lake/lake/dev/" + keys[0], "mandatory": True},
-            {"url": "s3://rentalctl-test-lake/lake/dev/" + keys[1], "mandatory": True},
+            {
+                "url": "s3://rentalctl-test-lake/lake/dev/" + keys[0],
+                "mandatory": True,
+                "meta": {"content_length": 1008},
+            },
+            {
+                "url": "s3://rentalctl-test-lake/lake/dev/" + keys[1],
+                "mandatory": True,
+                "meta": {"content_length": 28},
+            },
         ]
     }
 
@@ -674,3 +686,127 @@ def test_a_transient_transaction_failure_is_reported_as_worth_a_retry(error: Exc
         warehouse(failing).execute_transaction(["DELETE FROM a", "INSERT INTO a VALUES (1)"])
     assert failing.events[-1] == ("rollback",)
     assert ("commit",) not in failing.events
+
+
+# ------------------------------------------------------------------- a connection that breaks
+
+
+class Broken(FakeConnection):
+    """A connection whose socket broke: after the failing statement, the driver's rollback and
+    close fail too, as they would on a dead socket."""
+
+    def rollback(self) -> None:
+        self.events.append(("rollback",))
+        raise redshift_connector.InterfaceError("connection is closed")
+
+    def close(self) -> None:
+        self.events.append(("close",))
+        raise OSError(9, "Bad file descriptor")
+
+
+LOST = (
+    "lost the connection to redshift://u@h:5439/db (TimeoutError: timed out); the transaction "
+    "was rolled back (worth a retry)"
+)
+
+
+def test_a_socket_timeout_mid_transaction_is_worth_a_retry() -> None:
+    conn = Broken([("INSERT", TimeoutError("timed out"))])
+    with pytest.raises(ResourceUnavailable) as caught, warehouse(conn) as wh:
+        wh.execute_transaction(["DELETE FROM a", "INSERT INTO a VALUES (1)"])
+    assert str(caught.value) == LOST
+    assert caught.value.exit_code == ExitCode.UNAVAILABLE == 3
+    assert caught.value.__suppress_context__  # one line, not the driver's traceback
+    assert conn.events[-2:] == [("rollback",), ("close",)]
+    assert ("commit",) not in conn.events
+
+
+def test_a_connection_reset_during_a_raw_load_is_worth_a_retry(lake: S3Lake) -> None:
+    conn = Broken([("DELETE", ConnectionResetError(104, "Connection reset by peer"))])
+    with pytest.raises(ResourceUnavailable) as caught:
+        warehouse(conn).load_raw(lake, manifest())
+    assert str(caught.value) == (
+        "lost the connection to redshift://u@h:5439/db (ConnectionResetError: [Errno 104] "
+        "Connection reset by peer); the transaction was rolled back (worth a retry)"
+    )
+    assert conn.events[-1] == ("rollback",)
+
+
+def test_a_socket_timeout_in_a_query_or_a_commit_is_worth_a_retry() -> None:
+    with pytest.raises(ResourceUnavailable, match=r"^lost the connection to redshift://u@h"):
+        warehouse(Broken([("SELECT", TimeoutError("timed out"))])).query("SELECT 1")
+
+    class CommitTimesOut(FakeConnection):
+        def commit(self) -> None:
+            raise TimeoutError("timed out")
+
+    with pytest.raises(ResourceUnavailable) as caught:
+        warehouse(CommitTimesOut()).execute_transaction(["DELETE FROM a"])
+    assert str(caught.value) == LOST
+
+
+def settings_for(tmp_path: Any) -> Any:
+    from rentalctl import config
+
+    settings = config.load(
+        env={
+            "RENTALCTL_HOME": str(tmp_path),
+            "RENTALCTL_WAREHOUSE_URL": "redshift://loader@c1.abc.eu-west-1.redshift.amazonaws.com:5439/rentals",
+        }
+    )
+    return settings
+
+
+def test_connect_bounds_only_the_connect(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Socket:
+        timeout: float | None = None
+
+        def settimeout(self, value: float | None) -> None:
+            self.timeout = value
+
+    opened: list[dict[str, Any]] = []
+    sock = Socket()
+
+    def connect(**kwargs: Any) -> FakeConnection:
+        opened.append(kwargs)
+        sock.settimeout(kwargs["timeout"])  # what the driver does before connecting
+        conn = FakeConnection()
+        conn._usock = sock  # type: ignore[attr-defined]
+        return conn
+
+    monkeypatch.setattr(redshift_connector, "connect", connect)
+    wh = RedshiftWarehouse.connect(settings_for(tmp_path))
+    assert opened == [
+        {
+            "host": "c1.abc.eu-west-1.redshift.amazonaws.com",
+            "port": 5439,
+            "database": "rentals",
+            "user": "loader",
+            "timeout": 30,
+            "iam": True,
+            "db_user": "loader",
+            "region": None,
+            "cluster_identifier": "c1",
+        }
+    ]
+    assert sock.timeout is None
+    assert wh.conn.autocommit is False
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TimeoutError("timed out"), redshift_connector.OperationalError("connection time out")],
+)
+def test_a_connect_that_times_out_is_unavailable(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def connect(**kwargs: Any) -> FakeConnection:
+        raise error
+
+    monkeypatch.setattr(redshift_connector, "connect", connect)
+    with pytest.raises(ResourceUnavailable) as caught:
+        RedshiftWarehouse.connect(settings_for(tmp_path))
+    assert str(caught.value) == (
+        "cannot connect to Redshift at c1.abc.eu-west-1.redshift.amazonaws.com:5439, database "
+        f"'rentals', user 'loader': {error}"
+    )

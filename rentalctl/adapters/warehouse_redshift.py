@@ -4,6 +4,12 @@ the run's rows, all in one transaction.
 COPY reads a COPY manifest that lists exactly the run's part files (never a prefix, which could
 pick up another run's files). When COPY fails, the offending file, line, column and value are
 read from the load-error system tables and put into the error message.
+
+redshift_connector's ``timeout`` is the socket's timeout for the connection's whole life, so a
+statement running longer than it would die mid-way: it bounds the connect and the login only,
+and is lifted once the connection is open. A connection lost at any point (a timeout, a reset,
+the cluster restarting) is ResourceUnavailable: the server rolls the transaction back, and the
+state machine's Retry runs the step again.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
     from rentalctl.pipeline.rawfiles import Manifest
 
 COPY_MANIFEST = "_copy.manifest"
+#: seconds to open a connection and log in; statements have no client-side limit
+CONNECT_TIMEOUT = 30
 # Provisioned clusters record load errors in STL_LOAD_ERRORS, Serverless in SYS_LOAD_ERROR_DETAIL.
 _LOAD_ERRORS = (
     "SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) "
@@ -54,15 +62,25 @@ def _quote(identifier: str) -> str:
 
 
 def _transient(exc: Exception) -> bool:
-    """A lost connection (InterfaceError: the socket broke, the cluster restarted or resized)
-    or Redshift's serializable isolation conflict (1023: a concurrent transaction touched the
+    """Redshift's serializable isolation conflict (1023: a concurrent transaction touched the
     same tables): the transaction was rolled back and the same statements may well pass later,
-    so the state machine's Retry should get it. Anything else is the SQL or the data."""
-    import redshift_connector
+    so the state machine's Retry should get it. Anything else is the SQL or the data (a lost
+    connection never gets here: ``_execute`` reports it)."""
+    return "serializable isolation violation" in str(exc).lower()
 
-    return isinstance(exc, redshift_connector.InterfaceError) or (
-        "serializable isolation violation" in str(exc).lower()
-    )
+
+def write_copy_manifest(lake: Lake, manifest_key: str, keys: Sequence[str]) -> str:
+    """Write a COPY manifest naming exactly ``keys`` at ``manifest_key``; returns its URI.
+
+    Each entry carries ``meta.content_length``, the object's real size in bytes: COPY requires
+    it for Parquet and ORC files, and accepts it for CSV (UNLOAD writes it for every format), so
+    every manifest is built the same way."""
+    entries = [
+        {"url": lake.uri(key), "mandatory": True, "meta": {"content_length": lake.size(key)}}
+        for key in keys
+    ]
+    lake.put_bytes(manifest_key, json.dumps({"entries": entries}).encode())
+    return lake.uri(manifest_key)
 
 
 class RedshiftWarehouse(Warehouse):
@@ -83,7 +101,11 @@ class RedshiftWarehouse(Warehouse):
         url = settings.warehouse
         assert isinstance(url, urls.RedshiftURL)
         kwargs: dict[str, Any] = dict(
-            host=url.host, port=url.port, database=url.database, user=url.user, timeout=30
+            host=url.host,
+            port=url.port,
+            database=url.database,
+            user=url.user,
+            timeout=CONNECT_TIMEOUT,
         )
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -103,6 +125,9 @@ class RedshiftWarehouse(Warehouse):
                 else:
                     kwargs.update(cluster_identifier=name)
             conn = redshift_connector.connect(**kwargs)
+            # The driver has no connect-only timeout: lift the socket timeout now that the
+            # connection is open, or every statement would die after CONNECT_TIMEOUT seconds.
+            conn._usock.settimeout(None)
         except (redshift_connector.Error, BotoCoreError, ClientError, OSError, KeyError) as exc:
             # Every way of not getting a connection (the secret, IAM, the network, the login)
             # is "unreachable"; the secret's content is never part of the message.
@@ -115,15 +140,45 @@ class RedshiftWarehouse(Warehouse):
         return cls(conn, str(url), settings.aws.redshift_copy_role_arn)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        cursor = self.conn.cursor()
-        cursor.execute(sql, tuple(params) if params else None)
+        import redshift_connector
+
+        try:
+            cursor = self.conn.cursor()
+            cursor.execute(sql, tuple(params) if params else None)
+        except (OSError, redshift_connector.InterfaceError) as exc:
+            raise self._lost(exc) from None
         return cursor
+
+    def _lost(self, exc: BaseException) -> ResourceUnavailable:
+        """The connection broke: the driver raises the socket's own error (TimeoutError,
+        ConnectionResetError, ...) or InterfaceError. Redshift rolls back what was not committed."""
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ResourceUnavailable(
+            f"lost the connection to {self.name} ({detail}); the transaction was rolled back "
+            "(worth a retry)"
+        )
+
+    def _commit(self) -> None:
+        import redshift_connector
+
+        try:
+            self.conn.commit()
+        except (OSError, redshift_connector.InterfaceError) as exc:
+            raise self._lost(exc) from None
+
+    def _rollback(self) -> None:
+        """Roll back what this session has not committed; a connection that is gone has nothing
+        left to roll back (the server did it), so its errors are not worth reporting."""
+        import redshift_connector
+
+        with contextlib.suppress(OSError, redshift_connector.Error):
+            self.conn.rollback()
 
     def ensure_raw(self, tables: Sequence[TableSpec]) -> None:
         self._execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
         for spec in tables:
             self._execute(raw_table_ddl(spec, _quote))
-        self.conn.commit()
+        self._commit()
 
     def load_raw(self, lake: Lake, manifest: Manifest) -> int:
         spec = table(manifest.table)
@@ -140,8 +195,7 @@ class RedshiftWarehouse(Warehouse):
             run_prefix(spec.name, manifest.run_id) + COPY_MANIFEST if manifest.files else None
         )
         if copy_manifest:
-            entries = [{"url": lake.uri(f.key), "mandatory": True} for f in manifest.files]
-            lake.put_bytes(copy_manifest, json.dumps({"entries": entries}).encode())
+            write_copy_manifest(lake, copy_manifest, [f.key for f in manifest.files])
         try:
             self._execute(f"CREATE TEMP TABLE {stage} (LIKE {target})")
             if copy_manifest:
@@ -158,9 +212,9 @@ class RedshiftWarehouse(Warehouse):
             ).fetchone()[0]
             check_loaded(manifest, loaded)
             self._execute(f"DROP TABLE {stage}")
-            self.conn.commit()
+            self._commit()
         except BaseException:
-            self.conn.rollback()
+            self._rollback()
             raise
         return int(loaded)
 
@@ -178,7 +232,7 @@ class RedshiftWarehouse(Warehouse):
         try:
             self._execute(sql)
         except redshift_connector.Error as exc:
-            self.conn.rollback()
+            self._rollback()
             raise PipelineFailed(
                 f"COPY into raw.{spec.name} for run {manifest.run_id} failed: "
                 f"{self._load_errors() or exc}"
@@ -192,7 +246,7 @@ class RedshiftWarehouse(Warehouse):
             try:
                 rows = self._execute(sql).fetchall()
             except redshift_connector.Error:
-                self.conn.rollback()
+                self._rollback()
                 continue
             if rows:
                 return "; ".join(
@@ -208,10 +262,9 @@ class RedshiftWarehouse(Warehouse):
             for statement in statements:
                 sql, params = (statement, ()) if isinstance(statement, str) else statement
                 self._execute(sql, params)
-            self.conn.commit()
+            self._commit()
         except redshift_connector.Error as exc:
-            with contextlib.suppress(redshift_connector.Error):  # the connection may be gone
-                self.conn.rollback()
+            self._rollback()
             if _transient(exc):
                 raise ResourceUnavailable(
                     f"warehouse transaction interrupted and rolled back (worth a retry): {exc}"
@@ -220,7 +273,7 @@ class RedshiftWarehouse(Warehouse):
                 f"warehouse transaction failed and was rolled back: {exc}"
             ) from None
         except BaseException:
-            self.conn.rollback()
+            self._rollback()
             raise
 
     def stage_parquet(
@@ -235,10 +288,9 @@ class RedshiftWarehouse(Warehouse):
                 raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
             # A COPY manifest naming exactly these files, next to them.
             manifest_key = keys[0].rsplit("/", 1)[0] + "/" + COPY_MANIFEST
-            entries = [{"url": lake.uri(key), "mandatory": True} for key in keys]
-            lake.put_bytes(manifest_key, json.dumps({"entries": entries}).encode())
+            location = write_copy_manifest(lake, manifest_key, keys)
             out.append(
-                f"COPY {_quote(stage)} FROM {literal(lake.uri(manifest_key))} "
+                f"COPY {_quote(stage)} FROM {literal(location)} "
                 f"IAM_ROLE {literal(self.copy_role_arn)} MANIFEST FORMAT AS PARQUET"
             )
         return out
@@ -247,4 +299,8 @@ class RedshiftWarehouse(Warehouse):
         return list(self._execute(sql, params).fetchall())
 
     def close(self) -> None:
-        self.conn.close()
+        import redshift_connector
+
+        # Closing a connection that already broke must not hide the error that broke it.
+        with contextlib.suppress(OSError, redshift_connector.Error):
+            self.conn.close()
