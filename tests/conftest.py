@@ -24,6 +24,7 @@ from tests.reliability.plugin import (  # noqa: F401
     pytest_sessionfinish,
     reliability,
 )
+from tests.support.moto_aws import fake_aws_credentials
 
 MYSQL_URL_ENV = "RENTALCTL_TEST_MYSQL_URL"
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
@@ -54,23 +55,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Fake AWS credentials and region for tests on moto; returns the region.
-
-    moto intercepts the calls in process, so the credentials need only exist. Nothing real may
-    leak into a test: a developer's profile, session token or credentials would authenticate
-    against AWS, and an endpoint override (AWS_ENDPOINT_URL or a per-service
-    AWS_ENDPOINT_URL_*) would send the calls past moto to a real server.
-    """
-    for var in list(os.environ):
-        if var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL") or var.startswith(
-            "AWS_ENDPOINT_URL_"
-        ):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    return "eu-west-1"
+    """Fake AWS credentials and region for tests on moto; returns the region."""
+    return fake_aws_credentials(monkeypatch)
 
 
 @pytest.fixture(scope="session")

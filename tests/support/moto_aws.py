@@ -10,7 +10,11 @@ it. The ResultSelector goes, as a plain call's result has no JobRunState.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
@@ -20,6 +24,26 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-sfn"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
 GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
 GLUE_REQUEST_RESPONSE = "arn:aws:states:::glue:startJobRun"
+
+
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Fake AWS credentials and region for tests on moto; returns the region.
+
+    moto intercepts the calls in process, so the credentials need only exist. Nothing real may
+    leak into a test: a developer's profile, session token or credentials would authenticate
+    against AWS, and an endpoint override (AWS_ENDPOINT_URL or a per-service
+    AWS_ENDPOINT_URL_*) would send the calls past moto to a real server.
+    """
+    for var in list(os.environ):
+        if var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL") or var.startswith(
+            "AWS_ENDPOINT_URL_"
+        ):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    return "eu-west-1"
 
 
 def glue_sync_stand_in(node: Any) -> tuple[Any, int]:
