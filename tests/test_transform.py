@@ -5,6 +5,7 @@ end-to-end tests extract from SQLite, run the transform job and read its Parquet
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -415,6 +416,45 @@ def test_attributes_rejections(spark: Any) -> None:
             rej("apartment_attributes", rows[4], "invalid_measure"),
         ],
     )
+
+
+def cut(full: str, head: str) -> str:
+    """A record too long for Redshift's VARCHAR(65535), as curated.rejected_rows keeps it: its
+    first characters, then the whole record's size in bytes and its SHA-256."""
+    data = full.encode()
+    return (
+        f"{head} ...[truncated from {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}]"
+    )
+
+
+def test_a_rejected_record_longer_than_redshift_holds_is_cut_between_characters(
+    spark: Any,
+) -> None:
+    # The raw rows as JSON: 65,535 bytes (fits), 65,536 (one byte too many), and ~70 KB of
+    # two-, three- and four-byte characters (é, €, 😀), as long TEXT columns can hold.
+    base = len(record("apartment_attributes", attr(1, body="", square_feet=0)).encode())
+    fits = attr(1, body="x" * (65535 - base), square_feet=0)
+    over = attr(2, body="x" * (65536 - base), square_feet=0)
+    wide = attr(3, body="é" * 30000, amenities="€" * 1500 + "😀" * 500, square_feet=0)
+    full = {n: record("apartment_attributes", row) for n, row in ((1, fits), (2, over), (3, wide))}
+    assert [len(full[n].encode()) for n in (1, 2)] == [65535, 65536]
+    assert len(full[3].encode()) == 66871
+
+    _, rejected = transform(
+        "apartment_attributes",
+        spark.createDataFrame([fits, over, wide], RAW_DDL["apartment_attributes"]),
+        RUN,
+        RATES,
+    )
+    got = dict(rejected.select("record_key", "record").collect())
+    assert got["1"] == full[1]
+    assert got["2"] == cut(full[2], full[2][:65407])  # 65535 bytes less 128 for the marker
+    # The beginning kept ends between two characters and fills most of the room.
+    head = got["3"][: got["3"].index(" ...[truncated from ")]
+    assert got["3"] == cut(full[3], head)
+    assert full[3].startswith(head)
+    assert 0.8 * 65407 <= len(head.encode()) <= 65407
+    assert all(len(r.encode()) <= 65535 for r in got.values())
 
 
 # --- user_viewing ---------------------------------------------------------------------------

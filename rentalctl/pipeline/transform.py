@@ -25,6 +25,7 @@ from rentalctl.curated import (
     CURATED,
     FALSE_WORDS,
     REASONS,
+    REDSHIFT_VARCHAR_MAX,
     REJECTED_ROWS_COLUMNS,
     TRUE_WORDS,
 )
@@ -221,6 +222,36 @@ def _checks(table: str) -> list[tuple[str, Column]]:
     raise ValueError(table)
 
 
+#: room kept for the marker of a cut record: " ...[truncated from <size> bytes, sha256 <64 hex>]"
+_MARKER_BYTES = 128
+
+
+def bounded_record(record: Column) -> Column:
+    """``record`` (a rejected row's JSON) cut to fit curated.rejected_rows.record, which holds
+    REDSHIFT_VARCHAR_MAX bytes on Redshift (a long TEXT column, or accents in a long title, can
+    make the JSON longer). A record that fits is kept whole. A longer one keeps its beginning,
+    cut between two characters, and ends with a marker giving the whole record's size and
+    SHA-256: the record is then no longer JSON, but two long records that differ only after the
+    cut stay different (rejected rows are deduplicated on the record).
+
+    Spark cuts strings in characters and a UTF-8 character takes 1 to 4 bytes, so the beginning
+    kept is the longest of a few prefixes (room / w characters, w from 1 to 4 in steps of 1/4)
+    that fits the room in bytes: at least 80% of the room is used, all of it for text of one
+    width."""
+    size = F.octet_length(record)
+    room = REDSHIFT_VARCHAR_MAX - _MARKER_BYTES
+    prefixes = [F.substring(record, 1, room * 4 // quarters) for quarters in range(4, 17)]
+    head = F.coalesce(*[F.when(F.octet_length(p) <= room, p) for p in prefixes])
+    marker = F.concat(
+        F.lit(" ...[truncated from "),
+        size.cast("string"),
+        F.lit(" bytes, sha256 "),
+        F.sha2(record, 256),
+        F.lit("]"),
+    )
+    return F.when(size <= REDSHIFT_VARCHAR_MAX, record).otherwise(F.concat(head, marker))
+
+
 def rates_column(rates: Mapping[str, Decimal]) -> Column:
     """The rates as a literal map column (currency -> DECIMAL(18,6)); no join, no UDF."""
     if not rates:
@@ -299,7 +330,9 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
         F.col("_raw"),
         {"ignoreNullFields": "false", "timestampNTZFormat": RECORD_TIMESTAMP_FORMAT},
     )
-    df = df.withColumn("_record", F.when(F.col("_reason").isNotNull(), record)).drop("_raw")
+    df = df.withColumn(
+        "_record", F.when(F.col("_reason").isNotNull(), bounded_record(record))
+    ).drop("_raw")
 
     # One version per key among the VALID rows: a newer rejected version never displaces an
     # older valid one. Ties on the timestamp between different rows of one key (and, for the
