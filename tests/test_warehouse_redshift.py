@@ -705,8 +705,8 @@ class Broken(FakeConnection):
 
 
 LOST = (
-    "lost the connection to redshift://u@h:5439/db (TimeoutError: timed out); the transaction "
-    "was rolled back (worth a retry)"
+    "lost the connection to redshift://u@h:5439/db (TimeoutError: timed out); anything not "
+    "committed is rolled back (worth a retry)"
 )
 
 
@@ -727,7 +727,7 @@ def test_a_connection_reset_during_a_raw_load_is_worth_a_retry(lake: S3Lake) -> 
         warehouse(conn).load_raw(lake, manifest())
     assert str(caught.value) == (
         "lost the connection to redshift://u@h:5439/db (ConnectionResetError: [Errno 104] "
-        "Connection reset by peer); the transaction was rolled back (worth a retry)"
+        "Connection reset by peer); anything not committed is rolled back (worth a retry)"
     )
     assert conn.events[-1] == ("rollback",)
 

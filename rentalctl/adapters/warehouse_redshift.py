@@ -151,11 +151,13 @@ class RedshiftWarehouse(Warehouse):
 
     def _lost(self, exc: BaseException) -> ResourceUnavailable:
         """The connection broke: the driver raises the socket's own error (TimeoutError,
-        ConnectionResetError, ...) or InterfaceError. Redshift rolls back what was not committed."""
+        ConnectionResetError, ...) or InterfaceError. Redshift rolls back what was not committed;
+        a COMMIT whose answer was lost may have been applied, which a retry can take: raw loads
+        and merges are idempotent."""
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return ResourceUnavailable(
-            f"lost the connection to {self.name} ({detail}); the transaction was rolled back "
-            "(worth a retry)"
+            f"lost the connection to {self.name} ({detail}); anything not committed is rolled "
+            "back (worth a retry)"
         )
 
     def _commit(self) -> None:
