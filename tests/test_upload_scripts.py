@@ -36,6 +36,7 @@ from rentalctl.cli.deploy import upload_scripts
 from rentalctl.deploy import glue as deploy_glue
 from rentalctl.jobs import JOB_TYPES, JOBS
 from tests.support.pythons import python39
+from tests.support.wheels import PURE, SHELL_BINARY, SPARK_BINARY, use_stand_in_wheels
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRYPOINT = REPO / "glue" / "job.py"
@@ -57,11 +58,6 @@ SQL_FILES = [
     "redshift/kpis/top_performing_listings.sql",
     "redshift/presentation.sql",
 ]
-# Stand-ins for the wheelhouse (tests/test_wheelhouse.py installs the real one): one wheel of
-# a pure-Python package, shared by both runtimes, and one of a compiled package per runtime.
-PURE = "lib/wheels/puredep-1.0-py3-none-any.whl"
-SHELL_BINARY = "lib/wheels/cdep-2.0-cp39-cp39-manylinux2014_x86_64.whl"
-SPARK_BINARY = "lib/wheels/cdep-2.0-cp311-cp311-manylinux2014_x86_64.whl"
 ALL_FILES = {"glue/job.py", WHEEL, PURE, SHELL_BINARY, SPARK_BINARY, "config/rentalctl.yaml"}
 ALL_FILES |= set(SQL_FILES)
 JOBS_IN_ORDER = list(JOB_TYPES)
@@ -139,17 +135,7 @@ def moto(aws_credentials: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto
 
 @pytest.fixture(autouse=True)
 def wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """upload-scripts ships these wheels (in this order) instead of downloading the real ones."""
-    folder = tmp_path / "wheelhouse"
-    folder.mkdir()
-    for path in (PURE, SHELL_BINARY, SPARK_BINARY):
-        (folder / Path(path).name).write_bytes(f"content of {Path(path).name}".encode())
-    pythons = {"3.9": [PURE, SHELL_BINARY], "3.11": [PURE, SPARK_BINARY]}
-
-    def wheels(home: Path, python: str) -> list[Path]:
-        return [folder / Path(path).name for path in pythons[python]]
-
-    monkeypatch.setattr("rentalctl.deploy.wheelhouse.wheels", wheels)
+    use_stand_in_wheels(monkeypatch, tmp_path / "wheelhouse")
 
 
 @pytest.fixture

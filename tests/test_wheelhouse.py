@@ -23,6 +23,7 @@ import pytest
 from rentalctl import config, sqlfiles
 from rentalctl.deploy import glue as deploy_glue
 from rentalctl.errors import ResourceUnavailable
+from rentalctl.jobs import JOB_TYPES
 from tests.support.pythons import python39
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +38,6 @@ import rentalctl.jobs, pymysql, redshift_connector, sqlglot, yaml
 from rentalctl import sqlfiles
 print(len(sqlfiles.presentation_refresh("redshift")), len(sqlfiles.presentation_refresh("duckdb")))
 """
-
-pytestmark = pytest.mark.slow
 
 
 def _offline(reason: str) -> None:
@@ -120,6 +119,7 @@ def _check(python: Path) -> None:
     assert broken.stdout == "No broken requirements found.\n", broken.stdout
 
 
+@pytest.mark.slow
 def test_python_shell_jobs_install_their_wheels_with_no_index_on_python_3_9(
     shipped: tuple[dict[str, bytes], dict[str, dict[str, str]]], cache: Path, tmp_path: Path
 ) -> None:
@@ -128,7 +128,8 @@ def test_python_shell_jobs_install_their_wheels_with_no_index_on_python_3_9(
         pytest.skip("no Python 3.9 interpreter here")
     files, arguments = shipped
     python = _glue_like_environment(base, tmp_path / "venv", cache)
-    wheels = _wheels(arguments["merge"]["--extra-py-files"], files, tmp_path / "wheels")
+    shell_job = next(job for job, kind in JOB_TYPES.items() if kind == "pythonshell")
+    wheels = _wheels(arguments[shell_job]["--extra-py-files"], files, tmp_path / "wheels")
     assert wheels[-1].name == deploy_glue.WHEEL.split("/")[-1]
     for wheel in wheels:  # one after the other: each finds what it requires already installed
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -137,6 +138,7 @@ def test_python_shell_jobs_install_their_wheels_with_no_index_on_python_3_9(
     _check(python)
 
 
+@pytest.mark.slow
 def test_the_spark_job_installs_its_wheels_with_no_index_on_python_3_11(
     shipped: tuple[dict[str, bytes], dict[str, dict[str, str]]], cache: Path, tmp_path: Path
 ) -> None:
@@ -150,3 +152,17 @@ def test_the_spark_job_installs_its_wheels_with_no_index_on_python_3_11(
     done = subprocess.run([*pip, *options, *map(str, wheels)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     _check(python)
+
+
+def test_a_failed_download_is_a_typed_error_and_leaves_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rentalctl.deploy import wheelhouse
+
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip finds nothing, as with no network
+    with pytest.raises(ResourceUnavailable) as failed:
+        wheelhouse.wheels(tmp_path, "3.9")
+    message = str(failed.value)
+    assert message.startswith("cannot download the Glue jobs' wheels for Python 3.9 with pip: ")
+    assert f"{tmp_path}/cache/glue-wheels" in message
+    assert list((tmp_path / "cache" / "glue-wheels").iterdir()) == []

@@ -346,7 +346,8 @@ def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[
             definition.update(Command=command, GlueVersion=s.glue_version)
             definition.update(WorkerType=s.spark_worker_type, NumberOfWorkers=s.spark_workers)
             # Spark jobs pip-install the wheels, from these files only; continuous logs and
-            # metrics are Spark features.
+            # metrics are Spark features (the glue-job policy's GlueJobMetrics statement lets
+            # Glue publish the metrics).
             args["--additional-python-modules"] = wheels[kind]
             args["--python-modules-installer-option"] = "--no-index"
             args["--enable-continuous-cloudwatch-log"] = "true"
