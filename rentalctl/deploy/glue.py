@@ -180,12 +180,9 @@ def scripts_root(settings: Settings) -> str:
 def artifacts(settings: Settings) -> list[Artifact]:
     files = [Artifact(ENTRYPOINT, resources.shipped(ENTRYPOINT).read_bytes(), "text/x-python")]
     files.append(Artifact(WHEEL, build_wheel(), "application/zip"))
-    shipped: set[str] = set()
-    for python in _pythons(settings).values():
-        for path in wheelhouse.wheels(settings.home, python):
-            if path.name not in shipped:  # a pure-Python wheel serves both runtimes
-                shipped.add(path.name)
-                files.append(Artifact(f"{DEPENDENCIES}/{path.name}", path.read_bytes()))
+    # By file name: a pure-Python wheel serves both runtimes.
+    wheels = {p.name: p for paths in _dependencies(settings).values() for p in paths}
+    files += [Artifact(f"{DEPENDENCIES}/{name}", p.read_bytes()) for name, p in wheels.items()]
     sql_root = resources.shipped("redshift")
     for path in sorted(sql_root.rglob("*.sql")):
         rel = path.relative_to(sql_root).as_posix()
@@ -194,23 +191,22 @@ def artifacts(settings: Settings) -> list[Artifact]:
     return files
 
 
-def _pythons(settings: Settings) -> dict[str, str]:
-    """Job type -> the Python version its Glue runtime runs."""
-    return {
+def _dependencies(settings: Settings) -> dict[str, list[Path]]:
+    """Job type -> the wheels of the library's dependencies for the Python of its Glue runtime,
+    in install order."""
+    pythons = {
         "pythonshell": wheelhouse.PYTHON_SHELL,
         "glueetl": wheelhouse.spark_python(settings.aws.glue_version),
     }
+    return {kind: wheelhouse.wheels(settings.home, python) for kind, python in pythons.items()}
 
 
 def libraries(settings: Settings) -> dict[str, list[str]]:
     """Job type -> the wheels its jobs install (artifact paths), in install order: the
     dependencies first, the job library last."""
     return {
-        kind: [
-            *(f"{DEPENDENCIES}/{p.name}" for p in wheelhouse.wheels(settings.home, python)),
-            WHEEL,
-        ]
-        for kind, python in _pythons(settings).items()
+        kind: [*(f"{DEPENDENCIES}/{p.name}" for p in paths), WHEEL]
+        for kind, paths in _dependencies(settings).items()
     }
 
 
