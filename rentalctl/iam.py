@@ -2,19 +2,21 @@
 
 The templates live in ``config/iam/<role>-role.json`` (shipped data, like the state machine); the
 settings fill in the names: the lake's bucket and prefix, the state table, the Glue jobs, the SNS
-topic, the secrets, the region and the account. Nothing is granted on ``"*"`` except the Step
-Functions log-delivery actions, which AWS documents as supporting no resource-level permission
-(https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html): those are the statements
-named in ``RESOURCE_STAR_SIDS``, and the tests hold every other statement to a named resource.
+topic, the secrets, the warehouse, the region and the account. Nothing is granted on ``"*"``
+except actions AWS documents as supporting no resource-level permission: those are the
+statements named in ``RESOURCE_STAR_SIDS``, and the tests hold every other statement to a named
+resource. docs/aws.md gives the reason for each statement, with its AWS documentation.
 
 A statement whose resources are all optional and none is configured (no secrets, no Glue
-connections, no SNS topic, no Step Functions log group) is left out rather than granted broadly.
+connections, no SNS topic, no Step Functions log group, no IAM login to Redshift) is left out
+rather than granted broadly.
 
 Placeholders a template may use: ``${partition}``, ``${region}``, ``${account}``, ``${bucket}``,
 ``${prefix}``, ``${bucket_arn}``, ``${lake_objects_arn}``, ``${state_table}``,
 ``${state_machine_name}``, and the lists (a placeholder alone in a string becomes a JSON list)
 ``${lake_list_prefixes}``, ``${glue_job_arns}``, ``${glue_connection_arns}``,
-``${sns_topic_arns}``, ``${secret_arns}``.
+``${sns_topic_arns}``, ``${secret_arns}``, ``${redshift_workgroup_arns}``,
+``${redshift_cluster_login_arns}``.
 """
 
 from __future__ import annotations
@@ -36,14 +38,25 @@ ROLES: dict[str, str] = {
     "redshift-copy": "the role Redshift COPY assumes to read the lake (aws.redshift_copy_role_arn)",
 }
 
-#: Statements allowed to name ``"Resource": "*"``: the CloudWatch Logs delivery actions Step
-#: Functions needs for its logging, which accept no resource ARN (AWS Step Functions developer
-#: guide, "IAM policies for logging to CloudWatch Logs").
-RESOURCE_STAR_SIDS = frozenset({"StepFunctionsLogDelivery"})
+#: Statements allowed to name ``"Resource": "*"``, as their actions accept no resource ARN: the
+#: CloudWatch Logs delivery actions Step Functions needs for its logging (Step Functions
+#: developer guide, "IAM policies for logging to CloudWatch Logs"), the EC2 Describe* actions Glue
+#: calls to set up a job's network interface in a VPC, and cloudwatch:PutMetricData (held to the
+#: "Glue" namespace by a condition) (Service Authorization Reference, Amazon EC2 and CloudWatch).
+RESOURCE_STAR_SIDS = frozenset({"StepFunctionsLogDelivery", "GlueVpcDescribe", "GlueJobMetrics"})
 
-#: Statements kept only when the setting they serve is configured.
+
+def _in_vpc(settings: Settings) -> bool:
+    return bool(settings.aws.glue_connections)
+
+
+#: Statements kept only when the setting they serve is configured. Glue creates network
+#: interfaces only for a job with a connection (a job in a VPC).
 _ONLY_WHEN: dict[str, Callable[[Settings], bool]] = {
     "StepFunctionsLogDelivery": lambda s: bool(s.aws.state_machine_log_group_arn),
+    "GlueVpcNetworkInterfaces": _in_vpc,
+    "GlueVpcNetworkInterfaceTags": _in_vpc,
+    "GlueVpcDescribe": _in_vpc,
 }
 
 _ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):[^:]*:(?P<region>[^:]*):(?P<account>\d{12}):")
@@ -111,7 +124,29 @@ def _values(settings: Settings) -> dict[str, Any]:
         "glue_connection_arns": [f"{glue}:catalog", *connections] if connections else [],
         "sns_topic_arns": [aws.sns_topic_arn] if aws.sns_topic_arn else [],
         "secret_arns": [a for a in (aws.source_secret_arn, aws.redshift_secret_arn) if a],
+        **_redshift_login(settings, f"{base}:redshift", region, account),
     }
+
+
+def _redshift_login(settings: Settings, service: str, region: str, account: str) -> dict[str, Any]:
+    """What the jobs' IAM login to Redshift (no aws.redshift_secret_arn) is granted on, as the
+    warehouse adapter calls it: GetCredentials for a Serverless workgroup, GetClusterCredentials
+    for the database user and database of a provisioned cluster."""
+    url = settings.warehouse
+    workgroups: list[str] = []
+    cluster: list[str] = []
+    if isinstance(url, urls.RedshiftURL) and not settings.aws.redshift_secret_arn:
+        if url.serverless:
+            # A workgroup's ARN ends in its ID, which the endpoint does not name: the account's
+            # workgroups in the region.
+            workgroups = [f"{service}-serverless:{region}:{account}:workgroup/*"]
+        else:
+            where = f"{service}:{region}:{account}"
+            cluster = [
+                f"{where}:dbuser:{url.identifier}/{url.user}",
+                f"{where}:dbname:{url.identifier}/{url.database}",
+            ]
+    return {"redshift_workgroup_arns": workgroups, "redshift_cluster_login_arns": cluster}
 
 
 def _account(settings: Settings) -> tuple[str, str]:

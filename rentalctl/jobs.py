@@ -27,6 +27,11 @@ JOB_TYPES = {
     "record-failure": "pythonshell",
 }
 
+# Whether each job gets the Glue connections (aws.glue_connections), keyed by job: every job but
+# the Spark transform reaches the source database or Redshift. The transform reads and writes S3
+# only, and a job without a connection does not start in the VPC, so it needs no VPC endpoints.
+USES_CONNECTIONS = {job: job != "transform" for job in JOB_TYPES}
+
 
 def result_key(run_id: str, job: str, table: str | None = None) -> str:
     return f"runs/run_id={run_id}/{job}{'.' + table if table else ''}.json"

@@ -58,6 +58,16 @@ class MysqlURL(_ServerURL):
 class RedshiftURL(_ServerURL):
     scheme = "redshift"
 
+    @property
+    def serverless(self) -> bool:
+        """Whether the host is a Serverless workgroup's endpoint (else a provisioned cluster's)."""
+        return "redshift-serverless" in self.host
+
+    @property
+    def identifier(self) -> str:
+        """The first label of the host: the cluster identifier, or the workgroup's name."""
+        return self.host.split(".")[0]
+
 
 @dataclass(frozen=True)
 class S3URL:

@@ -103,6 +103,11 @@ def sequence(env: dict[str, str]) -> int:
         cwd = Path(work)
         (cwd / "config").mkdir()
         (cwd / "config" / "aws.yaml").write_text(config_text("rental-lake"))
+        # upload-scripts downloads the Glue jobs' wheels into <home>/cache once: keep that cache
+        # between runs (the repository's .rentalctl/, ignored by git).
+        (REPO / ".rentalctl" / "cache").mkdir(parents=True, exist_ok=True)
+        (cwd / ".rentalctl").mkdir()
+        (cwd / ".rentalctl" / "cache").symlink_to(REPO / ".rentalctl" / "cache")
 
         def rentalctl(*args: str) -> dict:
             argv = [sys.executable, "-m", "rentalctl", "--profile", "aws", "-o", "json", *args]

@@ -8,6 +8,7 @@ lake's prefix. moto's IAM then accepts each document as a managed policy.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,21 @@ JOBS = [
     "archive",
     "record-failure",
 ]
-# The only statement allowed to name "Resource": "*", and exactly the actions AWS documents for
-# it (Step Functions developer guide, "IAM policies for logging to CloudWatch Logs"): CloudWatch
-# Logs' log-delivery API has no resource-level permissions.
+# The only statements allowed to name "Resource": "*", and exactly the actions AWS documents as
+# having no resource-level permissions (Service Authorization Reference): CloudWatch Logs'
+# log-delivery API (Step Functions developer guide, "IAM policies for logging to CloudWatch
+# Logs"), EC2's Describe* calls and CloudWatch's PutMetricData.
+VPC_DESCRIBE = {
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpoints",
+}
 RESOURCE_STAR_ALLOWED = {
+    ("glue-job", "GlueVpcDescribe"): VPC_DESCRIBE,
+    ("glue-job", "GlueJobMetrics"): {"cloudwatch:PutMetricData"},
     ("state-machine", "StepFunctionsLogDelivery"): {
         "logs:CreateLogDelivery",
         "logs:GetLogDelivery",
@@ -50,7 +62,7 @@ RESOURCE_STAR_ALLOWED = {
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
-    }
+    },
 }
 
 CONFIG = f"""\
@@ -210,9 +222,77 @@ def test_glue_job_role(app: typer.Typer, config_file: Path) -> None:
     assert f"arn:aws:glue:{REGION}:{ACCOUNT}:connection/rentalctl-aurora-vpc" in as_list(
         s["GlueConnections"]["Resource"]
     )
-    # A job does not start jobs, publish alerts or touch IAM.
-    assert not {a for a in actions(doc) if a.split(":")[0] in ("sns", "states", "iam", "events")}
-    assert "glue:StartJobRun" not in actions(doc)
+    # A job in a VPC: Glue gives it a network interface in the connection's subnet (Glue
+    # developer guide, "Setting up IAM permissions for AWS Glue": the AWSGlueServiceRole policy).
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    assert s["GlueVpcNetworkInterfaces"] == {
+        "Sid": "GlueVpcNetworkInterfaces",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
+        "Resource": [f"{ec2}:network-interface/*", f"{ec2}:subnet/*", f"{ec2}:security-group/*"],
+    }
+    assert s["GlueVpcNetworkInterfaceTags"] == {
+        "Sid": "GlueVpcNetworkInterfaceTags",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+        "Resource": [f"{ec2}:network-interface/*", f"{ec2}:security-group/*"],
+        "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}},
+    }
+    assert set(as_list(s["GlueVpcDescribe"]["Action"])) == VPC_DESCRIBE
+    assert s["GlueJobMetrics"] == {
+        "Sid": "GlueJobMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "Glue"}},
+    }
+    assert s["EarlierExecutions"] == {
+        "Sid": "EarlierExecutions",
+        "Effect": "Allow",
+        "Action": "states:DescribeExecution",
+        "Resource": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:rentalctl-pipeline:*",
+    }
+    # Redshift's password is in a secret here: no IAM login.
+    assert "RedshiftServerlessLogin" not in s and "RedshiftClusterLogin" not in s
+    # A job does not start jobs or executions, publish alerts or touch IAM.
+    assert not {a for a in actions(doc) if a.split(":")[0] in ("sns", "iam", "events")}
+    assert {a for a in actions(doc) if a.split(":")[0] in ("states", "glue")} == {
+        "states:DescribeExecution",
+        "glue:GetConnection",
+    }
+
+
+def test_iam_login_to_redshift_is_granted_for_the_configured_warehouse_only(
+    app: typer.Typer, config_file: Path
+) -> None:
+    """Without aws.redshift_secret_arn the jobs log in to Redshift with IAM, as the warehouse
+    adapter does it: GetCredentials for a Serverless workgroup (whose ARN ends in an ID the
+    endpoint does not name), GetClusterCredentials for the user and database of a cluster."""
+    serverless = by_sid(policy(app, config_file, "glue-job", "aws.redshift_secret_arn="))
+    assert serverless["RedshiftServerlessLogin"] == {
+        "Sid": "RedshiftServerlessLogin",
+        "Effect": "Allow",
+        "Action": "redshift-serverless:GetCredentials",
+        "Resource": [f"arn:aws:redshift-serverless:{REGION}:{ACCOUNT}:workgroup/*"],
+    }
+    assert "RedshiftClusterLogin" not in serverless
+
+    cluster_url = f"redshift://loader@analytics.abc123xyz.{REGION}.redshift.amazonaws.com:5439/dw"
+    cluster = by_sid(
+        policy(
+            app, config_file, "glue-job", "aws.redshift_secret_arn=", f"warehouse.url={cluster_url}"
+        )
+    )
+    assert cluster["RedshiftClusterLogin"] == {
+        "Sid": "RedshiftClusterLogin",
+        "Effect": "Allow",
+        "Action": "redshift:GetClusterCredentials",
+        "Resource": [
+            f"arn:aws:redshift:{REGION}:{ACCOUNT}:dbuser:analytics/loader",
+            f"arn:aws:redshift:{REGION}:{ACCOUNT}:dbname:analytics/dw",
+        ],
+    }
+    assert "RedshiftServerlessLogin" not in cluster
 
 
 def test_state_machine_role(app: typer.Typer, config_file: Path) -> None:
@@ -235,16 +315,11 @@ def test_state_machine_role(app: typer.Typer, config_file: Path) -> None:
         "Action": "sns:Publish",
         "Resource": [TOPIC],
     }
-    assert s["GlueSyncEventRule"]["Resource"] == (
-        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/StepFunctionsGetEventsForGlueJobRunsRule"
-    )
-    assert set(as_list(s["GlueSyncEventRule"]["Action"])) == {
-        "events:PutTargets",
-        "events:PutRule",
-        "events:DescribeRule",
-    }
-    assert "StepFunctionsLogDelivery" in s
-    assert not {a for a in actions(doc) if a.split(":")[0] in ("s3", "dynamodb", "iam")}
+    # glue:startJobRun.sync polls the job run: Step Functions documents the four glue actions
+    # above and no EventBridge rule for it (developer guide, "Start an AWS Glue job with Step
+    # Functions", IAM policies).
+    assert set(s) == {"RunPipelineGlueJobs", "NotifyFailures", "StepFunctionsLogDelivery"}
+    assert not {a for a in actions(doc) if a.split(":")[0] in ("s3", "dynamodb", "iam", "events")}
 
 
 def test_redshift_copy_role_reads_the_lake_only(app: typer.Typer, config_file: Path) -> None:
@@ -300,10 +375,148 @@ def test_statements_for_unconfigured_resources_are_left_out(
     state_machine = by_sid(policy(app, config_file, "state-machine", *unset))
 
     assert "DatabaseSecrets" not in glue_job and "GlueConnections" not in glue_job
+    assert not [sid for sid in glue_job if sid.startswith("GlueVpc")]  # no job in a VPC
     assert "NotifyFailures" not in state_machine
     assert "StepFunctionsLogDelivery" not in state_machine
     every = [*glue_job.values(), *state_machine.values()]
-    assert all("*" not in as_list(s["Resource"]) for s in every)
+    # Left: the Spark job's metrics, always on (held to Glue's namespace by a condition).
+    assert [s["Sid"] for s in every if "*" in as_list(s["Resource"])] == ["GlueJobMetrics"]
+
+
+# ---------------------------------------------------- what the jobs call is what the role allows
+
+# The AWS calls of the code the Glue jobs run (boto3 client methods; paginators by operation)
+# and the IAM actions each needs (Service Authorization Reference; s3's upload_file is a
+# multipart upload above its threshold, copy_object reads the source and writes the target).
+JOB_CALLS = {
+    ("s3", "get_object"): {"s3:GetObject"},
+    ("s3", "head_object"): {"s3:GetObject"},  # HeadObject is authorised by s3:GetObject
+    ("s3", "put_object"): {"s3:PutObject"},
+    ("s3", "upload_file"): {"s3:PutObject", "s3:AbortMultipartUpload"},
+    ("s3", "copy_object"): {"s3:GetObject", "s3:PutObject"},
+    ("s3", "delete_object"): {"s3:DeleteObject"},
+    ("s3", "delete_objects"): {"s3:DeleteObject"},
+    ("s3", "list_objects_v2"): {"s3:ListBucket"},
+    ("dynamodb", "get_item"): {"dynamodb:GetItem"},
+    ("dynamodb", "put_item"): {"dynamodb:PutItem"},
+    ("dynamodb", "update_item"): {"dynamodb:UpdateItem"},
+    ("dynamodb", "delete_item"): {"dynamodb:DeleteItem"},
+    ("dynamodb", "scan"): {"dynamodb:Scan"},
+    ("secretsmanager", "get_secret_value"): {"secretsmanager:GetSecretValue"},
+}
+# Made by redshift_connector for the IAM login (no aws.redshift_secret_arn), and by the first
+# state of a run, which asks whether an earlier execution of the state machine still runs.
+LIBRARY_CALLS = {
+    "redshift-serverless:GetCredentials",
+    "redshift:GetClusterCredentials",
+    "states:DescribeExecution",
+}
+# Made only by operator commands (seed-bookmarks, run) with the operator's credentials.
+OPERATOR_CALLS = {
+    ("dynamodb", "describe_table"),
+    ("dynamodb", "table_exists"),  # a waiter
+    ("dynamodb", "create_table"),
+    ("dynamodb", "describe_continuous_backups"),
+    ("dynamodb", "update_continuous_backups"),
+}
+JOB_FILES = (
+    "glue/job.py",
+    "rentalctl/adapters/lake_s3.py",
+    "rentalctl/adapters/state_dynamodb.py",
+    "rentalctl/adapters/warehouse_redshift.py",
+)
+OPERATOR_FILES = ("rentalctl/deploy/glue.py", "rentalctl/deploy_sfn.py")
+OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py",)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _client_services(node: ast.AST) -> set[str]:
+    """Services of the ``aws.client("service", ...)`` calls under ``node``."""
+    return {
+        call.args[0].value
+        for call in ast.walk(node)
+        if isinstance(call, ast.Call)
+        and ast.unparse(call.func) == "aws.client"
+        and isinstance(call.args[0], ast.Constant)
+    }
+
+
+def aws_calls(path: Path) -> set[tuple[str, str]]:
+    """(service, operation) of every call on a boto3 client in ``path``: ``client`` is the
+    client its function creates, ``self._client`` the one client its module creates."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    (module_service,) = _client_services(tree) if "self._client" in ast.unparse(tree) else ("",)
+    found = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        local = _client_services(function)
+        for call in ast.walk(function):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                continue
+            owner, method = ast.unparse(call.func.value), call.func.attr
+            if owner == "client" and len(local) == 1:
+                service = next(iter(local))
+            elif owner == "self._client":
+                service = module_service
+            else:
+                continue
+            if method in ("get_paginator", "get_waiter"):
+                method = call.args[0].value  # type: ignore[attr-defined]
+            found.add((service, method))
+    return found
+
+
+def test_the_glue_role_allows_every_call_the_jobs_make(app: typer.Typer, config_file: Path) -> None:
+    clients = {
+        path.relative_to(REPO).as_posix()
+        for path in [*REPO.glob("rentalctl/**/*.py"), *REPO.glob("glue/*.py")]
+        if "aws.client(" in path.read_text(encoding="utf-8")
+    }
+    assert clients == {*JOB_FILES, *OPERATOR_FILES}  # a new client: add its calls to the table
+    calls = set().union(*(aws_calls(REPO / path) for path in JOB_FILES))
+    assert calls - OPERATOR_CALLS == set(JOB_CALLS)
+
+    cluster_url = f"redshift://loader@analytics.abc123xyz.{REGION}.redshift.amazonaws.com:5439/dw"
+    allowed = set().union(
+        actions(policy(app, config_file, "glue-job")),
+        actions(policy(app, config_file, "glue-job", "aws.redshift_secret_arn=")),
+        actions(
+            policy(
+                app,
+                config_file,
+                "glue-job",
+                "aws.redshift_secret_arn=",
+                f"warehouse.url={cluster_url}",
+            )
+        ),
+    )
+    needed = set().union(*JOB_CALLS.values(), LIBRARY_CALLS)
+    assert needed - allowed == set()
+
+
+def test_the_glue_role_allows_what_the_job_definitions_ask_of_glue(
+    app: typer.Typer, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Glue publishes a job's metrics (--enable-metrics) and gives a job with a connection a
+    network interface in the VPC, both with the job's role."""
+    from collections import defaultdict
+
+    from rentalctl import config
+    from rentalctl.deploy import glue as deploy_glue
+
+    monkeypatch.setattr("rentalctl.deploy.wheelhouse.wheels", lambda home, python: [])
+    settings = config.load(config=str(config_file), env={})
+    definitions = deploy_glue.job_definitions(settings, defaultdict(lambda: "s3://b/k"))
+    needed = set()
+    for definition in definitions.values():
+        if definition["DefaultArguments"].get("--enable-metrics") == "true":
+            needed.add("cloudwatch:PutMetricData")
+        if definition.get("Connections"):
+            needed |= {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"}
+            needed |= {"ec2:CreateTags", "ec2:DeleteTags", *VPC_DESCRIBE}
+    assert needed >= {"cloudwatch:PutMetricData", "ec2:CreateNetworkInterface"}
+    assert needed - actions(policy(app, config_file, "glue-job")) == set()
 
 
 # -------------------------------------------------------------------------------------- errors

@@ -35,6 +35,8 @@ from rentalctl.cli import _Group, main_options
 from rentalctl.cli.deploy import upload_scripts
 from rentalctl.deploy import glue as deploy_glue
 from rentalctl.jobs import JOB_TYPES, JOBS
+from tests.support.pythons import python39
+from tests.support.wheels import PURE, SHELL_BINARY, SPARK_BINARY, use_stand_in_wheels
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRYPOINT = REPO / "glue" / "job.py"
@@ -56,7 +58,8 @@ SQL_FILES = [
     "redshift/kpis/top_performing_listings.sql",
     "redshift/presentation.sql",
 ]
-ALL_FILES = {"glue/job.py", WHEEL, "config/rentalctl.yaml", *SQL_FILES}
+ALL_FILES = {"glue/job.py", WHEEL, PURE, SHELL_BINARY, SPARK_BINARY, "config/rentalctl.yaml"}
+ALL_FILES |= set(SQL_FILES)
 JOBS_IN_ORDER = list(JOB_TYPES)
 
 
@@ -130,6 +133,11 @@ def moto(aws_credentials: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto
         yield Moto(s3, boto3.client("glue", region_name=REGION), updates)
 
 
+@pytest.fixture(autouse=True)
+def wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_stand_in_wheels(monkeypatch, tmp_path / "wheelhouse")
+
+
 @pytest.fixture
 def aws_config(tmp_path: Path) -> Path:
     """A copy of the shipped AWS profile template."""
@@ -190,7 +198,7 @@ def python_shell(job: str, concurrent_runs: int = 1) -> dict[str, Any]:
             "--job-language": "python",
             "--rentalctl_job": job,
             "--rentalctl_config": f"{SCRIPTS}/config/rentalctl.yaml",
-            "--extra-py-files": f"{SCRIPTS}/{WHEEL}",
+            "--extra-py-files": f"{SCRIPTS}/{PURE},{SCRIPTS}/{SHELL_BINARY},{SCRIPTS}/{WHEEL}",
             "--source_secret_arn": SOURCE_SECRET,
             "--redshift_secret_arn": REDSHIFT_SECRET,
         },
@@ -214,12 +222,15 @@ def spark(job: str, workers: int = 2) -> dict[str, Any]:
         "Timeout": 60,
         "MaxRetries": 0,
         "ExecutionProperty": {"MaxConcurrentRuns": 1},
-        "Connections": {"Connections": ["rentalctl-aurora-vpc"]},
+        "Connections": None,  # reads and writes S3 only: outside the VPC, needs no endpoint
         "DefaultArguments": {
             "--job-language": "python",
             "--rentalctl_job": job,
             "--rentalctl_config": f"{SCRIPTS}/config/rentalctl.yaml",
-            "--additional-python-modules": f"{SCRIPTS}/{WHEEL}",
+            "--additional-python-modules": (
+                f"{SCRIPTS}/{PURE},{SCRIPTS}/{SPARK_BINARY},{SCRIPTS}/{WHEEL}"
+            ),
+            "--python-modules-installer-option": "--no-index",
             "--enable-continuous-cloudwatch-log": "true",
             "--enable-metrics": "true",
             "--source_secret_arn": SOURCE_SECRET,
@@ -296,7 +307,7 @@ def test_second_run_uploads_nothing_and_updates_nothing(moto: Moto, aws_config: 
 
     code, text, _ = upload(aws_config, output="text")
     assert code == 0
-    assert "Nothing to do: 11 files and 8 Glue jobs are up to date." in text
+    assert "Nothing to do: 14 files and 8 Glue jobs are up to date." in text
     assert moto.versions() == versions
 
 
@@ -374,6 +385,31 @@ def test_drift_in_aws_is_put_back(moto: Moto, aws_config: Path) -> None:
         "managed-by": "rentalctl",
         "rentalctl:job": "merge",
     }
+
+
+def test_the_transform_job_runs_outside_the_vpc(moto: Moto, aws_config: Path) -> None:
+    """Only jobs that reach the source or Redshift get the Glue connection: a transform job
+    deployed with one (as rentalctl did before) loses it."""
+    assert upload(aws_config)[0] == 0
+    deployed = moto.job("rentalctl-transform")
+    update = {k: v for k, v in deployed.items() if k in EXPECTED_JOBS["transform"]}
+    update = {k: v for k, v in update.items() if v is not None and k != "Name"}
+    update["Connections"] = {"Connections": ["rentalctl-aurora-vpc"]}
+    moto.glue.update_job(JobName="rentalctl-transform", JobUpdate=update)
+    moto.updates.clear()
+
+    code, doc, _ = upload(aws_config)
+    assert code == 0
+    assert [(j["job"], j["changes"]) for j in doc["jobs"] if j["action"] != "unchanged"] == [
+        ("transform", ["Connections"])
+    ]
+    assert_job(moto, EXPECTED_JOBS["transform"])
+    code, doc, _ = upload(aws_config, sets=("aws.glue_connections=[]",))
+    assert code == 0
+    assert sorted(j["job"] for j in doc["jobs"] if j["action"] != "unchanged") == sorted(
+        job for job in JOBS_IN_ORDER if job != "transform"
+    )
+    assert [n for n in moto.job_names() if moto.job(n).get("Connections")] == []
 
 
 def test_dry_run_changes_nothing(moto: Moto, aws_config: Path) -> None:
@@ -636,30 +672,10 @@ def test_entrypoint_is_safe_to_import_and_python_3_9_clean() -> None:
     assert out.stdout == "[]\n" and out.stderr == ""
 
 
-def _python39() -> str | None:
-    """A Python 3.9 interpreter on this machine, if any (pyenv shims exist without one)."""
-    for candidate in (
-        "python3.9",
-        *sorted(Path("/root/.pyenv/versions").glob("3.9*/bin/python3.9")),
-    ):
-        try:
-            out = subprocess.run(
-                [str(candidate), "-c", "import sys; print(sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip() == "(3, 9)":
-            return str(candidate)
-    return None
-
-
 def test_entrypoint_and_wheel_on_python_3_9(tmp_path: Path) -> None:
     """Under a real 3.9 (when there is one): the entrypoint parses Glue's arguments, and pip
     accepts the library wheel (Requires-Python) and installs what the jobs read."""
-    python = _python39()
+    python = python39()
     if python is None:
         pytest.skip("no Python 3.9 interpreter here (the static checks above still ran)")
     probe = (

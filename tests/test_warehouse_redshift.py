@@ -810,3 +810,49 @@ def test_a_connect_that_times_out_is_unavailable(
         "cannot connect to Redshift at c1.abc.eu-west-1.redshift.amazonaws.com:5439, database "
         f"'rentals', user 'loader': {error}"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "login"),
+    [
+        (
+            "redshift://etl@wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com:5439/dw",
+            {"is_serverless": True, "serverless_work_group": "wg"},
+        ),
+        (
+            "redshift://etl@analytics.abc123xyz.eu-west-1.redshift.amazonaws.com:5439/dw",
+            {"cluster_identifier": "analytics"},
+        ),
+    ],
+)
+def test_iam_login_names_what_the_glue_role_is_granted_on(
+    url: str, login: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a secret, redshift_connector asks for temporary credentials of the URL's user on
+    the workgroup or cluster the host names (the glue-job policy grants exactly that)."""
+    from rentalctl import config
+
+    seen: dict[str, Any] = {}
+
+    def connect(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise redshift_connector.InterfaceError("no network here")
+
+    monkeypatch.setattr(redshift_connector, "connect", connect)
+    settings = config.load(
+        overrides={"target": "aws", "warehouse.url": url, "aws.region": "eu-west-1"}, env={}
+    )
+    with pytest.raises(ResourceUnavailable):
+        RedshiftWarehouse.connect(settings)
+    host = url.split("@")[1].split(":")[0]
+    assert seen == {
+        "host": host,
+        "port": 5439,
+        "database": "dw",
+        "user": "etl",
+        "timeout": 30,
+        "iam": True,
+        "db_user": "etl",
+        "region": "eu-west-1",
+        **login,
+    }

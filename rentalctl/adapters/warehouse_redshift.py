@@ -116,14 +116,13 @@ class RedshiftWarehouse(Warehouse):
                 secret = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
                 kwargs.update(user=secret.get("username", url.user), password=secret["password"])
             else:
-                # IAM authentication: temporary credentials for the database user. The first
-                # label of the host is the cluster identifier, or the Serverless workgroup.
-                name = url.host.split(".")[0]
+                # IAM authentication: temporary credentials for the database user, from
+                # redshift-serverless:GetCredentials or redshift:GetClusterCredentials.
                 kwargs.update(iam=True, db_user=url.user, region=settings.aws.region)
-                if "redshift-serverless" in url.host:
-                    kwargs.update(is_serverless=True, serverless_work_group=name)
+                if url.serverless:
+                    kwargs.update(is_serverless=True, serverless_work_group=url.identifier)
                 else:
-                    kwargs.update(cluster_identifier=name)
+                    kwargs.update(cluster_identifier=url.identifier)
             conn = redshift_connector.connect(**kwargs)
             # The driver has no connect-only timeout: lift the socket timeout now that the
             # connection is open, or every statement would die after CONNECT_TIMEOUT seconds.

@@ -1,5 +1,6 @@
-"""``rentalctl upload-scripts``: ship the Glue entrypoint, job library, SQL and config, and
-create or update the Glue job definitions (plan, then execute; ``--dry-run`` stops at the plan).
+"""``rentalctl upload-scripts``: ship the Glue entrypoint, job library and its dependencies' wheels,
+SQL and config, and create or update the Glue job definitions (plan, then execute; ``--dry-run``
+stops at the plan).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ def upload_scripts(
 ) -> None:
     """Ship the Glue scripts and the job library to the lake, and define the Glue jobs.
 
-    Uploads the Glue entrypoint, the library wheel, the SQL files and the effective config to
-    the lake's scripts prefix (only files whose content changed), then creates or updates one
-    Glue job per pipeline job (only where the definition differs). Needs an s3:// lake.url and
-    aws.glue_role_arn.
+    Uploads the Glue entrypoint, the library wheel and a wheel of each of its dependencies for
+    each Glue runtime (downloaded once with pip into the rentalctl home: the jobs install them
+    with no package index), the SQL files and the effective config to the lake's scripts prefix
+    (only files whose content changed), then creates or updates one Glue job per pipeline job
+    (only where the definition differs). Needs an s3:// lake.url and aws.glue_role_arn.
     """
     state: AppState = ctx.obj
     settings = state.settings()

@@ -18,6 +18,13 @@ SSE-S3 and its SHA-256 as object metadata ``sha256`` (what the next plan compare
   directory, byte for byte reproducible (fixed timestamps, sorted entries), without a build
   backend or network, and declares only what the jobs import on Glue (``GLUE_REQUIREMENTS``,
   versions as in the project's metadata); boto3 and pyspark are Glue's own.
+- ``lib/wheels/<wheel>``: what those requirements need, every wheel of the lock
+  ``glue_requirements.txt`` for the Python of the Python shell jobs (3.9) and of the Spark job
+  (``rentalctl.deploy.wheelhouse``). The jobs install them with no package index: a job in a
+  VPC has no internet without a NAT gateway. Python shell jobs get them in ``--extra-py-files``,
+  dependencies first and the library last, so that each wheel finds what it requires already
+  installed; the Spark job gets them in ``--additional-python-modules``, with pip's
+  ``--no-index`` as ``--python-modules-installer-option``.
 - ``redshift/**.sql``: the warehouse SQL (also inside the wheel, where the jobs read it from;
   shipped on its own for operators and the Redshift query editor);
 - ``config/rentalctl.yaml``: the effective settings (file, RENTALCTL_* environment, --set),
@@ -42,11 +49,13 @@ from typing import Any
 
 from rentalctl import __version__, aws, resources, urls
 from rentalctl.config import Settings
+from rentalctl.deploy import wheelhouse
 from rentalctl.errors import ConfigError, InvalidSetting, ResourceUnavailable
 
 ENTRYPOINT = "glue/job.py"
 CONFIG = "config/rentalctl.yaml"
 WHEEL = f"lib/rentalctl-{__version__}-py3-none-any.whl"
+DEPENDENCIES = "lib/wheels"
 PYTHON_SHELL_GLUE_VERSION = "3.0"  # the Glue version of Python shell 3.9
 GLUE_REQUIREMENTS = ("pyyaml", "pymysql", "redshift-connector", "sqlglot")
 SHIPPED_IN_WHEEL = ("redshift", "step-functions", "mysql", "config")
@@ -171,12 +180,34 @@ def scripts_root(settings: Settings) -> str:
 def artifacts(settings: Settings) -> list[Artifact]:
     files = [Artifact(ENTRYPOINT, resources.shipped(ENTRYPOINT).read_bytes(), "text/x-python")]
     files.append(Artifact(WHEEL, build_wheel(), "application/zip"))
+    # By file name: a pure-Python wheel serves both runtimes.
+    wheels = {p.name: p for paths in _dependencies(settings).values() for p in paths}
+    files += [Artifact(f"{DEPENDENCIES}/{name}", p.read_bytes()) for name, p in wheels.items()]
     sql_root = resources.shipped("redshift")
     for path in sorted(sql_root.rglob("*.sql")):
         rel = path.relative_to(sql_root).as_posix()
         files.append(Artifact(f"redshift/{rel}", path.read_bytes(), "application/sql"))
     files.append(Artifact(CONFIG, render_config(settings), "application/yaml"))
     return files
+
+
+def _dependencies(settings: Settings) -> dict[str, list[Path]]:
+    """Job type -> the wheels of the library's dependencies for the Python of its Glue runtime,
+    in install order."""
+    pythons = {
+        "pythonshell": wheelhouse.PYTHON_SHELL,
+        "glueetl": wheelhouse.spark_python(settings.aws.glue_version),
+    }
+    return {kind: wheelhouse.wheels(settings.home, python) for kind, python in pythons.items()}
+
+
+def libraries(settings: Settings) -> dict[str, list[str]]:
+    """Job type -> the wheels its jobs install (artifact paths), in install order: the
+    dependencies first, the job library last."""
+    return {
+        kind: [*(f"{DEPENDENCIES}/{p.name}" for p in paths), WHEEL]
+        for kind, paths in _dependencies(settings).items()
+    }
 
 
 def render_config(settings: Settings) -> bytes:
@@ -283,11 +314,12 @@ def _b64(data: bytes) -> str:
 
 def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Glue job definition of each job (CreateJob parameters without Tags), keyed by job."""
-    from rentalctl.jobs import JOB_TYPES
+    from rentalctl.jobs import JOB_TYPES, USES_CONNECTIONS
     from rentalctl.orchestration.statemachine import job_names
 
     s = settings.aws
     names = job_names(settings)
+    wheels = {kind: ",".join(uris[p] for p in paths) for kind, paths in libraries(settings).items()}
     out = {}
     for job, kind in JOB_TYPES.items():
         args = {
@@ -304,13 +336,16 @@ def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[
             command = {"Name": kind, "ScriptLocation": uris[ENTRYPOINT], "PythonVersion": "3.9"}
             definition.update(Command=command, GlueVersion=PYTHON_SHELL_GLUE_VERSION)
             definition.update(MaxCapacity=s.python_shell_dpu)
-            args["--extra-py-files"] = uris[WHEEL]  # Python shell installs a .whl given here
+            args["--extra-py-files"] = wheels[kind]  # Python shell installs each .whl in order
         else:
             command = {"Name": kind, "ScriptLocation": uris[ENTRYPOINT], "PythonVersion": "3"}
             definition.update(Command=command, GlueVersion=s.glue_version)
             definition.update(WorkerType=s.spark_worker_type, NumberOfWorkers=s.spark_workers)
-            # Spark jobs pip-install the wheel; continuous logs and metrics are Spark features.
-            args["--additional-python-modules"] = uris[WHEEL]
+            # Spark jobs pip-install the wheels, from these files only; continuous logs and
+            # metrics are Spark features (the glue-job policy's GlueJobMetrics statement lets
+            # Glue publish the metrics).
+            args["--additional-python-modules"] = wheels[kind]
+            args["--python-modules-installer-option"] = "--no-index"
             args["--enable-continuous-cloudwatch-log"] = "true"
             args["--enable-metrics"] = "true"
         for key in ("source_secret_arn", "redshift_secret_arn"):  # ARNs only, never a secret
@@ -319,7 +354,7 @@ def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[
         definition.update(Timeout=s.glue_timeout_minutes, MaxRetries=s.glue_max_retries)
         concurrency = len(settings.tables) if job in PER_TABLE_JOBS else 1
         definition["ExecutionProperty"] = {"MaxConcurrentRuns": max(concurrency, 1)}
-        if s.glue_connections:
+        if s.glue_connections and USES_CONNECTIONS[job]:
             definition["Connections"] = {"Connections": list(s.glue_connections)}
         definition["DefaultArguments"] = args
         out[job] = definition
