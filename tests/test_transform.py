@@ -893,5 +893,5 @@ def test_missing_java_is_a_resource_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ResourceUnavailable, match="Spark needs Java 17") as caught:
-        spark_module.local_session.__wrapped__()
+        spark_module.local_session.__wrapped__("local[*]")
     assert caught.value.exit_code == 3

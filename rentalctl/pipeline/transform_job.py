@@ -101,7 +101,7 @@ def run_transform(
         if spark is None:
             from rentalctl.spark import local_session
 
-            spark = local_session()
+            spark = local_session(ctx.settings.spark_master)
         raw = read_raw(spark, spec.name, [ctx.lake.uri(f.key) for f in manifest.files])
         # Persisted: the stats and both outputs read it, and the raw files are read once.
         classified = classify(spec.name, raw, ctx.settings.fx_rates).persist()
