@@ -240,6 +240,23 @@ def test_local_list_never_shows_temp_files(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "lake") == []
 
 
+def test_local_list_never_shows_spark_checksum_files(tmp_path: Path) -> None:
+    """Spark writes a hidden checksum file beside each file it writes into a folder; such names
+    are no lake keys (check_key refuses them), so they are neither listed nor counted."""
+    local = LocalLake(tmp_path / "lake")
+    folder = tmp_path / "lake" / "curated" / "bookings" / "run_id=R1"
+    folder.mkdir(parents=True)
+    for name in ("part-00000-a1-c000.snappy.parquet", "_SUCCESS"):
+        (folder / name).write_bytes(b"x")
+        (folder / f".{name}.crc").write_bytes(b"crc")
+    assert local.list("curated/") == [
+        "curated/bookings/run_id=R1/_SUCCESS",
+        "curated/bookings/run_id=R1/part-00000-a1-c000.snappy.parquet",
+    ]
+    assert local.delete_prefix("curated/bookings/") == 2
+    assert os.listdir(tmp_path / "lake") == []
+
+
 def test_local_write_is_atomic_when_the_rename_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,11 +101,13 @@ class LocalLake(Lake):
         folder = self.root / _check_prefix(prefix) if prefix.rstrip("/") else self.root
         if not folder.is_dir():
             return []
+        # Names starting with "." are never keys (check_key refuses them): temp files of
+        # unfinished writes (.tmp-*) and the checksum files Spark writes beside its output.
         keys = [
             (Path(dirpath) / name).relative_to(self.root).as_posix()
             for dirpath, _dirs, files in os.walk(folder)
             for name in files
-            if not name.startswith(_TMP)
+            if not name.startswith(".")
         ]
         return sorted(keys)
 
@@ -131,8 +133,8 @@ class LocalLake(Lake):
         for dirpath, _dirs, files in os.walk(folder, topdown=False):
             for name in files:
                 (Path(dirpath) / name).unlink()
-                # Leftover temp files of crashed writes go too, but they were never objects.
-                count += not name.startswith(_TMP)
+                # Temp files of crashed writes and checksum files go too, but were never objects.
+                count += not name.startswith(".")
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)  # only succeeds when empty: a concurrent write keeps its folder
         self._prune(folder.parent)
