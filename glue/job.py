@@ -126,14 +126,15 @@ def provide_source_password(settings: Any, secret_arn: str | None) -> None:
     os.environ[SOURCE_PASSWORD_ENV] = str(password)
 
 
-def _spark_session() -> Any:
-    """Glue's SparkSession on Glue; the local one elsewhere."""
+def _spark_session(master: str) -> Any:
+    """Glue's SparkSession on Glue (``master``, the ``spark.master`` setting, does not apply
+    there); the local one elsewhere."""
     try:
         from awsglue.context import GlueContext
     except ImportError:
         from rentalctl.spark import local_session
 
-        return local_session()
+        return local_session(master)
     from pyspark.context import SparkContext
 
     return GlueContext(SparkContext.getOrCreate()).spark_session
@@ -175,7 +176,7 @@ def _run(options: argparse.Namespace, scratch: str) -> dict[str, Any]:
         )
     if job == "extract":
         provide_source_password(settings, options.source_secret_arn)
-    spark = _spark_session() if JOB_TYPES[job] == "glueetl" else None
+    spark = _spark_session(settings.spark_master) if JOB_TYPES[job] == "glueetl" else None
     return {"job": job, "result": run_job(Context(settings), job, job_arguments(options), spark)}
 
 

@@ -34,6 +34,7 @@ ENV_OVERRIDES = {
     "RENTALCTL_LAKE_URL": "lake.url",
     "RENTALCTL_WAREHOUSE_URL": "warehouse.url",
     "RENTALCTL_STATE_URL": "state.url",
+    "RENTALCTL_SPARK_MASTER": "spark.master",
 }
 DEFAULT_FX_RATES = {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
 DEFAULT_TIMESTAMP_LOOKBACK_SECONDS = 300
@@ -90,6 +91,8 @@ class Settings:
     batch_size: int
     part_file_rows: int
     max_rejected_share: float
+    #: where local runs send Spark work (Glue jobs use their own session instead)
+    spark_master: str
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
 
@@ -106,6 +109,7 @@ class Settings:
             "tables": list(self.tables),
             "lookback": dict(self.lookback),
             "fx_rates": {k: str(v) for k, v in self.fx_rates.items()},
+            "spark.master": self.spark_master,
         }
 
 
@@ -198,7 +202,17 @@ def _scalar(text: str) -> Any:
 
 # Keys whose value is a whole mapping rather than nested settings.
 _MAPPING_KEYS = {"lookback", "fx_rates"}
-_SECTIONS = {"source", "lake", "warehouse", "state", "extract", "quality", "retry", "aws"}
+_SECTIONS = {
+    "source",
+    "lake",
+    "warehouse",
+    "state",
+    "extract",
+    "quality",
+    "retry",
+    "spark",
+    "aws",
+}
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -278,6 +292,7 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         batch_size=_int(get, origin, "extract.batch_size", 100, 1_000_000),
         part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
+        spark_master=setting_checks.check_spark_master(get("spark.master"), origin("spark.master")),
         retry=RetryPolicy(
             interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
             max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),
@@ -304,6 +319,7 @@ _PLAIN: dict[str, Any] = {
     "retry.max_attempts": 2,
     "retry.backoff_rate": 2.0,
     "retry.max_delay_seconds": 120,
+    "spark.master": "local[*]",
 }
 
 

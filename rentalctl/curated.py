@@ -159,3 +159,17 @@ def output_prefix(kind: str, table: str, run_id: str) -> str:
     (the valid, deduplicated rows of ``table``) or ``rejected`` (its rejected rows, with the
     columns of REJECTED_ROWS_COLUMNS)."""
     return f"{kind}/{table}/run_id={run_id}/"
+
+
+def data_files(prefix: str, keys: list[str]) -> list[str]:
+    """The Parquet data files among ``keys`` (a listing of the output ``prefix``): the files Spark
+    named ``part-*.parquet`` directly under it. Never its ``_SUCCESS`` marker, its checksum files,
+    ``_stats.json``, a COPY manifest, or what a crashed attempt left in ``_temporary/``."""
+    return [
+        key
+        for key in keys
+        if key.startswith(prefix)
+        and "/" not in key[len(prefix) :]
+        and key.rsplit("/", 1)[-1].startswith("part-")
+        and key.endswith(".parquet")
+    ]

@@ -107,3 +107,27 @@ def check_aws_name(name: str, key: str, value: str, where: str | None) -> None:
             "an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE) without wildcards or spaces",
             where,
         )
+
+
+# Spark master URLs a local run can use: local threads, a standalone cluster (several masters
+# for standby), YARN, or Kubernetes. Nothing else: the value is handed to Spark as it is.
+_HOST_PORT = r"[A-Za-z0-9.-]+:[0-9]{1,5}"
+_SPARK_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
+    rf"|spark://{_HOST_PORT}(,{_HOST_PORT})*"
+    r"|yarn"
+    rf"|k8s://(https?://)?{_HOST_PORT}"
+)
+
+
+def check_spark_master(value: object, origin: str | None) -> str:
+    """The ``spark.master`` setting, or InvalidSetting."""
+    if not isinstance(value, str) or not _SPARK_MASTER.fullmatch(value):
+        raise InvalidSetting(
+            "spark.master",
+            value,
+            "a Spark master URL: local[*], local[N], spark://HOST:PORT, yarn or "
+            "k8s://https://HOST:PORT",
+            origin,
+        )
+    return value

@@ -1,7 +1,10 @@
-"""The local SparkSession: one per process, sized for a small machine.
+"""The SparkSession of local runs: one per process, sized for a small machine, on the master of
+the ``spark.master`` setting (``local[*]``: in this process; ``spark://HOST:PORT``: an existing
+cluster).
 
 pyspark is imported inside the function only: the CLI must start (and print ``--help``) without
-loading it. The Glue context is not built here; Glue entrypoints bring their own session.
+loading it. The Glue context is not built here; Glue entrypoints bring their own session, and the
+setting does not apply to them.
 """
 
 from __future__ import annotations
@@ -23,16 +26,20 @@ LOCAL_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "1g",
-    # A local driver never needs a routable hostname; binding to loopback avoids failures on
-    # machines whose hostname does not resolve.
+}
+# An in-process master never needs a routable hostname; binding to loopback avoids failures on
+# machines whose hostname does not resolve. A cluster's executors must reach the driver, so
+# there Spark's own choice (or SPARK_LOCAL_IP / SPARK_LOCAL_HOSTNAME) applies.
+LOOPBACK_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
 
 
 @functools.lru_cache(maxsize=1)
-def local_session() -> SparkSession:
-    """The process's local SparkSession (created on first use, then reused)."""
+def local_session(master: str) -> SparkSession:
+    """The process's SparkSession on ``master`` (created on first use, then reused: a process
+    holds one Spark context, so the first master asked for is the one it keeps)."""
     import os
     import shutil
 
@@ -45,12 +52,13 @@ def local_session() -> SparkSession:
             "Spark needs Java 17 and none was found: install a JDK (for example "
             "`apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
         )
-    builder = SparkSession.builder.master("local[2]").appName(APP_NAME)
-    for key, value in LOCAL_CONF.items():
+    builder = SparkSession.builder.master(master).appName(APP_NAME)
+    conf = {**LOCAL_CONF, **(LOOPBACK_CONF if master.startswith("local") else {})}
+    for key, value in conf.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # py4j/pyspark raise plain exceptions when the JVM cannot start
-        raise ResourceUnavailable(f"cannot start local Spark: {exc}") from None
+        raise ResourceUnavailable(f"cannot start Spark on {master}: {exc}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session

@@ -903,6 +903,7 @@ def test_public_settings_hold_no_secret(tmp_path: Path, monkeypatch: pytest.Monk
         "tables",
         "lookback",
         "fx_rates",
+        "spark.master",
     }
     assert public["fx_rates"] == {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
     assert public["tables"] == list(ALL_TABLES)
@@ -928,3 +929,63 @@ def test_fx_rate_must_fit_decimal_18_6(rate: str) -> None:
 def test_fx_rate_with_trailing_zeros_fits() -> None:
     settings = config.load(overrides={"fx_rates.EUR": "1.1000000000"}, env={})
     assert settings.fx_rates["EUR"] == Decimal("1.1")
+
+
+# --------------------------------------------------------------------------- spark.master
+
+
+def test_spark_master_defaults_to_every_local_core(tmp_path: Path) -> None:
+    assert load(tmp_path).spark_master == "local[*]"
+    assert load(tmp_path, config_file=write_config(tmp_path, "")).spark_master == "local[*]"
+
+
+def test_spark_master_from_file_env_and_set(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "spark:\n  master: local[2]\n")
+    assert load(tmp_path, config_file=path).spark_master == "local[2]"
+    env = {"RENTALCTL_SPARK_MASTER": "spark://10.0.0.5:7077"}
+    assert load(tmp_path, config_file=path, env=env).spark_master == "spark://10.0.0.5:7077"
+    s = load(tmp_path, config_file=path, env=env, overrides={"spark.master": "yarn"})
+    assert s.spark_master == "yarn"
+    assert s.public()["spark.master"] == "yarn"
+
+
+@pytest.mark.parametrize(
+    "master",
+    [
+        "local",
+        "local[*]",
+        "local[4]",
+        "local[4,2]",
+        "local[*,3]",
+        "spark://127.0.0.1:7077",
+        "spark://master-a.example.com:7077,master-b.example.com:7077",
+        "yarn",
+        "k8s://https://10.0.0.1:6443",
+    ],
+)
+def test_spark_master_forms_that_are_accepted(tmp_path: Path, master: str) -> None:
+    assert load(tmp_path, env={"RENTALCTL_SPARK_MASTER": master}).spark_master == master
+
+
+@pytest.mark.parametrize(
+    "master",
+    [
+        "local[0]",
+        "local[two]",
+        "spark://127.0.0.1",
+        "spark://user:secret@10.0.0.5:7077",
+        "http://10.0.0.5:7077",
+        "local[*] --conf x=y",
+        "null",
+    ],
+)
+def test_bad_spark_master(tmp_path: Path, master: str) -> None:
+    with pytest.raises(InvalidSetting) as excinfo:
+        load(tmp_path, overrides={"spark.master": master})
+    assert_error(
+        excinfo,
+        "invalid setting spark.master",
+        "(from --set spark.master)",
+        "expected a Spark master URL: local[*], local[N], spark://HOST:PORT, yarn or "
+        "k8s://https://HOST:PORT",
+    )

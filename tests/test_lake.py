@@ -254,6 +254,26 @@ def test_local_list_never_shows_temp_files(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "lake") == []
 
 
+def test_local_list_never_shows_spark_checksum_or_unfinished_files(tmp_path: Path) -> None:
+    """Spark writes a hidden checksum file beside each file it writes into a folder (such names
+    are no lake keys: check_key refuses them), and its tasks write under _temporary/ until the
+    job commits; neither is listed nor counted."""
+    local = LocalLake(tmp_path / "lake")
+    folder = tmp_path / "lake" / "curated" / "bookings" / "run_id=R1"
+    unfinished = folder / "_temporary" / "0" / "_temporary" / "attempt_1"
+    unfinished.mkdir(parents=True)
+    (unfinished / "part-00001-a1-c000.snappy.parquet").write_bytes(b"PAR1 half")
+    for name in ("part-00000-a1-c000.snappy.parquet", "_SUCCESS"):
+        (folder / name).write_bytes(b"x")
+        (folder / f".{name}.crc").write_bytes(b"crc")
+    assert local.list("curated/") == [
+        "curated/bookings/run_id=R1/_SUCCESS",
+        "curated/bookings/run_id=R1/part-00000-a1-c000.snappy.parquet",
+    ]
+    assert local.delete_prefix("curated/bookings/") == 2
+    assert os.listdir(tmp_path / "lake") == []
+
+
 def test_local_write_is_atomic_when_the_rename_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from datetime import date, datetime
@@ -17,10 +18,12 @@ from typing import Any
 import pytest
 
 from rentalctl import config
+from rentalctl.adapters.lake_local import LocalLake
+from rentalctl.adapters.lake_s3 import S3Lake
 from rentalctl.adapters.source import open_source
 from rentalctl.context import Context
-from rentalctl.curated import CURATED
-from rentalctl.errors import ConfigError
+from rentalctl.curated import CURATED, data_files
+from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline import steps
 from rentalctl.pipeline.rawfiles import read_manifest
 from rentalctl.tables import TABLES
@@ -40,7 +43,7 @@ from rentalctl.pipeline.transform import (
     stats,
     transform,
 )
-from rentalctl.pipeline.transform_job import read_raw, run_transform
+from rentalctl.pipeline.transform_job import read_raw, run_transform, spark_uri
 
 RUN = "R1"
 RATES = {"USD": D("1.0"), "EUR": D("1.08"), "GBP": D("1.27"), "INR": D("0.012")}
@@ -881,14 +884,93 @@ def test_run_transform_writes_parquet_that_duckdb_reads(spark: Any, tmp_path: Pa
     # A retry replaces the run's output and leaves nothing of the first attempt behind.
     ctx.lake.put_bytes(f"curated/apartments/run_id={RUN}/part-00007.parquet", b"stale")
     assert run_transform(ctx, "apartments", RUN, spark) == apartments_stats
-    assert ctx.lake.list(f"curated/apartments/run_id={RUN}/") == [
+    part = r"part-00000-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-c000\.snappy\.parquet"
+    curated_keys = ctx.lake.list(f"curated/apartments/run_id={RUN}/")
+    assert curated_keys[:2] == [
+        f"curated/apartments/run_id={RUN}/_SUCCESS",
         f"curated/apartments/run_id={RUN}/_stats.json",
-        f"curated/apartments/run_id={RUN}/part-00000.parquet",
     ]
-    assert ctx.lake.list(f"rejected/apartments/run_id={RUN}/") == [
-        f"rejected/apartments/run_id={RUN}/part-00000.parquet"
-    ]
+    assert len(curated_keys) == 3
+    assert re.fullmatch(f"curated/apartments/run_id={RUN}/{part}", curated_keys[2])
+    rejected_keys = ctx.lake.list(f"rejected/apartments/run_id={RUN}/")
+    assert rejected_keys[0] == f"rejected/apartments/run_id={RUN}/_SUCCESS"
+    assert len(rejected_keys) == 2
+    assert re.fullmatch(f"rejected/apartments/run_id={RUN}/{part}", rejected_keys[1])
     assert parquet(ctx, "curated", "apartments", "SELECT * FROM OUT ORDER BY id") == curated_apts
+
+
+BOOKINGS = [
+    (1, 7, 1, "2025-01-01 09:00:00", "2025-02-01", "2025-02-03", "200.00", "USD", "confirmed",
+     "2025-01-01 12:00:00.000000"),
+    (2, 8, 1, "2025-01-01 09:00:00", "2025-03-01", "2025-03-05", "100.05", "EUR", "pending",
+     "2025-01-01 12:00:00.000001"),
+    (3, 8, 1, "2025-01-01 09:00:00", "2025-03-01", "2025-03-05", "-1.00", "EUR", "pending",
+     "2025-01-01 12:00:00.000001"),
+]  # fmt: skip
+
+
+def _write_nothing(writer: Any, path: str, *args: Any, **kwargs: Any) -> None:
+    """As on a cluster whose executors write to their own disks: no file reaches the lake."""
+
+
+def _write_one_row(writer: Any, path: str, *args: Any, **kwargs: Any) -> None:
+    """A writer that loses all rows but one."""
+    writer._df.limit(1).write.save(path, format="parquet")
+
+
+@pytest.mark.parametrize(
+    ("writer", "files", "written"), [(_write_nothing, 0, 0), (_write_one_row, 1, 1)]
+)
+def test_rows_the_writer_loses_fail_the_step(
+    spark: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    writer: Any,
+    files: int,
+    written: int,
+) -> None:
+    from pyspark.sql.readwriter import DataFrameWriter
+
+    ctx = make_ctx(tmp_path)
+    insert(ctx, "bookings", BOOKINGS)
+    steps.extract(ctx, "bookings", RUN)
+    monkeypatch.setattr(DataFrameWriter, "parquet", writer)
+    with pytest.raises(PipelineFailed) as caught:
+        run_transform(ctx, "bookings", RUN, spark)
+    assert str(caught.value) == (
+        f"transform of bookings in run R1 counted 2 curated rows, but the {files} Parquet files "
+        f"written to file://{tmp_path}/home/lake/curated/bookings/run_id=R1 hold {written}: "
+        "Spark's executors must write where the driver reads (S3; on a Spark cluster, a lake "
+        "folder every worker shares at the same path)"
+    )
+    assert caught.value.exit_code == 1
+    # Not complete: no _stats.json, so the merge refuses this run's output.
+    assert not ctx.lake.exists(f"curated/bookings/run_id={RUN}/_stats.json")
+
+
+def test_the_merge_stages_only_the_data_files_spark_wrote() -> None:
+    prefix = "curated/bookings/run_id=R1/"
+    listing = [
+        f"{prefix}_SUCCESS",
+        f"{prefix}_copy.manifest",
+        f"{prefix}_stats.json",
+        f"{prefix}_temporary/0/_temporary/attempt_1/part-00000-b2-c000.snappy.parquet",
+        f"{prefix}part-00000-a1-c000.snappy.parquet",
+        f"{prefix}part-00001-a1-c000.snappy.parquet",
+        f"{prefix}stale.parquet",
+    ]
+    assert data_files(prefix, listing) == [
+        f"{prefix}part-00000-a1-c000.snappy.parquet",
+        f"{prefix}part-00001-a1-c000.snappy.parquet",
+    ]
+
+
+def test_spark_reads_and_writes_the_lake_itself(tmp_path: Path) -> None:
+    key = "curated/bookings/run_id=R1"
+    local = LocalLake(tmp_path / "lake")
+    assert spark_uri(local, key) == f"file://{tmp_path}/lake/curated/bookings/run_id=R1"
+    s3 = S3Lake("rentalctl-test-lake", "lake/dev")
+    assert spark_uri(s3, key) == "s3://rentalctl-test-lake/lake/dev/curated/bookings/run_id=R1"
 
 
 class NoSpark:
@@ -933,5 +1015,5 @@ def test_missing_java_is_a_resource_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ResourceUnavailable, match="Spark needs Java 17") as caught:
-        spark_module.local_session.__wrapped__()
+        spark_module.local_session.__wrapped__("local[*]")
     assert caught.value.exit_code == 3

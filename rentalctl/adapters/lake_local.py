@@ -21,6 +21,7 @@ from rentalctl.adapters.lake import Lake, check_key
 from rentalctl.errors import ConfigError, ResourceUnavailable
 
 _TMP = ".tmp-"
+_SPARK_TEMPORARY = "_temporary"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -107,12 +108,18 @@ class LocalLake(Lake):
         folder = self.root / _check_prefix(prefix) if prefix.rstrip("/") else self.root
         if not folder.is_dir():
             return []
-        keys = [
-            (Path(dirpath) / name).relative_to(self.root).as_posix()
-            for dirpath, _dirs, files in os.walk(folder)
-            for name in files
-            if not name.startswith(_TMP)
-        ]
+        keys = []
+        for dirpath, dirs, files in os.walk(folder):
+            # Spark's unfinished output (its tasks write under _temporary/ until the job
+            # commits) is no more an object than a .tmp-* file is.
+            dirs[:] = [d for d in dirs if d != _SPARK_TEMPORARY]
+            # Names starting with "." are never keys (check_key refuses them): temp files of
+            # unfinished writes (.tmp-*) and the checksum files Spark writes beside its output.
+            keys += [
+                (Path(dirpath) / name).relative_to(self.root).as_posix()
+                for name in files
+                if not name.startswith(".")
+            ]
         return sorted(keys)
 
     def move(self, key: str, new_key: str) -> None:
@@ -133,12 +140,11 @@ class LocalLake(Lake):
         folder = self.root / _check_prefix(prefix)
         if not folder.is_dir():
             return 0
-        count = 0
+        # Temp files, checksum files and unfinished Spark output go too, but were never objects.
+        count = len(self.list(prefix))
         for dirpath, _dirs, files in os.walk(folder, topdown=False):
             for name in files:
                 (Path(dirpath) / name).unlink()
-                # Leftover temp files of crashed writes go too, but they were never objects.
-                count += not name.startswith(_TMP)
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)  # only succeeds when empty: a concurrent write keeps its folder
         self._prune(folder.parent)

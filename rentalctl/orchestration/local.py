@@ -52,7 +52,7 @@ def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
         if JOB_TYPES.get(job) == "glueetl":
             from rentalctl.spark import local_session
 
-            spark = local_session()
+            spark = local_session(ctx.settings.spark_master)
         try:
             result = run_job(ctx, job, params.get("Arguments", {}), spark)
         except RentalctlError as exc:

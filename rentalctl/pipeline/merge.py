@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from rentalctl.context import Context
-from rentalctl.curated import CURATED, output_prefix
+from rentalctl.curated import CURATED, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline import quality
@@ -45,7 +45,8 @@ def read_stats(ctx: Context, table: str, run_id: str) -> dict[str, Any]:
 
 
 def _parquet(ctx: Context, kind: str, table: str, run_id: str) -> list[str]:
-    return [k for k in ctx.lake.list(output_prefix(kind, table, run_id)) if k.endswith(".parquet")]
+    prefix = output_prefix(kind, table, run_id)
+    return data_files(prefix, ctx.lake.list(prefix))
 
 
 def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, Any]]:

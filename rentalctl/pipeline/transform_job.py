@@ -3,13 +3,15 @@
 
 Output layout (``rentalctl.curated.output_prefix``)::
 
-    curated/<table>/run_id=<id>/part-00000.parquet ... _stats.json
-    rejected/<table>/run_id=<id>/part-00000.parquet ...
+    curated/<table>/run_id=<id>/part-00000-<uuid>-c000.snappy.parquet ... _stats.json
+    rejected/<table>/run_id=<id>/part-00000-<uuid>-c000.snappy.parquet ...
 
+Spark's executors write the Parquet files straight into the lake (S3, or the lake folder): on a
+cluster they run on other machines, whose local disks the driver never sees. The rows the files
+hold are then counted from their footers and must equal the rows counted before writing.
 ``_stats.json`` is written last: its presence marks the table's transform of that run complete.
 A retry first deletes both prefixes, so it never mixes two attempts. An empty frame writes no
-Parquet file at all. Spark writes into a local temporary folder and each part file is then put
-into the lake through the Lake port, so the same code serves a local folder and S3.
+Parquet file at all.
 
 pyspark is imported inside ``run_transform`` only: importing this module stays cheap.
 """
@@ -19,11 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.curated import output_prefix
+from rentalctl.curated import data_files, output_prefix
 from rentalctl.errors import PipelineFailed
 from rentalctl.pipeline.rawfiles import read_manifest
 from rentalctl.tables import table as table_spec
@@ -67,15 +67,38 @@ def read_raw(spark: SparkSession, table: str, paths: list[str]) -> DataFrame:
     return spark.read.options(**CSV_OPTIONS).csv(paths, schema=raw_schema(table))
 
 
-def _write_parquet(lake: Lake, df: DataFrame, rows: int, folder: Path, prefix: str) -> int:
-    """Write ``df`` (``rows`` rows) as Parquet under ``prefix``; returns the number of files."""
+def spark_uri(lake: Lake, key: str) -> str:
+    """Where Spark reads or writes ``key``: the lake's s3:// URI (which Glue's Spark reads and
+    writes), or the lake folder as a file:// URI, explicit so that a cluster whose default file
+    system is another one (HDFS) still uses the folder."""
+    path = lake.local_path(key)
+    return f"file://{path}" if path is not None else lake.uri(key)
+
+
+def _write_parquet(
+    lake: Lake, df: DataFrame, rows: int, kind: str, table: str, run_id: str
+) -> None:
+    """Write ``df`` (the run's ``kind`` rows of ``table``: ``rows`` as counted) as Parquet into
+    the lake, then check that the files there hold ``rows`` rows, or raise PipelineFailed."""
     if rows == 0:
-        return 0
-    df.coalesce(max(1, math.ceil(rows / ROWS_PER_FILE))).write.parquet(folder.as_uri())
-    parts = sorted(folder.glob("part-*.parquet"))
-    for number, path in enumerate(parts):
-        lake.put_file(path, f"{prefix}part-{number:05d}.parquet")
-    return len(parts)
+        return
+    prefix = output_prefix(kind, table, run_id)
+    uri = spark_uri(lake, prefix.rstrip("/"))
+    # The prefix was emptied through the Lake port; "overwrite" also clears what only Spark's
+    # file system sees there (such as a folder marker an earlier attempt left on S3).
+    df.coalesce(max(1, math.ceil(rows / ROWS_PER_FILE))).write.mode("overwrite").parquet(uri)
+    # Counted from the files the merge will stage (their footers; no data is read): rows lost
+    # by the writer must fail this step, before the bookmarks can move past them.
+    files = [spark_uri(lake, key) for key in data_files(prefix, lake.list(prefix))]
+    reader = df.sparkSession.read.schema(df.schema)
+    written = reader.parquet(*files).count() if files else 0
+    if written != rows:
+        raise PipelineFailed(
+            f"transform of {table} in run {run_id} counted {rows} {kind} rows, but the "
+            f"{len(files)} Parquet files written to {uri} hold {written}: Spark's executors "
+            "must write where the driver reads (S3; on a Spark cluster, a lake folder every "
+            "worker shares at the same path)"
+        )
 
 
 def run_transform(
@@ -101,8 +124,8 @@ def run_transform(
         if spark is None:
             from rentalctl.spark import local_session
 
-            spark = local_session()
-        raw = read_raw(spark, spec.name, [ctx.lake.uri(f.key) for f in manifest.files])
+            spark = local_session(ctx.settings.spark_master)
+        raw = read_raw(spark, spec.name, [spark_uri(ctx.lake, f.key) for f in manifest.files])
         # Persisted: the stats and both outputs read it, and the raw files are read once.
         classified = classify(spec.name, raw, ctx.settings.fx_rates).persist()
         try:
@@ -113,13 +136,8 @@ def run_transform(
                     f"the manifest lists {manifest.rows}"
                 )
             curated, rejected = split(spec.name, classified, run_id)
-            with tempfile.TemporaryDirectory(prefix="rentalctl-transform-") as tmp:
-                _write_parquet(
-                    ctx.lake, curated, result["curated"], Path(tmp) / "curated", curated_prefix
-                )
-                _write_parquet(
-                    ctx.lake, rejected, result["rejected"], Path(tmp) / "rejected", rejected_prefix
-                )
+            _write_parquet(ctx.lake, curated, result["curated"], "curated", spec.name, run_id)
+            _write_parquet(ctx.lake, rejected, result["rejected"], "rejected", spec.name, run_id)
         finally:
             classified.unpersist()
     ctx.lake.put_bytes(curated_prefix + STATS, json.dumps(result, indent=2).encode())
