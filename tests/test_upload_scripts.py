@@ -233,6 +233,7 @@ def spark(job: str, workers: int = 2) -> dict[str, Any]:
             "--python-modules-installer-option": "--no-index",
             "--enable-continuous-cloudwatch-log": "true",
             "--enable-metrics": "true",
+            "--encryption-type": "sse-s3",
             "--source_secret_arn": SOURCE_SECRET,
             "--redshift_secret_arn": REDSHIFT_SECRET,
         },
@@ -260,8 +261,8 @@ def assert_job(moto: Moto, expected: dict[str, Any]) -> None:
 
 
 def test_first_run_uploads_everything_and_creates_every_job(moto: Moto, aws_config: Path) -> None:
-    code, doc, _ = upload(aws_config)
-    assert code == 0
+    code, doc, err = upload(aws_config)
+    assert code == 0, (doc, err)
     assert doc["location"] == SCRIPTS
     assert doc["dry_run"] is False and doc["changed"] is True
     assert actions(doc, "files") == dict.fromkeys(ALL_FILES, "upload")

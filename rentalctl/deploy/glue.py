@@ -218,6 +218,7 @@ def render_config(settings: Settings) -> bytes:
     handled = {"config_file", "home", "target", "source", "lake", "warehouse", "state", "tables"}
     handled |= {"lookback", "fx_rates", "batch_size", "part_file_rows", "max_rejected_share"}
     handled |= {"retry", "aws"}
+    handled |= {"spark_master"}  # not shipped: a Glue job's Spark session is Glue's own
     missing = set(Settings.__dataclass_fields__) - handled
     if missing:  # a new setting must be shipped to the jobs too: teach this function about it
         raise NotImplementedError(f"render_config does not ship {sorted(missing)}")
@@ -348,6 +349,10 @@ def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[
             args["--python-modules-installer-option"] = "--no-index"
             args["--enable-continuous-cloudwatch-log"] = "true"
             args["--enable-metrics"] = "true"
+            # Spark's executors write the transform's Parquet to S3 themselves (not through the
+            # lake adapter, which asks for SSE-S3 on every put): Glue's --encryption-type asks
+            # the same of every object the job writes.
+            args["--encryption-type"] = "sse-s3"
         for key in ("source_secret_arn", "redshift_secret_arn"):  # ARNs only, never a secret
             if getattr(s, key):
                 args[f"--{key}"] = getattr(s, key)
