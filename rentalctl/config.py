@@ -90,6 +90,8 @@ class Settings:
     batch_size: int
     part_file_rows: int
     max_rejected_share: float
+    # Map iterations (tables) that run at once, in the state machine (0: all of them).
+    max_concurrency: int = 4
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
 
@@ -198,7 +200,9 @@ def _scalar(text: str) -> Any:
 
 # Keys whose value is a whole mapping rather than nested settings.
 _MAPPING_KEYS = {"lookback", "fx_rates"}
-_SECTIONS = {"source", "lake", "warehouse", "state", "extract", "quality", "retry", "aws"}
+_SECTIONS = {
+    "source", "lake", "warehouse", "state", "extract", "quality", "pipeline", "retry", "aws"
+}  # fmt: skip
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -278,6 +282,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         batch_size=_int(get, origin, "extract.batch_size", 100, 1_000_000),
         part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
+        # 40: the most iterations an inline Map runs at once on AWS.
+        max_concurrency=_int(get, origin, "pipeline.max_concurrency", 0, 40),
         retry=RetryPolicy(
             interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
             max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),
@@ -300,6 +306,7 @@ _PLAIN: dict[str, Any] = {
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 100_000,
     "quality.max_rejected_share": 0.2,
+    "pipeline.max_concurrency": 4,
     "retry.interval_seconds": 10,
     "retry.max_attempts": 2,
     "retry.backoff_rate": 2.0,
