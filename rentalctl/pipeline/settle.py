@@ -52,7 +52,7 @@ def settle_failed_run(ctx: Context, run_id: str, only: str | None = None) -> Non
         return
     if PENDING not in record:
         record = _decide(ctx, run_id, list(record.get("tables") or []))
-    tables = [only] if only else list(record.get("tables") or [])
+    tables = [t for t in record.get("tables") or [] if only in (None, t)]
     committed = [
         t for t in tables if t not in record[PENDING] and t not in record.get(DISCARDED, {})
     ]
