@@ -93,6 +93,8 @@ class Settings:
     max_rejected_share: float
     #: where local runs send Spark work (Glue jobs use their own session instead)
     spark_master: str
+    # Map iterations (tables) that run at once, in the state machine (0: all of them).
+    max_concurrency: int = 4
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
 
@@ -209,6 +211,7 @@ _SECTIONS = {
     "state",
     "extract",
     "quality",
+    "pipeline",
     "retry",
     "spark",
     "aws",
@@ -293,6 +296,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
         spark_master=setting_checks.check_spark_master(get("spark.master"), origin("spark.master")),
+        # 40: the most iterations an inline Map runs at once on AWS.
+        max_concurrency=_int(get, origin, "pipeline.max_concurrency", 0, 40),
         retry=RetryPolicy(
             interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
             max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),
@@ -315,6 +320,7 @@ _PLAIN: dict[str, Any] = {
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 100_000,
     "quality.max_rejected_share": 0.2,
+    "pipeline.max_concurrency": 4,
     "retry.interval_seconds": 10,
     "retry.max_attempts": 2,
     "retry.backoff_rate": 2.0,

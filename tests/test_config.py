@@ -711,6 +711,9 @@ BAD_NUMBERS = [
     ("quality.max_rejected_share", "1.5", "quality.max_rejected_share = 1.5"),
     ("quality.max_rejected_share", "half", "quality.max_rejected_share = 'half'"),
     ("quality.max_rejected_share", "true", "quality.max_rejected_share = True"),
+    ("pipeline.max_concurrency", "-1", "pipeline.max_concurrency = -1"),
+    ("pipeline.max_concurrency", "41", "pipeline.max_concurrency = 41"),
+    ("pipeline.max_concurrency", "all", "pipeline.max_concurrency = 'all'"),
 ]
 
 
@@ -727,6 +730,13 @@ def test_bad_extract_and_quality_numbers(
     with pytest.raises(InvalidSetting) as excinfo:
         load(tmp_path, config_file=path, overrides=overrides)
     assert_error(excinfo, fragment, f"(from {where})", "expected")
+
+
+def test_max_concurrency_defaults_to_4_and_takes_0_to_40(tmp_path: Path) -> None:
+    assert load(tmp_path).max_concurrency == 4
+    path = write_config(tmp_path, "pipeline:\n  max_concurrency: 0\n")
+    assert load(tmp_path, config_file=path).max_concurrency == 0
+    assert load(tmp_path, overrides={"pipeline.max_concurrency": "40"}).max_concurrency == 40
 
 
 def test_extract_and_quality_boundaries_are_accepted(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ sleeping.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -556,15 +557,18 @@ def test_map_item_selector_context_and_result_path() -> None:
         "ResultPath": "$.extracted",
     }
     data = {"run_id": "r1", "tables": ["users", "apartments", "bookings"]}
-    execution, _, script = run(single(state), data, {"n": 1}, {"n": 2}, {"n": 3})
-    assert [p for p, _ in script.calls] == [{"T": "users"}, {"T": "apartments"}, {"T": "bookings"}]
+
+    def glue(params: Any, ctx: TaskContext) -> Any:  # iterations run at once: answer by input
+        return {"n": len(params["T"])}
+
+    execution = Executor(single(state), {GLUE: glue}, clock=FakeClock(START)).execute(data, "e")
     assert execution.output == {
         "run_id": "r1",
         "tables": ["users", "apartments", "bookings"],
         "extracted": [
-            {"table": "users", "index": 0, "run": "r1", "out": {"n": 1}},
-            {"table": "apartments", "index": 1, "run": "r1", "out": {"n": 2}},
-            {"table": "bookings", "index": 2, "run": "r1", "out": {"n": 3}},
+            {"table": "users", "index": 0, "run": "r1", "out": {"n": 5}},
+            {"table": "apartments", "index": 1, "run": "r1", "out": {"n": 10}},
+            {"table": "bookings", "index": 2, "run": "r1", "out": {"n": 8}},
         ],
     }
 
@@ -576,6 +580,7 @@ def test_map_legacy_iterator_and_parameters_and_a_failing_item_is_caught() -> No
             "M": {
                 "Type": "Map",
                 "ItemsPath": "$.xs",
+                "MaxConcurrency": 1,
                 "Parameters": {"v.$": "$$.Map.Item.Value"},
                 "Iterator": {"StartAt": "Work", "States": {"Work": task(End=True)}},
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "H"}],
@@ -585,7 +590,7 @@ def test_map_legacy_iterator_and_parameters_and_a_failing_item_is_caught() -> No
         },
     }
     execution, _, script = run(definition, {"xs": [1, 2, 3]}, {}, TaskFailed("Bad.Item", "item 2"))
-    assert len(script.calls) == 2  # sequential: the third item never starts
+    assert len(script.calls) == 2  # one at a time: the third item never starts
     assert execution.output == {"Error": "Bad.Item", "Cause": "item 2"}
     types = [e["type"] for e in execution.history]
     assert types[types.index("MapIterationFailed") :] == [
@@ -859,6 +864,7 @@ def test_history_of_a_small_machine_and_on_event() -> None:
 def test_map_history_events() -> None:
     state = {
         "Type": "Map",
+        "MaxConcurrency": 1,
         "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
     }
     execution, _, _ = run(single(state), ["a", "b"])
@@ -880,6 +886,169 @@ def test_map_history_events() -> None:
     ]
     assert execution.history[2]["mapStateStartedEventDetails"] == {"length": 2}
     assert execution.history[7]["mapIterationStartedEventDetails"] == {"name": "S", "index": 1}
+
+
+# --- Map concurrency ------------------------------------------------------------------------
+# Overlap is observed, never timed: a barrier of N parties lets its handlers through only when N
+# of them wait at once; every wait has a timeout so a broken executor fails instead of hanging.
+
+WAIT = 20  # seconds a test waits for what must happen at once
+
+
+def map_machine(max_concurrency: int | None, *states: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """A Map over ``$`` whose iterations run ``states`` in sequence (default: one task); each
+    iteration's input is ``{"i": its index}``."""
+    chain = list(states) or [("Work", task(Parameters={"i.$": "$.i"}))]
+    inner: dict[str, Any] = {}
+    for (name, state), following in zip(chain, [*chain[1:], None], strict=True):
+        inner[name] = {**state, "Next": following[0]} if following else {**state, "End": True}
+    m: dict[str, Any] = {
+        "Type": "Map",
+        "ItemSelector": {"i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": chain[0][0], "States": inner},
+    }
+    if max_concurrency is not None:
+        m["MaxConcurrency"] = max_concurrency
+    return single(m)
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 0, 5])
+def test_map_iterations_run_at_once_up_to_max_concurrency(max_concurrency: int | None) -> None:
+    """Absent or 0: no limit (ASL); 5 of 5 items: all at once."""
+    barrier = threading.Barrier(5)
+
+    def glue(params: Any, ctx: TaskContext) -> Any:
+        barrier.wait(timeout=WAIT)  # BrokenBarrierError, a task failure, unless 5 wait at once
+        return params["i"] * 10
+
+    machine = map_machine(max_concurrency)
+    execution = Executor(machine, {GLUE: glue}, clock=FakeClock(START)).execute(list("abcde"))
+    assert (execution.status, execution.output) == ("SUCCEEDED", [0, 10, 20, 30, 40])
+
+
+def test_map_never_runs_more_than_max_concurrency_iterations_at_once() -> None:
+    lock = threading.Lock()
+    running: list[int] = []
+    most: list[int] = []
+    pairs = threading.Barrier(2)  # two at once must happen, or the test fails
+
+    def glue(params: Any, ctx: TaskContext) -> Any:
+        with lock:
+            running.append(params["i"])
+            most.append(len(running))
+        pairs.wait(timeout=WAIT)
+        time.sleep(0.01)  # room for a third iteration to start, were the bound not kept
+        with lock:
+            running.remove(params["i"])
+        return params["i"]
+
+    machine = map_machine(2)
+    execution = Executor(machine, {GLUE: glue}, clock=FakeClock(START)).execute([0] * 6)
+    assert (execution.status, execution.output) == ("SUCCEEDED", [0, 1, 2, 3, 4, 5])
+    assert max(most) == 2
+
+
+def test_map_results_keep_item_order_when_iterations_end_in_reverse() -> None:
+    done = [threading.Event() for _ in range(3)]
+    ended: list[int] = []
+
+    def glue(params: Any, ctx: TaskContext) -> Any:
+        i = params["i"]
+        if i < 2:  # item i ends only after item i + 1 has ended
+            assert done[i + 1].wait(timeout=WAIT)
+        ended.append(i)
+        done[i].set()
+        return {"item": i}
+
+    machine = map_machine(3)
+    execution = Executor(machine, {GLUE: glue}, clock=FakeClock(START)).execute(["x", "y", "z"])
+    assert ended == [2, 1, 0]
+    assert execution.output == [{"item": 0}, {"item": 1}, {"item": 2}]
+
+
+def test_a_failed_iteration_stops_the_others_and_then_fails_the_map() -> None:
+    """Item 1 fails while item 0 runs its first task: item 0 finishes that task and stops before
+    its next state; items 2 and 3 never start; the Map fails with item 1's error once item 0
+    has stopped, and its Catch sees that error."""
+    failed = threading.Event()
+    calls: list[tuple[str, int]] = []
+
+    def glue(params: Any, ctx: TaskContext) -> Any:
+        calls.append((ctx.state_name, params["i"]))
+        if params["i"] == 1:
+            raise TaskFailed("Bad.Item", "item 1")
+        assert failed.wait(timeout=WAIT)  # item 0 is still running when item 1 fails
+        return {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "MapIterationFailed":
+            failed.set()
+
+    work = ("Work", task(Parameters={"i.$": "$.i"}, ResultPath=None))
+    machine = map_machine(2, work, ("Second", task(Parameters={"i.$": "$.i"})))
+    machine["States"]["S"]["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]
+    machine["States"]["Caught"] = {"Type": "Fail", "Error": "Map.Failed", "CausePath": "$.Cause"}
+    executor = Executor(machine, {GLUE: glue}, clock=FakeClock(START), on_event=on_event)
+    execution = executor.execute([10, 11, 12, 13])
+
+    assert (execution.error, execution.cause) == ("Map.Failed", "item 1")
+    assert sorted(calls) == [("Work", 0), ("Work", 1)]
+    iterations = [
+        (e["type"], e["mapIterationStartedEventDetails"]["index"])
+        if e["type"] == "MapIterationStarted"
+        else (e["type"],)
+        for e in execution.history
+        if e["type"].startswith("Map") and e["type"] not in ("MapStateEntered", "MapStateExited")
+    ]
+    assert sorted(iterations[1:3]) == [("MapIterationStarted", 0), ("MapIterationStarted", 1)]
+    assert [i[0] for i in iterations] == [
+        "MapStateStarted",
+        "MapIterationStarted",
+        "MapIterationStarted",
+        "MapIterationFailed",
+        "MapIterationAborted",
+        "MapStateFailed",
+    ]
+
+
+def test_each_iteration_chains_its_own_events() -> None:
+    """previousEventId follows each iteration's own thread of execution, as on AWS, although
+    the iterations' events interleave in the history."""
+    barrier = threading.Barrier(2)
+
+    def glue(params: Any, ctx: TaskContext) -> Any:
+        barrier.wait(timeout=WAIT)
+        return {}
+
+    execution = Executor(map_machine(2), {GLUE: glue}, clock=FakeClock(START)).execute([1, 2])
+    history = {e["id"]: e for e in execution.history}
+    started = next(e["id"] for e in history.values() if e["type"] == "MapStateStarted")
+    chains = []
+    for event in history.values():
+        if event["type"] == "MapIterationStarted":
+            assert event["previousEventId"] == started
+            chain, current = [event["type"]], event["id"]
+            while True:
+                following = [e for e in history.values() if e["previousEventId"] == current]
+                inside = [e for e in following if e["type"] != "MapStateSucceeded"]
+                if not inside or chain[-1] == "MapIterationSucceeded":
+                    break
+                (nxt,) = inside
+                chain.append(nxt["type"])
+                current = nxt["id"]
+            chains.append(chain)
+    one = [
+        "MapIterationStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "MapIterationSucceeded",
+    ]
+    assert chains == [one, one]
+    closing = [e for e in execution.history if e["type"] == "MapStateSucceeded"]
+    assert closing[0]["previousEventId"] == closing[0]["id"] - 1
 
 
 # --- definition checks ---------------------------------------------------------------------

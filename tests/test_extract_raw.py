@@ -130,6 +130,94 @@ def test_incremental_windows_across_runs(make_pipeline: Callable[..., Pipeline])
     )
 
 
+def test_the_tables_extract_and_load_at_once_into_a_new_warehouse(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    """As a local run's Map does: every table's extract, then its raw load, at the same moment
+    (each its own source and warehouse connection); the first loads create the raw schema and
+    tables together."""
+    import threading
+
+    p = make_pipeline()
+    p.insert("apartments", [apt(1, "2025-01-01 10:00:00.000000"), apt(2, "2025-01-01 11:00:00")])
+    p.insert("user_viewing", [(7, 70, 1, "2025-01-01 12:00:00", "yes", "call")])
+    barrier = threading.Barrier(len(TABLES))
+    errors: list[BaseException] = []
+
+    def extract_and_load(name: str) -> None:
+        try:
+            barrier.wait(timeout=20)
+            steps.extract(p.ctx, name, "R1")
+            barrier.wait(timeout=60)
+            steps.load_raw(p.ctx, name, "R1")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=extract_and_load, args=(t,)) for t in TABLES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    counts = {t: p.raw(f'SELECT _run_id, COUNT(*) FROM raw."{t}" GROUP BY 1') for t in TABLES}
+    assert counts == {
+        "apartments": [("R1", 2)],
+        "apartment_attributes": [],
+        "user_viewing": [("R1", 1)],
+        "bookings": [],
+    }
+    assert p.raw("SELECT id, user_id, viewed_at FROM raw.user_viewing") == [
+        (7, 70, datetime(2025, 1, 1, 12, 0, 0))
+    ]
+
+
+def test_connections_create_the_raw_tables_at_once_without_a_conflict(tmp_path: Path) -> None:
+    """DuckDB fails one of two transactions that create the same catalog entry at once, even
+    with IF NOT EXISTS; the warehouse must not (five rounds, each on a new database)."""
+    import threading
+
+    from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
+
+    for round_ in range(5):
+        path = tmp_path / f"w{round_}.duckdb"
+        warehouses = [DuckdbWarehouse(path) for _ in TABLES]
+        barrier = threading.Barrier(len(TABLES))
+        errors: list[BaseException] = []
+
+        def create(
+            warehouse: DuckdbWarehouse,
+            name: str,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                barrier.wait(timeout=20)
+                warehouse.ensure_raw([TABLES[name]])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=create, args=pair)
+            for pair in zip(warehouses, TABLES, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        created = warehouses[0].query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
+        )
+        for warehouse in warehouses:
+            warehouse.close()
+        assert errors == []
+        assert created == [
+            ("apartment_attributes",),
+            ("apartments",),
+            ("bookings",),
+            ("user_viewing",),
+        ]
+
+
 def test_id_watermark_reads_only_new_viewings(make_pipeline: Callable[..., Pipeline]) -> None:
     p = make_pipeline()
     view_cols = ("id", "user_id", "apartment_id", "viewed_at", "is_wishlisted", "call_to_action")

@@ -1,9 +1,12 @@
 """Per-state progress from a Step Functions history: the same tracker reads the local
-executor's history (Map iterations one after another) and AWS's (iterations interleaved)."""
+executor's history and AWS's, where Map iterations run at once and their events interleave."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import pytest
 
 from rentalctl.orchestration.executor import Executor, FakeClock, TaskFailed
 from rentalctl.orchestration.progress import StateTracker
@@ -42,17 +45,25 @@ MACHINE = {
 }
 
 
-def test_a_local_history_gives_every_state_once_in_order() -> None:
-    calls: list[str] = []
+@pytest.mark.parametrize("overlap", [False, True], ids=["one-at-a-time", "at-once"])
+def test_a_local_history_gives_every_state_once_in_order(overlap: bool) -> None:
+    """The same states whether the iterations ran one after another or at once (a barrier of
+    two lets the extracts through only together)."""
+    both = threading.Barrier(2)
 
     def glue(params: Any, task: Any) -> Any:
-        calls.append(params["JobName"])
+        name = params.get("Arguments", {}).get("--table", params["JobName"])
         if params["JobName"] == "m" and task.attempt == 1:
             raise TaskFailed("Blip", "transient")
-        return {"Id": f"jr{len(calls)}", "JobRunState": "SUCCEEDED"}
+        if overlap and params["JobName"] == "x":
+            both.wait(timeout=20)
+        return {"Id": f"jr-{name}-{task.attempt}", "JobRunState": "SUCCEEDED"}
 
+    machine = {**MACHINE, "States": {**MACHINE["States"]}}
+    machine["States"]["PerTable"] = {**MACHINE["States"]["PerTable"]}
+    machine["States"]["PerTable"]["MaxConcurrency"] = 0 if overlap else 1
     tracker = StateTracker(["a", "b"])
-    execution = Executor(MACHINE, {GLUE: glue}, clock=FakeClock(), on_event=tracker.feed).execute(
+    execution = Executor(machine, {GLUE: glue}, clock=FakeClock(), on_event=tracker.feed).execute(
         {"tables": ["a", "b"]}, "R"
     )
     assert execution.status == "SUCCEEDED"
@@ -61,9 +72,9 @@ def test_a_local_history_gives_every_state_once_in_order() -> None:
     ] == [
         ("Plan", "SUCCEEDED", 0, None),
         ("PerTable", "SUCCEEDED", 0, None),
-        ("Extract[a]", "SUCCEEDED", 1, "jr1"),
+        ("Extract[a]", "SUCCEEDED", 1, "jr-a-1"),
         ("Load[a]", "SUCCEEDED", 0, None),
-        ("Extract[b]", "SUCCEEDED", 1, "jr2"),
+        ("Extract[b]", "SUCCEEDED", 1, "jr-b-1"),
         ("Load[b]", "SUCCEEDED", 0, None),
-        ("Merge", "SUCCEEDED", 2, "jr4"),
+        ("Merge", "SUCCEEDED", 2, "jr-m-2"),
     ]

@@ -3,6 +3,7 @@ had committed them, decided once and finished by a later raw load if the warehou
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,11 +107,50 @@ def test_an_unreachable_warehouse_leaves_the_discard_to_the_next_raw_load(
     assert record["raw_discarded"] == {"bookings": 2}
 
 
-def test_a_failure_recorded_without_a_decision_is_settled_by_the_next_raw_load(
+def test_a_failure_recorded_without_a_decision_is_settled_table_by_table_by_the_raw_loads(
     ctx: Context,
 ) -> None:
+    """A load settles only its own table: the other tables' loads run at the same time."""
     discard_pending(ctx, "user_viewing")  # the failed run has no raw_to_discard yet
+    assert raw_counts(ctx) == {
+        "apartments": {EARLIER_RUN: 3, FAILED_RUN: 2},
+        "apartment_attributes": {EARLIER_RUN: 3, FAILED_RUN: 2},
+        "user_viewing": {EARLIER_RUN: 3},
+        "bookings": {EARLIER_RUN: 3, FAILED_RUN: 2},
+    }
+    record = ctx.state.get_run(FAILED_RUN) or {}
+    assert record["raw_to_discard"] == ["apartments", "apartment_attributes", "bookings"]
+    assert record["raw_discarded"] == {"user_viewing": 2}
+
+
+def test_the_raw_loads_of_all_tables_settle_a_failed_run_at_once(ctx: Context) -> None:
+    """Four loads at once (as the Map runs them), each settling its table of an undecided
+    failed run: one decision, every table's rows discarded once, every count recorded."""
+    barrier = threading.Barrier(len(TABLES))
+    errors: list[BaseException] = []
+
+    def load(name: str) -> None:
+        try:
+            barrier.wait(timeout=20)
+            discard_pending(ctx, name)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(t,)) for t in TABLES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
     assert raw_counts(ctx) == {t: {EARLIER_RUN: 3} for t in TABLES}
+    record = ctx.state.get_run(FAILED_RUN) or {}
+    assert record["raw_to_discard"] == []
+    assert record["raw_discarded"] == {
+        "apartments": 2,
+        "apartment_attributes": 2,
+        "user_viewing": 2,
+        "bookings": 2,
+    }
 
 
 def test_runs_before_a_successful_run_are_left_alone(ctx: Context) -> None:

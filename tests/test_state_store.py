@@ -301,6 +301,75 @@ def test_run_records(store: StateStore) -> None:
     assert store.bookmarks() == {}  # run records are not bookmarks
 
 
+def serialise_moto_puts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies the writes to one item one at a time, a condition included; moto checks
+    a conditional PutItem and applies it in separate steps, so concurrent requests could all
+    pass one condition. A lock around moto's PutItem restores DynamoDB's behaviour."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    one_at_a_time = threading.Lock()
+    real = DynamoDBBackend.put_item
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with one_at_a_time:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", put_item)
+
+
+def test_concurrent_run_updates_lose_nothing(
+    backend: Backend, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 writers, each with its own connection or client (as the per-table jobs of a run have),
+    add 5 fields each to one run record through ``runs.update``, all at once: every field is
+    there at the end."""
+    from rentalctl.orchestration import runs
+
+    if backend.kind == "dynamodb":
+        serialise_moto_puts(monkeypatch)
+    store.put_run({"run_id": "run-c", "started_at": "2025-04-01T06:00:00Z", "status": "RUNNING"})
+    writers = [backend.new() for _ in range(8)]
+    for writer in writers:
+        writer.get_run("run-c")  # connected (SQLite) or its client built (boto3) beforehand
+    barrier = threading.Barrier(len(writers))
+    errors: list[BaseException] = []
+
+    def write(number: int, writer: StateStore) -> None:
+        ctx: Any = type("Ctx", (), {"state": writer})()
+        try:
+            barrier.wait(timeout=20)
+            for k in range(5):
+                runs.update(ctx, "run-c", **{f"w{number}_{k}": k})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=pair) for pair in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    expected = {f"w{n}_{k}": k for n in range(8) for k in range(5)}
+    assert store.get_run("run-c") == {
+        "run_id": "run-c",
+        "started_at": "2025-04-01T06:00:00Z",
+        "status": "RUNNING",
+        **expected,
+    }
+
+
+def test_update_run_creates_a_missing_record_and_returns_what_it_stored(store: StateStore) -> None:
+    def change(run: dict[str, Any] | None) -> dict[str, Any]:
+        assert run is None
+        return {"run_id": "run-n", "started_at": "2025-04-01T06:00:00Z", "n": 1}
+
+    stored = store.update_run("run-n", change)
+    assert stored == {"run_id": "run-n", "started_at": "2025-04-01T06:00:00Z", "n": 1}
+    again = store.update_run("run-n", lambda run: {**(run or {}), "n": (run or {})["n"] + 1})
+    assert again == {"run_id": "run-n", "started_at": "2025-04-01T06:00:00Z", "n": 2}
+    assert store.get_run("run-n") == again
+
+
 # --- missing store and errors ---------------------------------------------------------------
 
 OPERATIONS: dict[str, Callable[[StateStore], object]] = {
@@ -310,6 +379,7 @@ OPERATIONS: dict[str, Callable[[StateStore], object]] = {
     "commit_bookmark": lambda s: s.commit_bookmark("bookings", None, T1, "run-1"),
     "put_run": lambda s: s.put_run({"run_id": "r", "started_at": "2025-04-01T00:00:00Z"}),
     "get_run": lambda s: s.get_run("r"),
+    "update_run": lambda s: s.update_run("r", lambda run: {**(run or {}), "x": 1}),
     "list_runs": lambda s: s.list_runs(),
 }
 

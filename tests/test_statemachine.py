@@ -41,6 +41,15 @@ def test_step_order_and_the_map_over_tables() -> None:
     assert inner["States"]["LoadRaw"]["End"] is True
 
 
+@pytest.mark.parametrize(("setting", "expected"), [(None, 4), ("1", 1), ("0", 0)])
+def test_the_map_runs_as_many_tables_at_once_as_configured(
+    setting: str | None, expected: int
+) -> None:
+    overrides = {"pipeline.max_concurrency": setting} if setting else {}
+    maps = [s for s in render(**overrides)["States"].values() if s["Type"] == "Map"]
+    assert [m["MaxConcurrency"] for m in maps] == [expected]
+
+
 def test_defaults_come_from_config() -> None:
     plan = render(tables="[bookings, apartments]")["States"]["Plan"]["Parameters"]["defaults"]
     assert plan == {

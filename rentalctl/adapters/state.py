@@ -8,6 +8,10 @@ extracted": the next extract is a full one.
 ``commit_bookmark`` is the only way a bookmark moves during a run, and it is conditional: it
 succeeds only if the stored value still equals the value the run started from, and only
 forward. Anything else raises ``BookmarkConflict`` and changes nothing.
+
+Run records are created with ``put_run`` and changed only with ``update_run``, a conditional
+read-modify-write: the jobs of one run (the per-table ones run at once) update the same record,
+and none may lose another's change.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from rentalctl import urls
 from rentalctl.errors import LockHeld, PipelineFailed
 
 Watermark = Union[str, int]  # Union: evaluated at import, on Python 3.9 too
+RunChange = Callable[[Optional[dict[str, Any]]], dict[str, Any]]  # Optional: Python 3.9 too
 
 
 class BookmarkConflict(PipelineFailed):
@@ -111,6 +116,13 @@ class StateStore(ABC):
     def put_run(self, run: dict[str, Any]) -> None:
         """Create or replace a run record. ``run`` is JSON-serialisable and has at least
         ``run_id`` (str) and ``started_at`` (ISO 8601 UTC str)."""
+
+    @abstractmethod
+    def update_run(self, run_id: str, change: RunChange) -> dict[str, Any]:
+        """Replace run ``run_id``'s record with ``change(current record, or None)``, atomically:
+        if another writer changed the record in between, ``change`` is applied again to the new
+        record (so it must only compute from its argument), a bounded number of times, after
+        which ResourceUnavailable is raised. Returns the record stored."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> dict[str, Any] | None: ...

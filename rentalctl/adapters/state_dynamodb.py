@@ -3,7 +3,9 @@
 Single-table design, partition key ``pk`` only:
 - ``bookmark#<table>``: ``table_name``, ``wm`` (S for a timestamp, N for an id; absent when the
   bookmark is None), ``updated_at``, ``run_id``;
-- ``run#<run_id>``: ``run_id``, ``started_at``, ``doc`` (the run record as JSON text).
+- ``run#<run_id>``: ``run_id``, ``started_at``, ``doc`` (the run record as JSON text), ``rev``
+  (a token new with every write: ``update_run`` writes only if the token it read is still
+  there, so concurrent updates of one record retry instead of overwriting each other).
 
 The low-level client is used on purpose: its typed attribute values keep an id an ``int`` and a
 timestamp a ``str`` (the resource API would hand back ``Decimal``). Bookmark moves are one
@@ -20,7 +22,9 @@ some bookmarks before it failed.
 from __future__ import annotations
 
 import json
+import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -33,6 +37,7 @@ from rentalctl import aws
 from rentalctl.adapters.state import (
     MISSING,
     Bookmark,
+    RunChange,
     StateStore,
     Watermark,
     conflict,
@@ -42,6 +47,9 @@ from rentalctl.adapters.state import (
 from rentalctl.errors import ResourceUnavailable
 
 _DENIED = {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}
+# Conditional run-record updates that lost to another writer are tried again this many times,
+# after a short random pause (the writers are a handful of jobs of one run).
+UPDATE_ATTEMPTS = 20
 
 
 def _now() -> str:
@@ -246,15 +254,50 @@ class DynamoStateStore(StateStore):
             return
         raise conflict(table, expected, found, new)
 
-    def put_run(self, run: dict[str, Any]) -> None:
-        item = {
+    def _run_item(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {
             "pk": {"S": f"run#{run['run_id']}"},
             "run_id": {"S": run["run_id"]},
             "started_at": {"S": run["started_at"]},
             "doc": {"S": json.dumps(run, sort_keys=True)},
+            "rev": {"S": uuid.uuid4().hex},
         }
+
+    def put_run(self, run: dict[str, Any]) -> None:
         with self._errors():
-            self._client.put_item(TableName=self.table, Item=item)
+            self._client.put_item(TableName=self.table, Item=self._run_item(run))
+
+    def update_run(self, run_id: str, change: RunChange) -> dict[str, Any]:
+        for attempt in range(UPDATE_ATTEMPTS):
+            with self._errors():
+                found = self._client.get_item(**self._key(f"run#{run_id}"), ConsistentRead=True)
+            item = found.get("Item")
+            run = change(json.loads(item["doc"]["S"]) if item else None)
+            if item is None:
+                condition, values = "attribute_not_exists(pk)", {}
+            elif "rev" in item:
+                condition, values = "rev = :rev", {":rev": item["rev"]}
+            else:  # written before records had a token: the whole document is the token
+                condition = "attribute_not_exists(rev) AND doc = :doc"
+                values = {":doc": item["doc"]}
+            try:
+                with self._errors():
+                    self._client.put_item(
+                        TableName=self.table,
+                        Item=self._run_item({**run, "run_id": run_id}),
+                        ConditionExpression=condition,
+                        **({"ExpressionAttributeValues": values} if values else {}),
+                    )
+                return run
+            except ClientError as exc:
+                if aws.error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            # Another writer came in between: read its record and apply the change to it.
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        raise ResourceUnavailable(
+            f"state store {self.name}: run record {run_id} kept changing under "
+            f"{UPDATE_ATTEMPTS} attempts to update it; try again"
+        )
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._errors():

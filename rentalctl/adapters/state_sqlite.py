@@ -25,6 +25,7 @@ from typing import Any
 from rentalctl.adapters.state import (
     MISSING,
     Bookmark,
+    RunChange,
     StateStore,
     Watermark,
     conflict,
@@ -40,6 +41,10 @@ _SCHEMA = (
     " updated_at TEXT, run_id TEXT)",
     "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE INDEX runs_started_at ON runs (started_at)",
+)
+_UPSERT_RUN = (
+    "INSERT INTO runs (run_id, started_at, doc) VALUES (?, ?, ?) ON CONFLICT (run_id)"
+    " DO UPDATE SET started_at = excluded.started_at, doc = excluded.doc"
 )
 
 
@@ -191,11 +196,16 @@ class SqliteStateStore(StateStore):
     def put_run(self, run: dict[str, Any]) -> None:
         doc = json.dumps(run, sort_keys=True)
         with self._guard() as conn, self._write(conn):
-            conn.execute(
-                "INSERT INTO runs (run_id, started_at, doc) VALUES (?, ?, ?) ON CONFLICT (run_id)"
-                " DO UPDATE SET started_at = excluded.started_at, doc = excluded.doc",
-                (run["run_id"], run["started_at"], doc),
-            )
+            conn.execute(_UPSERT_RUN, (run["run_id"], run["started_at"], doc))
+
+    def update_run(self, run_id: str, change: RunChange) -> dict[str, Any]:
+        # The write lock, taken before the read, makes the read-modify-write one step: no other
+        # writer (thread or process) can come in between, so there is nothing to retry.
+        with self._guard() as conn, self._write(conn):
+            row = conn.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            run = change(None if row is None else json.loads(row[0]))
+            conn.execute(_UPSERT_RUN, (run_id, run["started_at"], json.dumps(run, sort_keys=True)))
+        return run
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._guard() as conn:

@@ -1,8 +1,17 @@
 """DuckDB warehouse: the local target. Reads the lake's files directly (the lake is a folder
-here: DuckDB extensions such as httpfs are not used)."""
+here: DuckDB extensions such as httpfs are not used).
+
+A local run loads its tables at the same time, each through its own connection. In one process
+``duckdb.connect`` on the same file gives connections to one shared database, and only one
+process can have the file open for writing; DuckDB's transactions are optimistic, so two that
+write the same catalog entry or rows conflict and one fails. The raw loads avoid both: each
+writes only its own table, and creating schemas and tables (``IF NOT EXISTS``, which still
+conflicts when two connections create the same entry at once) goes through one lock.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +30,9 @@ from rentalctl.tables import TableSpec, table
 if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
     from rentalctl.pipeline.rawfiles import Manifest
+
+
+_DDL = threading.Lock()  # one connection at a time creates schemas and tables
 
 
 def _duckdb_type(sql_type: str) -> str:
@@ -44,9 +56,10 @@ class DuckdbWarehouse(Warehouse):
         self.conn.execute("SET TimeZone = 'UTC'")
 
     def ensure_raw(self, tables: Sequence[TableSpec]) -> None:
-        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
-        for spec in tables:
-            self.conn.execute(_duck_ddl(spec))
+        with _DDL:
+            self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+            for spec in tables:
+                self.conn.execute(_duck_ddl(spec))
 
     def load_raw(self, lake: Lake, manifest: Manifest) -> int:
 

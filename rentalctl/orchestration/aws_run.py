@@ -178,11 +178,14 @@ def _close(
     ctx: Context, run_id: str, states: list[dict[str, Any]], description: dict[str, Any]
 ) -> dict[str, Any]:
     """Store the states of an ended execution; close the record if its jobs could not."""
-    record = ctx.state.get_run(run_id)
-    fields: dict[str, Any] = {"states": states}
-    if record is None or record.get("status") == "RUNNING":
-        fields.update(_outcome(description))
-    return runs.update(ctx, run_id, **fields)
+    outcome = _outcome(description)
+
+    def close(record: dict[str, Any] | None) -> dict[str, Any]:
+        if record is None or record.get("status") == "RUNNING":
+            record = {**(record or {"run_id": run_id, "started_at": runs.now()}), **outcome}
+        return {**record, "states": states}
+
+    return ctx.state.update_run(run_id, close)
 
 
 def follow(

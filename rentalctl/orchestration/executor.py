@@ -9,15 +9,23 @@ Definitions are checked up front (``validate``): a problem, including a Task who
 no handler, raises ``ValueError`` listing every problem, before anything runs.
 
 Choices made where AWS's behaviour cannot be copied in process (see the module tests):
-- Map iterations and Parallel branches run one after the other, in order (results keep input
-  order, as on AWS); MaxConcurrency is accepted and ignored. Only INLINE Map is supported.
+- Map iterations run on threads, at most ``MaxConcurrency`` at once (0 or absent: all of them,
+  as the ASL says), started in item order; results keep item order. When an iteration fails,
+  iterations not yet started never start and running ones stop at their next state boundary
+  (AWS stops them at once; a handler here cannot be interrupted, so a running task finishes and
+  its iteration is aborted before its next state or retry); once they have stopped, the Map
+  fails with the first failure. Parallel branches run one after the other, in order. Only
+  INLINE Map is supported.
 - Task ``TimeoutSeconds`` is checked after the handler returns, against the clock: a handler
   that ran longer fails with ``States.Timeout`` (its result is dropped); it is not interrupted.
   HeartbeatSeconds and the state machine's own TimeoutSeconds are not enforced.
 - Waits and retry back-off go through the injectable clock, so tests never sleep.
 - Path, template and intrinsic failures are ``States.Runtime``, which no Retry or Catch sees
   (AWS: "A retry or catch on States.ALL won't catch States.Runtime errors").
-- Events' ``previousEventId`` is the event before it (branches run sequentially here).
+- Events' ``previousEventId`` is the event before it in its own thread of execution, as on
+  AWS: an iteration's first event names MapIterationStarted, which names MapStateStarted; the
+  Map's closing events name the last event of the history. Events are numbered, recorded and
+  passed to ``on_event`` one at a time, whichever thread emits them.
   Event types and detail fields are AWS's (TaskScheduled/Started/Succeeded/Failed/TimedOut,
   {Pass,Task,Choice,Map,Parallel,Wait,Succeed}StateEntered/Exited, FailStateEntered,
   MapStateStarted/Succeeded/Failed, MapIteration*, ParallelState*, Execution*); a caught
@@ -34,9 +42,11 @@ import copy
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -81,17 +91,20 @@ class FakeClock:
     def __init__(self, start: datetime | None = None) -> None:
         self.current = start or datetime(2025, 1, 1, tzinfo=UTC)
         self.sleeps: list[float] = []
+        self._lock = threading.Lock()  # Map iterations share the clock
 
     def now(self) -> datetime:
         return self.current
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.advance(seconds)
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.current += timedelta(seconds=seconds)
 
     def advance(self, seconds: float) -> None:
         """Time passing without a sleep (a handler pretending to work long)."""
-        self.current += timedelta(seconds=seconds)
+        with self._lock:
+            self.current += timedelta(seconds=seconds)
 
 
 class TaskFailed(Exception):
@@ -137,6 +150,24 @@ class _Failure(Exception):
         super().__init__(error, cause)
         self.error = error
         self.cause = cause
+
+
+class _Stopped(Exception):
+    """An iteration stopped because another iteration of its Map (or of an enclosing one)
+    failed. Not a failure: no Retry or Catch sees it."""
+
+
+@dataclass
+class _Strand:
+    """One thread of execution: the top level, or one Map iteration. Its next event names
+    ``last_event`` as its previous one; ``stops`` are the stop signals of the Maps it runs in."""
+
+    last_event: int = 0
+    stops: tuple[threading.Event, ...] = ()
+
+    def check(self) -> None:
+        if any(stop.is_set() for stop in self.stops):
+            raise _Stopped()
 
 
 @dataclass
@@ -225,25 +256,33 @@ class _Run:
         self.clock = executor.clock
         self.execution = execution
         self.started = self.clock.now()
+        # One lock over the history, the logs and the callbacks: events get their ids in the
+        # order they are recorded and reach on_event one at a time.
+        self.lock = threading.RLock()
+        self.local = threading.local()  # .strand: the strand the current thread runs
+
+    @property
+    def strand(self) -> _Strand:
+        strand: _Strand = self.local.strand
+        return strand
 
     def emit(self, type_: str, details: dict[str, Any] | None, key: str = "") -> int:
-        history = self.execution.history
-        event: dict[str, Any] = {
-            "id": len(history) + 1,
-            "previousEventId": len(history),
-            "timestamp": self.clock.now(),
-            "type": type_,
-        }
+        event: dict[str, Any] = {"timestamp": self.clock.now(), "type": type_}
         if details is not None:  # a copy each: consumers may keep or change events
             event[key or type_[0].lower() + type_[1:] + "EventDetails"] = copy.deepcopy(details)
-        history.append(event)
-        if self.x.on_event is not None:
-            self.x.on_event(event)
+        with self.lock:
+            history = self.execution.history
+            event = {"id": len(history) + 1, "previousEventId": self.strand.last_event, **event}
+            history.append(event)
+            self.strand.last_event = event["id"]
+            if self.x.on_event is not None:
+                self.x.on_event(event)
         return int(event["id"])
 
     def run(self) -> Execution:
         ex = self.execution
         ex.start_date = self.started
+        self.local.strand = _Strand()
         self.emit("ExecutionStarted", {"input": jp.dumps(ex.input), "inputDetails": _NT})
         try:
             output = self.run_machine(self.x.definition, copy.deepcopy(ex.input))
@@ -260,6 +299,7 @@ class _Run:
     def run_machine(self, machine: Mapping[str, Any], data: Any) -> Any:
         name: str | None = machine["StartAt"]
         while name is not None:
+            self.strand.check()
             data, name = self.run_state(name, machine["States"][name], data)
         return data
 
@@ -359,6 +399,7 @@ class _Run:
                 attempts[match] += 1
                 sc.retry_count += 1
                 delay = self.backoff(retriers[match], attempts[match])
+                self.strand.check()
                 if delay > 0:
                     self.clock.sleep(delay)
                 continue
@@ -404,13 +445,14 @@ class _Run:
         self.emit("TaskStarted", base)
 
         def task_log(message: str) -> None:
-            self.execution.logs.append(
-                {"timestamp": self.clock.now(), "state": sc.name, "message": message}
-            )
-            if self.x.on_log is not None:
-                self.x.on_log(sc.name, message)
-            else:
-                log.info("%s: %s", sc.name, message)
+            with self.lock:
+                self.execution.logs.append(
+                    {"timestamp": self.clock.now(), "state": sc.name, "message": message}
+                )
+                if self.x.on_log is not None:
+                    self.x.on_log(sc.name, message)
+                else:
+                    log.info("%s: %s", sc.name, message)
 
         ctx = TaskContext(sc.name, self.execution.name, sc.retry_count + 1, resource, task_log)
         started = self.clock.now()
@@ -442,24 +484,55 @@ class _Run:
             )
         processor = state.get("ItemProcessor") or state["Iterator"]
         selector = state.get("ItemSelector", state.get("Parameters"))
-        self.emit("MapStateStarted", {"length": len(items)})
-        results = []
-        for index, item in enumerate(items):
-            if selector is None:
-                item_input = copy.deepcopy(item)
-            else:
-                item_input = jp.apply_template(selector, effective, self.context(sc, (index, item)))
+        started = self.emit("MapStateStarted", {"length": len(items)})
+        outer = self.strand
+        stop = threading.Event()
+        failures: list[BaseException] = []  # in the order they happened; the first one counts
+
+        def iterate(index: int, item: Any) -> Any:
+            self.local.strand = _Strand(started, (*outer.stops, stop))
+            self.strand.check()  # a sibling failed before this one started: it never starts
             detail = {"name": sc.name, "index": index}
-            self.emit("MapIterationStarted", detail)
+            begun = False
             try:
-                results.append(self.run_machine(processor, item_input))
-            except _Failure:
-                self.emit("MapIterationFailed", detail)
-                self.emit("MapStateFailed", None)
+                if selector is None:
+                    item_input = copy.deepcopy(item)
+                else:
+                    context = self.context(sc, (index, item))
+                    item_input = jp.apply_template(selector, effective, context)
+                self.emit("MapIterationStarted", detail)
+                begun = True
+                result = self.run_machine(processor, item_input)
+            except _Stopped:
+                self.emit("MapIterationAborted", detail)
+                raise
+            except BaseException as exc:
+                with self.lock:
+                    failures.append(exc)
+                    stop.set()
+                if begun and isinstance(exc, _Failure):
+                    self.emit("MapIterationFailed", detail)
                 raise
             self.emit("MapIterationSucceeded", detail)
+            return result
+
+        limit = min(state.get("MaxConcurrency") or len(items), len(items))
+        with ThreadPoolExecutor(max(limit, 1), thread_name_prefix=f"map-{sc.name}") as pool:
+            futures = [pool.submit(iterate, index, item) for index, item in enumerate(items)]
+            try:
+                wait(futures)
+            except BaseException:  # interrupted: the iterations stop, the pool waits for them
+                stop.set()
+                raise
+        with self.lock:  # the Map's own events follow its iterations'
+            outer.last_event = len(self.execution.history)
+        if failures:
+            if isinstance(failures[0], _Failure):
+                self.emit("MapStateFailed", None)
+            raise failures[0]
+        outer.check()  # an enclosing Map is stopping: so is this one
         self.emit("MapStateSucceeded", None)
-        return results
+        return [future.result() for future in futures]
 
     def work_parallel(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> list[Any]:
         if "Parameters" in state:

@@ -5,6 +5,7 @@ name is qualified by its table (``Extract[bookings]``)."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,8 @@ class _ScopeTracker:
             self._item = int(details.get("index", 0))
         elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
             self._item = None
+            if kind == "MapIterationAborted":  # stopped by a failed sibling: what ran, ended
+                self._close_running(stamp)
         elif kind.endswith("StateEntered"):
             key = self._key(details["name"])
             self._current = key
@@ -100,14 +103,15 @@ class _ScopeTracker:
                 )
                 return key, status.lower()
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
-            for entry in self.states.values():
-                if entry["status"] == "RUNNING":
-                    entry.update(
-                        status="FAILED",
-                        ended_at=stamp,
-                        seconds=_seconds(entry["started_at"], stamp),
-                    )
+            self._close_running(stamp)
         return None
+
+    def _close_running(self, stamp: str) -> None:
+        for entry in self.states.values():
+            if entry["status"] == "RUNNING":
+                entry.update(
+                    status="FAILED", ended_at=stamp, seconds=_seconds(entry["started_at"], stamp)
+                )
 
     def _outer(self) -> str | None:
         """The most recent top-level state still running (a Map or Parallel that failed)."""
@@ -126,11 +130,11 @@ Scope = tuple[str, int, int]  # a Map iteration: Map state name, index, its firs
 class StateTracker:
     """Feed a run's history events in order; ``states`` holds one entry per state (and table).
 
-    On AWS the Map iterations run concurrently and their events interleave (the local executor
-    runs them one after another). Each event names the one before it in its own
-    thread of execution (``previousEventId``), so each iteration's events go to a tracker of
-    their own, and ``states`` lists an iteration's states right after its Map state, by index:
-    the order a local run has.
+    Map iterations run concurrently (on AWS and locally) and their events interleave. Each
+    event names the one before it in its own thread of execution (``previousEventId``), so each
+    iteration's events go to a tracker of their own, and ``states`` lists an iteration's states
+    right after its Map state, by index. Feeding and reading are thread-safe: a local run's
+    events come from the threads of its iterations.
     """
 
     def __init__(self, tables: list[str]) -> None:
@@ -140,9 +144,14 @@ class StateTracker:
         self._parent: dict[Scope, Scope | None] = {}
         self._events: dict[int, tuple[str, Scope | None]] = {}  # id -> (type, scope)
         self._map_scope: dict[str, Scope | None] = {}  # Map state name -> the scope it is in
+        self._lock = threading.RLock()
 
     @property
     def states(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self._states()
+
+    def _states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         placed: set[Scope] = set()
         for name, entry in self.top.states.items():
@@ -155,7 +164,8 @@ class StateTracker:
         return out
 
     def as_list(self) -> list[dict[str, Any]]:
-        return [{"name": name, **entry} for name, entry in self.states.items()]
+        with self._lock:
+            return [{"name": name, **entry} for name, entry in self._states().items()]
 
     def _scope_of(self, kind: str, event: dict[str, Any]) -> Scope | None:
         previous_kind, scope = self._events.get(int(event.get("previousEventId") or 0), ("", None))
@@ -175,6 +185,10 @@ class StateTracker:
         return scope
 
     def feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        with self._lock:
+            return self._feed(event)
+
+    def _feed(self, event: dict[str, Any]) -> tuple[str, str] | None:
         kind = str(event["type"])
         scope = self._scope_of(kind, event)
         self._events[int(event["id"])] = (kind, scope)

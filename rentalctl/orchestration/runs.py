@@ -49,11 +49,11 @@ def start(
 
 
 def update(ctx: Context, run_id: str, **fields: Any) -> dict[str, Any]:
-    """Read-modify-write of one run record (one writer at a time: the run's own process)."""
-    record = ctx.state.get_run(run_id) or {"run_id": run_id, "started_at": now()}
-    record.update(fields)
-    ctx.state.put_run(record)
-    return record
+    """Set fields of one run record, conditionally: the per-table jobs of a run update the same
+    record at once, and none loses another's fields."""
+    return ctx.state.update_run(
+        run_id, lambda record: {**(record or {"run_id": run_id, "started_at": now()}), **fields}
+    )
 
 
 def _result(ctx: Context, run_id: str, job: str, table: str | None = None) -> dict[str, Any]:
@@ -89,7 +89,11 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
 
 
 def finish(ctx: Context, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
-    record = ctx.state.get_run(run_id) or {"run_id": run_id, "started_at": now(), "tables": []}
-    record.update(status=status, ended_at=now(), error=error)
-    record["summary"] = summarize(ctx, run_id, record)
-    ctx.state.put_run(record)
+    ended_at = now()
+
+    def close(record: dict[str, Any] | None) -> dict[str, Any]:
+        base = record or {"run_id": run_id, "started_at": now(), "tables": []}
+        closed = {**base, "status": status, "ended_at": ended_at, "error": error}
+        return {**closed, "summary": summarize(ctx, run_id, closed)}
+
+    ctx.state.update_run(run_id, close)

@@ -2,7 +2,8 @@
 checked before it is used or deployed.
 
 The template holds the shape (step order, Map over tables, Retry and Catch on every task); the
-settings fill in job names, the configured tables, the retry policy and the SNS topic. Without
+settings fill in job names, the configured tables, how many tables run at once, the retry
+policy and the SNS topic. Without
 a topic on AWS, the Notify state is left out; locally the topic is a stand-in whose messages go
 to the run log.
 """
@@ -42,6 +43,7 @@ def render(settings: Settings) -> dict[str, Any]:
     values: dict[str, Any] = {
         "tables": list(settings.tables),
         "job_prefix": settings.aws.glue_job_prefix,
+        "max_concurrency": settings.max_concurrency,
         "sns_topic_arn": topic,
         "retry": [
             {

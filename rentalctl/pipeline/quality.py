@@ -37,9 +37,8 @@ def gate(stats: dict[str, dict[str, Any]], max_share: float) -> None:
 
 def save(state: Any, run_id: str, report: dict[str, Any]) -> None:
     """Store the report with the run's record (created if the run has none yet)."""
-    run = state.get_run(run_id) or {
-        "run_id": run_id,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-    }
-    run["quality"] = report
-    state.put_run(run)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    state.update_run(
+        run_id,
+        lambda run: {**(run or {"run_id": run_id, "started_at": started_at}), "quality": report},
+    )

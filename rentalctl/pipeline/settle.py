@@ -12,8 +12,10 @@ Which of its tables a failed run had committed is decided once, when the failure
 ``commit-bookmarks`` job completed, else those whose bookmark the run itself moved. No later run
 can have moved a bookmark yet at that point, since runs hold the one pipeline lock. The decision
 is kept in the run record (``raw_to_discard``) and carried out at once; when the warehouse
-cannot be reached, each later raw load finishes it. A run that committed but did not archive
-has its raw files archived.
+cannot be reached, each later raw load finishes its own table's part (the loads of a run's
+tables run at the same time: each touches only its table's rows and files, and the record
+through conditional updates). A run that committed but did not archive has its raw files
+archived.
 """
 
 from __future__ import annotations
@@ -41,37 +43,51 @@ def _committed_tables(ctx: Context, run_id: str, tables: list[str]) -> list[str]
     return [t for t in tables if t in marks and marks[t].run_id == run_id]
 
 
-def settle_failed_run(ctx: Context, run_id: str) -> None:
-    """Decide (once) and carry out what the failed run ``run_id`` leaves to put right. Never
-    raises for an unreachable warehouse or lake: what is left is finished by later raw loads."""
+def settle_failed_run(ctx: Context, run_id: str, only: str | None = None) -> None:
+    """Decide (once) and carry out what the failed run ``run_id`` leaves to put right: for all
+    its tables, or ``only`` that one. Never raises for an unreachable warehouse or lake: what is
+    left is finished by later raw loads."""
     record = ctx.state.get_run(run_id)
     if record is None:
         return
     if PENDING not in record:
-        tables = list(record.get("tables") or [])
-        committed = _committed_tables(ctx, run_id, tables)
-        record = runs.update(ctx, run_id, **{PENDING: [t for t in tables if t not in committed]})
-        if committed:
-            _archive(ctx, run_id, committed)
-    _discard(ctx, record, list(record[PENDING]))
+        record = _decide(ctx, run_id, list(record.get("tables") or []))
+    tables = [t for t in record.get("tables") or [] if only in (None, t)]
+    committed = [
+        t for t in tables if t not in record[PENDING] and t not in record.get(DISCARDED, {})
+    ]
+    if committed:
+        _archive(ctx, run_id, committed)
+    _discard(ctx, run_id, [t for t in tables if t in record[PENDING]])
+
+
+def _decide(ctx: Context, run_id: str, tables: list[str]) -> dict[str, Any]:
+    """Record which tables' raw rows the run leaves to discard, unless a concurrent settler
+    recorded it first (then its decision stands; both read the same bookmarks)."""
+    committed = _committed_tables(ctx, run_id, tables)
+    pending = [t for t in tables if t not in committed]
+
+    def decide(record: dict[str, Any] | None) -> dict[str, Any]:
+        record = record or {"run_id": run_id, "started_at": runs.now(), "tables": tables}
+        return record if PENDING in record else {**record, PENDING: pending}
+
+    return ctx.state.update_run(run_id, decide)
 
 
 def discard_pending(ctx: Context, table_name: str) -> None:
-    """Before a raw load of ``table_name``: discard that table's rows of recent failed runs
-    whose discarding could not be done when they failed."""
+    """Before a raw load of ``table_name``: put right that table's part of what recent failed
+    runs left, when it could not be done as they failed. Only that table: the loads of the
+    other tables run at the same time and settle their own."""
     for record in ctx.state.list_runs(50):
         if record.get("status") == "SUCCEEDED":
             break  # runs before a successful one were settled before it loaded anything
         if record.get("status") != "FAILED":
             continue
-        if PENDING not in record:
-            settle_failed_run(ctx, record["run_id"])
-        elif table_name in record[PENDING]:
-            _discard(ctx, record, [table_name])
+        if PENDING not in record or table_name in record[PENDING]:
+            settle_failed_run(ctx, record["run_id"], only=table_name)
 
 
-def _discard(ctx: Context, record: dict[str, Any], tables: list[str]) -> None:
-    run_id = record["run_id"]
+def _discard(ctx: Context, run_id: str, tables: list[str]) -> None:
     for name in tables:
         try:
             with ctx.warehouse() as warehouse:
@@ -79,15 +95,18 @@ def _discard(ctx: Context, record: dict[str, Any], tables: list[str]) -> None:
         except (ResourceUnavailable, PipelineFailed) as exc:
             log.warning("raw rows of %s from failed run %s kept for now: %s", name, run_id, exc)
             return
-        current = ctx.state.get_run(run_id) or record
-        runs.update(
-            ctx,
-            run_id,
-            **{
+
+        def done(
+            record: dict[str, Any] | None, name: str = name, count: int = count
+        ) -> dict[str, Any]:
+            current = record or {"run_id": run_id, "started_at": runs.now()}
+            return {
+                **current,
                 PENDING: [t for t in current.get(PENDING, []) if t != name],
                 DISCARDED: {**current.get(DISCARDED, {}), name: count},
-            },
-        )
+            }
+
+        ctx.state.update_run(run_id, done)
         log.info("discarded %s raw rows of %s from failed run %s", count, name, run_id)
 
 

@@ -1,0 +1,101 @@
+"""A local run extracts and loads its tables at once, as many as ``pipeline.max_concurrency``
+allows, and ends exactly where a run of one table at a time ends: every warehouse table and
+every bookmark the same."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rentalctl import config
+from rentalctl.context import Context
+from rentalctl.orchestration.local import run_local
+from rentalctl.pipeline import steps
+from rentalctl.tables import TABLES
+from tests.reliability.support import bookmarks, warehouse_snapshot
+from tests.support.cli import invoke
+
+pytestmark = pytest.mark.slow
+
+
+class ExtractWatch:
+    """Wraps the extract step: records when each table's extract starts and ends, in the order
+    it happens. With ``wait_for_all``, an extract that has started waits (up to a timeout) for
+    every table's extract to start too: run one after another, they would not, and the starts
+    and ends then show it."""
+
+    def __init__(self, real: Callable[..., Any], wait_for_all: bool) -> None:
+        self.real = real
+        self.barrier = threading.Barrier(len(TABLES)) if wait_for_all else None
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, ctx: Context, table: str, run_id: str, **options: Any) -> Any:
+        with self.lock:
+            self.events.append(("start", table))
+        if self.barrier is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):  # the events will say so
+                self.barrier.wait(timeout=30)
+        try:
+            return self.real(ctx, table, run_id, **options)
+        finally:
+            with self.lock:
+                self.events.append(("end", table))
+
+
+def run(home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch) -> ExtractWatch:
+    settings = config.load(
+        overrides={"pipeline.max_concurrency": str(max_concurrency)},
+        env={"RENTALCTL_HOME": str(home)},
+    )
+    ctx = Context(settings)
+    ctx.state.ensure()
+    ctx.state.seed(settings.tables)
+    watch = ExtractWatch(steps.extract, wait_for_all=max_concurrency != 1)
+    with monkeypatch.context() as m:
+        m.setattr(steps, "extract", watch)
+        record = run_local(
+            ctx, run_id="R1", mode="incremental", since=None, until=None, tables=list(TABLES)
+        )
+    ctx.state.close()
+    assert record["status"] == "SUCCEEDED", record.get("error")
+    per_table = [s for s in record["states"] if s["name"].endswith("]")]
+    assert {s["name"].split("[")[1] for s in per_table} == {f"{t}]" for t in TABLES}
+    assert {s["status"] for s in per_table} == {"SUCCEEDED"}
+    return watch
+
+
+def test_tables_at_once_end_where_one_at_a_time_ends(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at_once, one_by_one = tmp_path / "at-once", tmp_path / "one-by-one"
+    monkeypatch.setenv("RENTALCTL_HOME", str(at_once))
+    result = invoke("demo-data", "--scale", "0.002")
+    assert result.exit_code == 0, result.stderr
+    one_by_one.mkdir()
+    shutil.copy(at_once / "source.db", one_by_one / "source.db")
+
+    concurrent = run(at_once, 4, monkeypatch)
+    sequential = run(one_by_one, 1, monkeypatch)
+
+    # At once: every extract started before any ended, so each pair of them overlapped.
+    kinds = [kind for kind, _ in concurrent.events]
+    assert kinds == ["start"] * 4 + ["end"] * 4
+    assert sorted(t for _, t in concurrent.events[:4]) == sorted(TABLES)
+    # One at a time: each extract ended before the next started.
+    assert [kind for kind, _ in sequential.events] == ["start", "end"] * 4
+
+    snapshot = warehouse_snapshot(at_once)
+    assert {name for name, rows in snapshot.items() if rows} >= {
+        f"{layer}.{t}" for layer in ("raw", "curated") for t in TABLES
+    }
+    assert snapshot == warehouse_snapshot(one_by_one)
+    marks = bookmarks(at_once)
+    assert set(marks) == set(TABLES) and None not in marks.values()
+    assert marks == bookmarks(one_by_one)
