@@ -36,11 +36,20 @@ def status(
             record = store.get_run(run_id)
             if record is None:
                 raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
+            context = Context(settings)
             if record.get("execution_arn"):  # an AWS run: its states come from the history
                 from rentalctl.orchestration import aws_run
 
-                record = aws_run.refresh_status(Context(settings), record)
-            state.emit(record, lambda console: render_run(console, record))
+                record = aws_run.refresh_status(context, record)
+            from rentalctl.orchestration.runs import kpi_snapshot
+
+            record = {**record, "kpis": kpi_snapshot(context, run_id)}
+
+            def render(console: Any) -> None:
+                render_run(console, record)
+                render_kpis(console, record["kpis"])
+
+            state.emit(record, render)
             return
         records = store.list_runs(limit)
     state.emit({"runs": records}, lambda console: _render_list(console, records))
@@ -88,6 +97,17 @@ def _status(value: Any) -> str:
 
 def _fmt(value: Any) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def render_kpis(console: Any, snapshot: dict[str, Any]) -> None:
+    """The run's headline KPIs (its snapshot), one line each."""
+    if not snapshot:
+        return
+    from rentalctl.pipeline.kpi_summary import lines
+
+    console.print()
+    for text in lines(snapshot):
+        console.print(f"  {text}")
 
 
 def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> None:

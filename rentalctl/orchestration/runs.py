@@ -88,6 +88,13 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
     return summary
 
 
+def kpi_snapshot(ctx: Context, run_id: str) -> dict[str, Any]:
+    """The headline KPIs the run's presentation job recorded ({} when it recorded none)."""
+    from rentalctl.pipeline.kpi_summary import from_json
+
+    return from_json(_result(ctx, run_id, "presentation").get("kpis") or {})
+
+
 def finish(ctx: Context, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
     record = ctx.state.get_run(run_id) or {"run_id": run_id, "started_at": now(), "tables": []}
     record.update(status=status, ended_at=now(), error=error)
