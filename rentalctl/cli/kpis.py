@@ -22,7 +22,9 @@ def kpis(
     ctx: typer.Context,
     table: Annotated[
         str | None,
-        typer.Argument(help="A KPI table, e.g. occupancy_rate; default: list the seven."),
+        typer.Argument(
+            metavar="TABLE", help="A KPI table, e.g. occupancy_rate; default: list the seven."
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -44,6 +46,7 @@ def kpis(
     """Print a KPI table, newest period first.
 
     Without TABLE, lists the seven KPI tables with their rows, latest period and definition.
+
     Example: rentalctl kpis popular_locations --since 2025-01-01 -o csv > cities.csv
     """
     state: AppState = ctx.obj

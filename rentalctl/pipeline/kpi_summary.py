@@ -9,7 +9,9 @@ Python 3.9.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
@@ -76,6 +78,21 @@ def snapshot(w: Warehouse) -> dict[str, Any]:
             for r in top
         ],
     }
+
+
+def to_json(snap: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot as plain JSON values (a job's result travels as JSON): dates in ISO form,
+    decimals as numbers."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return float(value)
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    loaded: dict[str, Any] = json.loads(json.dumps(snap, default=plain))
+    return loaded
 
 
 def from_json(doc: dict[str, Any]) -> dict[str, Any]:
