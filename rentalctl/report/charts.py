@@ -250,6 +250,7 @@ def stacked_bars(
     axis = _Axis(totals or [1.0], TOP, bottom)
     right = W - legend_w
     slot = (right - LEFT - 8) / max(len(categories), 1)
+    bar = min(slot * 0.7, 48.0)  # a lone run is a bar, not a wall
     body = [line.replace(f'x2="{W - RIGHT}"', f'x2="{right}"') for line in axis.draw(LEFT, unit)]
     body.append(f'<line x1="{LEFT}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#888"/>')
     base = [0.0] * len(categories)
@@ -261,8 +262,8 @@ def stacked_bars(
                 continue
             y0, y1 = axis.y(base[i]), axis.y(base[i] + v)
             body.append(
-                f'<rect x="{LEFT + 8 + i * slot + slot * 0.15:.1f}" y="{y1:.1f}" '
-                f'width="{slot * 0.7:.1f}" height="{max(y0 - y1, 0.5):.1f}" fill="{color}">'
+                f'<rect x="{LEFT + 8 + (i + 0.5) * slot - bar / 2:.1f}" y="{y1:.1f}" '
+                f'width="{bar:.1f}" height="{max(y0 - y1, 0.5):.1f}" fill="{color}">'
                 f"<title>{escape(categories[i])}: {escape(name)} {v:,.2f}</title></rect>"
             )
             base[i] += v

@@ -206,7 +206,10 @@ def _gate(data: ReportData) -> str:
 
 
 def _bookmarks(data: ReportData) -> str:
-    rows = [[b["table"], b["value"], b["updated_at"], b["run_id"]] for b in data.bookmarks]
+    rows = [  # a watermark is a timestamp or an id, shown as stored
+        [b["table"], "" if b["value"] is None else str(b["value"]), b["updated_at"], b["run_id"]]
+        for b in data.bookmarks
+    ]
     return (
         '<article id="bookmarks"><h3>Bookmarks</h3><p class="definition">The last committed '
         "watermark of each source table: the next incremental run reads after it.</p>"
