@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError
+from rentalctl.orchestration.runs import duration
 
 
 def status(
@@ -55,13 +55,6 @@ def status(
     state.emit({"runs": records}, lambda console: _render_list(console, records))
 
 
-def _seconds(record: dict[str, Any]) -> float | None:
-    if not record.get("started_at") or not record.get("ended_at"):
-        return None
-    start = datetime.fromisoformat(record["started_at"])
-    return (datetime.fromisoformat(record["ended_at"]) - start).total_seconds()
-
-
 def _total(record: dict[str, Any], field: str) -> int | None:
     values = [t.get(field) for t in (record.get("summary") or {}).values()]
     numbers = [v for v in values if isinstance(v, int)]
@@ -78,7 +71,7 @@ def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
         "run", "mode", "status", "started", "seconds", "extracted", "curated", "rejected", box=None
     )
     for r in records:
-        seconds = _seconds(r)
+        seconds = duration(r)
         table.add_row(
             r["run_id"],
             r.get("mode", ""),
@@ -114,7 +107,7 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
     from rich.markup import escape
     from rich.table import Table
 
-    seconds = _seconds(record)
+    seconds = duration(record)
     window = ""
     if record.get("mode") == "backfill":
         window = f" {record.get('since')} … {record.get('until') or 'now'}"

@@ -48,6 +48,14 @@ def start(
     return record
 
 
+def duration(record: dict[str, Any]) -> float | None:
+    """Seconds from a run's start to its end; None while it runs."""
+    if not record.get("started_at") or not record.get("ended_at"):
+        return None
+    start = datetime.fromisoformat(record["started_at"])
+    return (datetime.fromisoformat(record["ended_at"]) - start).total_seconds()
+
+
 def update(ctx: Context, run_id: str, **fields: Any) -> dict[str, Any]:
     """Read-modify-write of one run record (one writer at a time: the run's own process)."""
     record = ctx.state.get_run(run_id) or {"run_id": run_id, "started_at": now()}

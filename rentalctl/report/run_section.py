@@ -4,20 +4,11 @@ coloured by the latest run, the run history (seconds per state, rows per table),
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
+from rentalctl.orchestration.runs import duration
 from rentalctl.report import charts
 from rentalctl.report.data import ReportData
 from rentalctl.report.graph import COLORS, state_machine_svg
 from rentalctl.report.html import chart_and_numbers, empty, table
-
-
-def _seconds(record: dict[str, Any]) -> float | None:
-    if not record.get("started_at") or not record.get("ended_at"):
-        return None
-    start = datetime.fromisoformat(record["started_at"])
-    return round((datetime.fromisoformat(record["ended_at"]) - start).total_seconds(), 1)
 
 
 def _legend() -> str:
@@ -81,7 +72,7 @@ def history_section(data: ReportData) -> str:
             r.get("mode"),
             r.get("status"),
             str(r.get("started_at") or "")[:19].replace("T", " "),
-            _seconds(r),
+            duration(r),
         ]
         for r in data.runs
     ]
