@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: install, generate demo data, run the pipeline and show its KPIs
+## demo: install, generate demo data, run the pipeline, show its KPIs and write the report
 demo: $(STAMP)
 	$(BIN)/rentalctl demo-data
 	$(BIN)/rentalctl run
+	$(BIN)/rentalctl report
 
 ## test: install, then run the whole test suite (the command CI runs)
 test: $(STAMP)

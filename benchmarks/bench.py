@@ -5,7 +5,7 @@ For each scale: generate demo data, then time a full run and an incremental run 
 whole process tree (the Spark JVM included); extraction alone in a process of its own (its
 memory must not grow with the data); and a reference — the same cleaning and KPI SQL run by
 one single-process DuckDB program over the same extracted files. Also times `rentalctl --help`
-and `rentalctl status`.
+and `rentalctl status`, and `rentalctl report` (seconds and the HTML file's size).
 
     .venv/bin/python benchmarks/bench.py --scales 0.1,0.3,1
 
@@ -208,6 +208,9 @@ def bench_scale(scale: float, work: Path, with_reference: bool) -> dict[str, Any
     }
     result["help_seconds"] = median_seconds(cli("--help"), env)
     result["status_seconds"] = median_seconds(cli("status"), env)
+    report = home / "report.html"
+    result["report_seconds"] = median_seconds(cli("report", "--output-file", str(report)), env, 3)
+    result["report_mb"] = round(report.stat().st_size / 2**20, 2)
     return result
 
 
@@ -215,7 +218,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
     head = (
         f"{'scale':>6} {'rows':>10} {'full s':>7} {'rows/s':>8} {'peak MB':>8} "
         f"{'extract s':>9} {'extr MB':>8} {'incr s':>7} {'incr %':>6} {'ref s':>6} "
-        f"{'ratio':>6} {'help s':>6} {'status s':>8}"
+        f"{'ratio':>6} {'help s':>6} {'status s':>8} {'report s':>8} {'report MB':>9}"
     )
     print(head)
     for r in results:
@@ -225,7 +228,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['extract_only']['seconds']:>9} {r['extract_only']['peak_rss_mb']:>8} "
             f"{r['incremental']['seconds']:>7} {100 * r['incremental']['share_of_full']:>5.1f}% "
             f"{r.get('reference_seconds', '-'):>6} {r.get('ratio_to_reference', '-'):>6} "
-            f"{r['help_seconds']:>6} {r['status_seconds']:>8}"
+            f"{r['help_seconds']:>6} {r['status_seconds']:>8} "
+            f"{r['report_seconds']:>8} {r['report_mb']:>9}"
         )
     print()
     print("stages (s)      " + " ".join(f"{s:>12}" for s in STAGES))

@@ -99,10 +99,12 @@ def _merge(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
 
 
 def _presentation(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+    from rentalctl.pipeline.kpi_summary import snapshot, to_json
     from rentalctl.pipeline.presentation import refresh_presentation
 
     with ctx.warehouse() as warehouse:
-        return refresh_presentation(warehouse)
+        # The headline KPIs as of this run, for `run` and `status RUN_ID` to show later.
+        return {"rows": refresh_presentation(warehouse), "kpis": to_json(snapshot(warehouse))}
 
 
 def _commit_bookmarks(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:

@@ -7,7 +7,10 @@ the CI environment variable is set, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +123,27 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A RENTALCTL_HOME where small demo data (scale 0.01) went through one local run: every
+    KPI table filled, a run record, bookmarks. Made once per session, through the CLI in a
+    process of its own (a run takes a minute or two); tests only read it. Returns the home and
+    the run's JSON record as `run` printed it."""
+    home = tmp_path_factory.mktemp("pipeline") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENTALCTL_")}
+    env["RENTALCTL_HOME"] = str(home)
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "rentalctl", "-o", "json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        for args in (["demo-data", "--scale", "0.01"], ["run"])
+    ]
+    for out in outputs:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return {"home": home, "run": json.loads(outputs[-1].stdout)}

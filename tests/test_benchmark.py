@@ -53,3 +53,4 @@ def test_benchmark_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     assert scale["reference_seconds"] > 0 and scale["ratio_to_reference"] > 0
     assert scale["extract_only"]["peak_rss_mb"] > 0
     assert scale["help_seconds"] > 0 and scale["status_seconds"] > 0
+    assert scale["report_seconds"] > 0 and scale["report_mb"] > 0

@@ -97,6 +97,11 @@ def test_installed_cli_runs_outside_the_repository(
     assert doc["tables"]["bookings"]["total"] == 500
     assert (outside / "home" / "source.db").is_file()
 
+    report = _run(installed, outside, "report")  # before any run: a page saying so
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"Report written: {outside / 'home' / 'report.html'} (")
+    assert "No runs yet" in (outside / "home" / "report.html").read_text(encoding="utf-8")
+
     bad = _run(installed, outside, "--profile", "nope", "demo-data")
     assert bad.returncode == 2
     assert "shipped profiles: aws.example, local" in bad.stderr

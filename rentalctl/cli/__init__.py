@@ -161,13 +161,15 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from rentalctl.cli import aws_commands, bookmarks, demo, deploy, run, status
+    from rentalctl.cli import aws_commands, bookmarks, demo, deploy, kpis, report, run, status
 
     app.command("demo-data")(demo.demo_data)
     app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
     app.command("run")(run.run)
     app.command("status")(status.status)
     app.command("backfill")(run.backfill)
+    app.command("kpis")(kpis.kpis)
+    app.command("report")(report.report)
     app.command("upload-scripts")(deploy.upload_scripts)
     app.command("deploy-sfn")(aws_commands.deploy_sfn)
     app.command("iam-policy")(aws_commands.iam_policy)

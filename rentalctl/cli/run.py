@@ -225,27 +225,17 @@ def _progress_table(states: dict[str, Any]) -> Any:
 
 
 def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
-    from rentalctl.cli.status import render_run
+    from rentalctl.cli.status import render_kpis, render_run
+    from rentalctl.orchestration.runs import kpi_snapshot
 
-    snapshot: dict[str, Any] = {}
-    if record.get("status") == "SUCCEEDED":
-        from rentalctl.errors import ResourceUnavailable
-        from rentalctl.pipeline.kpi_summary import snapshot as kpi_snapshot
-
-        try:
-            with context.warehouse() as warehouse:
-                snapshot = kpi_snapshot(warehouse)
-        except ResourceUnavailable:  # a warehouse this machine cannot reach: no snapshot
-            pass
+    # Read from the lake, where the presentation job left it: no warehouse connection needed.
+    snapshot = (
+        kpi_snapshot(context, record["run_id"]) if record.get("status") == "SUCCEEDED" else {}
+    )
 
     def render(console: Any) -> None:
         render_run(console, record, brief=True)
-        if snapshot:
-            from rentalctl.pipeline.kpi_summary import lines
-
-            console.print()
-            for text in lines(snapshot):
-                console.print(f"  {text}")
+        render_kpis(console, snapshot)
 
     state.emit({**record, "kpis": snapshot}, render)
     if record.get("status") != "SUCCEEDED":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError
+from rentalctl.orchestration.runs import duration
 
 
 def status(
@@ -36,21 +36,23 @@ def status(
             record = store.get_run(run_id)
             if record is None:
                 raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
+            context = Context(settings)
             if record.get("execution_arn"):  # an AWS run: its states come from the history
                 from rentalctl.orchestration import aws_run
 
-                record = aws_run.refresh_status(Context(settings), record)
-            state.emit(record, lambda console: render_run(console, record))
+                record = aws_run.refresh_status(context, record)
+            from rentalctl.orchestration.runs import kpi_snapshot
+
+            record = {**record, "kpis": kpi_snapshot(context, run_id)}
+
+            def render(console: Any) -> None:
+                render_run(console, record)
+                render_kpis(console, record["kpis"])
+
+            state.emit(record, render)
             return
         records = store.list_runs(limit)
     state.emit({"runs": records}, lambda console: _render_list(console, records))
-
-
-def _seconds(record: dict[str, Any]) -> float | None:
-    if not record.get("started_at") or not record.get("ended_at"):
-        return None
-    start = datetime.fromisoformat(record["started_at"])
-    return (datetime.fromisoformat(record["ended_at"]) - start).total_seconds()
 
 
 def _total(record: dict[str, Any], field: str) -> int | None:
@@ -69,7 +71,7 @@ def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
         "run", "mode", "status", "started", "seconds", "extracted", "curated", "rejected", box=None
     )
     for r in records:
-        seconds = _seconds(r)
+        seconds = duration(r)
         table.add_row(
             r["run_id"],
             r.get("mode", ""),
@@ -90,11 +92,22 @@ def _fmt(value: Any) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def render_kpis(console: Any, snapshot: dict[str, Any]) -> None:
+    """The run's headline KPIs (its snapshot), one line each."""
+    if not snapshot:
+        return
+    from rentalctl.pipeline.kpi_summary import lines
+
+    console.print()
+    for text in lines(snapshot):
+        console.print(f"  {text}")
+
+
 def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    seconds = _seconds(record)
+    seconds = duration(record)
     window = ""
     if record.get("mode") == "backfill":
         window = f" {record.get('since')} … {record.get('until') or 'now'}"

@@ -48,6 +48,14 @@ def start(
     return record
 
 
+def duration(record: dict[str, Any]) -> float | None:
+    """Seconds from a run's start to its end; None while it runs."""
+    if not record.get("started_at") or not record.get("ended_at"):
+        return None
+    start = datetime.fromisoformat(record["started_at"])
+    return (datetime.fromisoformat(record["ended_at"]) - start).total_seconds()
+
+
 def update(ctx: Context, run_id: str, **fields: Any) -> dict[str, Any]:
     """Set fields of one run record, conditionally: the per-table jobs of a run update the same
     record at once, and none loses another's fields."""
@@ -86,6 +94,13 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
             "orphans": q.get("orphans"),
         }
     return summary
+
+
+def kpi_snapshot(ctx: Context, run_id: str) -> dict[str, Any]:
+    """The headline KPIs the run's presentation job recorded ({} when it recorded none)."""
+    from rentalctl.pipeline.kpi_summary import from_json
+
+    return from_json(_result(ctx, run_id, "presentation").get("kpis") or {})
 
 
 def finish(ctx: Context, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:

@@ -1,16 +1,23 @@
 """A few headline numbers from the presentation layer, for the end of a run: each KPI for the
 last complete week or month before the newest booking (the latest periods hold only the first
-bookings of future stays). Plain SELECTs that run on DuckDB and Redshift alike."""
+bookings of future stays). Plain SELECTs that run on DuckDB and Redshift alike.
+
+The presentation job takes the snapshot and stores it with its result in the lake, where
+``run`` and ``status RUN_ID`` read it back (``from_json``). It runs in a Glue Python shell job:
+Python 3.9.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
 
 
-def _periods(w: Warehouse) -> tuple[date, date] | None:
+def periods(w: Warehouse) -> tuple[date, date] | None:
     """(week start, month start) of the last complete week and month before the newest
     booking."""
     (newest,) = w.query("SELECT MAX(booking_date) FROM curated.bookings")[0]
@@ -32,14 +39,14 @@ def _latest(
     if not rows:
         return None
     names = [period, *(c.strip() for c in columns.split(","))]
-    return dict(zip(names, rows[0], strict=True))
+    return dict(zip(names, rows[0]))  # as many names as columns selected
 
 
 def snapshot(w: Warehouse) -> dict[str, Any]:
-    periods = _periods(w)
-    if periods is None:
+    latest = periods(w)
+    if latest is None:
         return {}
-    week, month = periods
+    week, month = latest
     top = w.query(
         "SELECT week_start, cityname, confirmed_bookings, rank FROM presentation.popular_locations "
         f"WHERE week_start = '{week.isoformat()}' AND rank <= 3 ORDER BY rank, cityname"
@@ -71,6 +78,39 @@ def snapshot(w: Warehouse) -> dict[str, Any]:
             for r in top
         ],
     }
+
+
+def to_json(snap: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot as plain JSON values (a job's result travels as JSON): dates in ISO form,
+    decimals as numbers."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return float(value)
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    loaded: dict[str, Any] = json.loads(json.dumps(snap, default=plain))
+    return loaded
+
+
+def from_json(doc: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot read back from JSON: its period columns are dates again."""
+
+    def entry(value: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: date.fromisoformat(v) if k in ("week_start", "month_start") and v else v
+            for k, v in value.items()
+        }
+
+    out: dict[str, Any] = {}
+    for name, value in doc.items():
+        if isinstance(value, list):
+            out[name] = [entry(v) for v in value]
+        else:
+            out[name] = entry(value) if isinstance(value, dict) else value
+    return out
 
 
 def lines(snap: dict[str, Any]) -> list[str]:

@@ -1,0 +1,36 @@
+"""Opening the warehouse and the state store for reading, where "nothing has run here yet" is
+an answer, not an error: a local DuckDB or SQLite file that does not exist is not created."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rentalctl import urls
+
+if TYPE_CHECKING:
+    from rentalctl.adapters.state import StateStore
+    from rentalctl.adapters.warehouse import Warehouse
+    from rentalctl.config import Settings
+    from rentalctl.context import Context
+
+
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[Warehouse | None]:
+    """The warehouse, or None for a local one that was never written."""
+    if isinstance(settings.warehouse, urls.DuckdbURL) and not settings.warehouse.path.exists():
+        yield None
+        return
+    from rentalctl.context import Context
+
+    with Context(settings).warehouse() as warehouse:
+        yield warehouse
+
+
+def state_store(ctx: Context) -> StateStore | None:
+    """The state store, or None for a local one that was never created."""
+    state = ctx.settings.state
+    if isinstance(state, urls.SqliteURL) and not state.path.exists():
+        return None
+    return ctx.state
