@@ -267,7 +267,7 @@ def _detach(
     run_id: str,
 ) -> None:
     """Start the run in a process of its own and return at once with its id."""
-    from rentalctl.orchestration.local import abandon
+    from rentalctl.orchestration.begin import abandon
     from rentalctl.orchestration.lock import describe_self, is_stale
 
     # Fail now, not in the background, when another run holds the lock; and keep holding it

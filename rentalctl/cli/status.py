@@ -40,6 +40,14 @@ def status(
                 from rentalctl.orchestration import aws_run
 
                 record = aws_run.refresh_status(Context(settings), record)
+            if record.get("status") == "RUNNING":  # its steps so far, from the lake
+                from rentalctl.orchestration import runs
+
+                context = Context(settings)
+                record = {
+                    **record,
+                    "steps": runs.steps(context, run_id, list(record.get("tables") or [])),
+                }
             state.emit(record, lambda console: render_run(console, record))
             return
         records = store.list_runs(limit)
@@ -115,6 +123,12 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
                 escape(str(s.get("error") or "")),
             )
         console.print(states)
+    if not brief and record.get("steps"):
+        done = [s["name"] for s in record["steps"] if s["done"]]
+        to_do = [s["name"] for s in record["steps"] if not s["done"]]
+        console.print(f"  steps done: {escape(', '.join(done) or 'none')}")
+        if to_do:
+            console.print(f"  steps not done: {escape(', '.join(to_do))}")
     summary = record.get("summary") or {}
     if summary:
         tables = Table(
