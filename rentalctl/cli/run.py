@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError, InvalidSetting, PipelineFailed
+from rentalctl.errors import ConfigError, InvalidSetting, LockHeld, PipelineFailed
 
 TablesOption = Annotated[
     str | None,
@@ -251,10 +251,12 @@ def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
     if record.get("status") != "SUCCEEDED":
         error = record.get("error") or {}
         message = f"run {record['run_id']} failed: {error.get('Cause') or error}"
+        # A run its Begin refused (another run started in the same instant) exits as refused.
+        kind = LockHeld if error.get("Error") == "Rentalctl.LockHeld" else PipelineFailed
         if state.json:  # the record above is the one JSON document; the error goes to stderr
             sys.stderr.write(f"error: {message}\n")
-            raise typer.Exit(int(PipelineFailed.exit_code))
-        raise PipelineFailed(message)
+            raise typer.Exit(int(kind.exit_code))
+        raise kind(message)
 
 
 def _detach(
