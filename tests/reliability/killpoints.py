@@ -25,31 +25,29 @@ class KillPoint:
     description: str  # for the report: "killed …"
 
 
-# (state name, n-th time it is entered) — Map iterations enter Extract and LoadRaw once per
-# table, in the configured order: apartments, apartment_attributes, user_viewing, bookings.
+# (state name, n-th time it is entered) — the Map enters ExtractLoad once per table, in the
+# configured order: apartments, apartment_attributes, user_viewing, bookings. A "step:" name is
+# a step inside a job (``rentalctl.jobs``), killed as it begins.
 BOUNDARIES = {
     "enter-plan": ("Plan", 1, "as the run starts (Plan entered)"),
+    "enter-begin": ("Begin", 1, "before the run took the lock and opened its record (Begin)"),
     "enter-extract-and-load": ("ExtractAndLoad", 1, "before any extract (ExtractAndLoad entered)"),
-    "enter-load-raw-apartments": ("LoadRaw", 1, "between extracting and loading apartments"),
-    "enter-extract-attributes": ("Extract", 2, "after apartments were extracted and loaded"),
-    "enter-extract-bookings": ("Extract", 4, "before the last table's extract (bookings)"),
+    "enter-load-raw-apartments": ("step:load-raw", 1, "between extracting and loading apartments"),
+    "enter-extract-attributes": ("ExtractLoad", 2, "after apartments were extracted and loaded"),
+    "enter-extract-bookings": ("ExtractLoad", 4, "before the last table's extract (bookings)"),
     "enter-transform": (
         "Transform",
         1,
         "after every table was loaded into raw (Transform entered)",
     ),
-    "enter-merge": ("Merge", 1, "after the transform, before the merge (Merge entered)"),
-    "enter-presentation": ("Presentation", 1, "after the merge committed (Presentation entered)"),
+    "enter-merge": ("step:merge", 1, "after the transform, before the merge (Publish began)"),
+    "enter-presentation": ("step:presentation", 1, "after the merge committed"),
     "enter-commit-bookmarks": (
-        "CommitBookmarks",
+        "step:commit-bookmarks",
         1,
-        "after the KPIs were rebuilt, before the bookmarks moved (CommitBookmarks entered)",
+        "after the KPIs were rebuilt, before the bookmarks moved",
     ),
-    "enter-archive": (
-        "Archive",
-        1,
-        "after the bookmarks moved, before archiving (Archive entered)",
-    ),
+    "enter-archive": ("step:archive", 1, "after the bookmarks moved, before archiving"),
     "enter-succeeded": ("Succeeded", 1, "after archiving, as the run ends (Succeeded entered)"),
 }
 MID_STEP = {
@@ -104,7 +102,12 @@ def arm(point: str) -> None:
     from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
     from rentalctl.orchestration import executor
 
-    if point in BOUNDARIES:
+    if point in BOUNDARIES and BOUNDARIES[point][0].startswith("step:"):
+        from rentalctl import jobs
+
+        step, n, _ = BOUNDARIES[point]
+        _wrap(jobs, "_step", _nth(n, lambda ctx, run_id, name, *rest: name == step[5:]))
+    elif point in BOUNDARIES:
         state, n, _ = BOUNDARIES[point]
 
         def entered(self: Any, type_: str, details: Any, key: str = "") -> None:

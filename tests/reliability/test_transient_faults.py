@@ -335,9 +335,9 @@ def test_mysql_connection_killed_mid_stream_is_retried_within_the_run(
 
     assert record["status"] == "SUCCEEDED", record.get("error")
     assert len(mysql_demo.killed) == 1
-    extract = states(record)["Extract[bookings]"]
+    extract = states(record)["ExtractLoad[bookings]"]
     assert (extract["status"], extract["attempts"]) == ("SUCCEEDED", 2)
-    assert all(states(record)[f"Extract[{t}]"]["attempts"] == 1 for t in TABLES[:3])
+    assert all(states(record)[f"ExtractLoad[{t}]"]["attempts"] == 1 for t in TABLES[:3])
     assert clock.sleeps == [RETRY_INTERVAL]
     ctx.state.close()
     verdict = assert_equals_clean_run(home, reference)
@@ -381,11 +381,11 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
     assert result.exit_code == 1, (result.stdout, result.stderr)
     (line,) = error_lines(result.stderr)
     assert "disk I/O error" in line
-    assert len(failed) == 1  # not retried: a disk error is no transient fault
+    assert len(failed) == 1  # a disk error is no transient fault: the retries do nothing
     record = last_run(home)
     assert record["status"] == "FAILED"
-    extract = states(record)["Extract[bookings]"]
-    assert (extract["status"], extract["attempts"]) == ("FAILED", 1)
+    extract = states(record)["ExtractLoad[bookings]"]
+    assert (extract["status"], extract["attempts"]) == ("FAILED", 3)
     assert "Transform" not in states(record)
     assert set(bookmarks(home).values()) == {None}
     assert layer_rows(snapshot_or_empty(home), "curated", "presentation") == {}
@@ -466,9 +466,10 @@ def test_warehouse_error_during_the_merge_commits_nothing(
     (conn,) = injected
     assert conn.curated_rows_at_failure and conn.curated_rows_at_failure > 0  # really part-way
     record = last_run(home)
-    merge = states(record)["Merge"]
-    assert (merge["status"], merge["attempts"]) == ("FAILED", 1)
-    assert "Presentation" not in states(record)
+    publish = states(record)["Publish"]
+    assert (publish["status"], publish["attempts"]) == ("FAILED", 3)  # the retries do nothing
+    done = {step["name"] for step in record["steps"] if step["done"]}
+    assert not done & {"merge", "presentation", "commit-bookmarks", "archive"}
     assert set(bookmarks(home).values()) == {None}
     after = warehouse_snapshot(home)
     assert layer_rows(after, "curated", "presentation") == {}  # not even the tables remain
@@ -528,8 +529,8 @@ def test_bookmark_commit_interrupted_by_a_locked_state_store_is_retried(
 
     assert len(refused) == 1 and "database is locked" in refused[0], refused
     assert record["status"] == "SUCCEEDED", record.get("error")
-    commit = states(record)["CommitBookmarks"]
-    assert (commit["status"], commit["attempts"]) == ("SUCCEEDED", 2)
+    publish = states(record)["Publish"]  # the retry skips the merge and the KPIs, done before
+    assert (publish["status"], publish["attempts"]) == ("SUCCEEDED", 2)
     assert clock.sleeps == [RETRY_INTERVAL]
     # The retry commits every table again; the two moved by the first attempt are accepted as
     # this run's own.
