@@ -2,7 +2,8 @@
 the local executor. Each Glue task runs its job here (the Spark job on a local SparkSession) and
 fails as a Glue task does on AWS (``States.TaskFailed``, the job's message in the Cause), so the
 same Retry and Catch apply on both targets. SNS notifications go to the run log. This process
-holds the pipeline lock throughout; the run's ``begin`` job finds it held by its own run id."""
+holds the pipeline lock throughout; the run's ``begin`` job finds it held by its own run id, and
+the run record open."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def run_local(
 ) -> dict[str, Any]:
     """Run to the end; returns the final run record."""
     with PipelineLock(ctx.state, run_id):
+        # Opened here too (Begin finds it open), so that a run killed before Begin is recorded.
+        runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
         tracker = StateTracker(tables)
 
         def on_event(event: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ def steps(ctx: Context, run_id: str, tables: list[str]) -> list[dict[str, Any]]:
     ``publish``), which the execution's states do not show one by one."""
     from rentalctl.jobs import RUN_STEPS, TABLE_STEPS, result_key
 
-    wanted = [(step, t) for t in tables for step in TABLE_STEPS]
+    wanted: list[tuple[str, str | None]] = [(step, t) for t in tables for step in TABLE_STEPS]
     wanted += [(step, None) for step in RUN_STEPS]
     return [
         {
