@@ -381,7 +381,9 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
     assert result.exit_code == 1, (result.stdout, result.stderr)
     (line,) = error_lines(result.stderr)
     assert "disk I/O error" in line
-    assert len(failed) == 1  # a disk error is no transient fault: the retries do nothing
+    # An untyped error fails the task as a failed Glue run does, and is retried as every failed
+    # run is: the extract runs again from the bookmark (idempotent), and fails the same way.
+    assert len(failed) == 3
     record = last_run(home)
     assert record["status"] == "FAILED"
     extract = states(record)["ExtractLoad[bookings]"]
@@ -396,9 +398,10 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
     reliability(
         "transient",
         "SQLite source: 'disk I/O error' on the second fetch of the bookings extract",
-        "Not retried (a disk error is not transient): the run fails with exit code 1 and the "
-        "SQLite error in its message; no bookmark moved and no curated or presentation row was "
-        "written; the next run succeeds and equals a clean run",
+        "The extract is retried as every failed task is and fails the same way each time; the "
+        "run fails with exit code 1 and the SQLite error in its message; no bookmark moved "
+        "and no curated or presentation row was written; the next run succeeds and equals a "
+        "clean run",
         verdict,
     )
 
@@ -480,9 +483,10 @@ def test_warehouse_error_during_the_merge_commits_nothing(
         "transient",
         "DuckDB fails ('No space left on device') half-way through the merge transaction, "
         "after curated rows were written in it",
-        "The transaction rolls back and the run fails with exit code 1 (not retried: a "
-        "database error is no transient fault); no curated, rejected, fx or presentation row "
-        "stays and no bookmark moved; the next run succeeds and equals a clean run",
+        "The transaction rolls back and the run fails with exit code 1 (the failure is "
+        "recorded, so the Publish retries fail at once and redo nothing); no curated, "
+        "rejected, fx or presentation row stays and no bookmark moved; the next run succeeds "
+        "and equals a clean run",
         verdict,
     )
 
@@ -541,12 +545,12 @@ def test_bookmark_commit_interrupted_by_a_locked_state_store_is_retried(
     verdict = assert_equals_clean_run(home, reference)
     reliability(
         "transient",
-        "SQLite state store write-locked by another process while CommitBookmarks moves the "
-        "third of four bookmarks",
+        "SQLite state store write-locked by another process while Publish moves the third of "
+        "four bookmarks",
         "The commit fails as ResourceUnavailable ('database is locked') after two bookmarks "
-        "moved; the state machine retries the step after 10 s, the retry recognises the two "
-        "as this run's own commits and moves the other two; the run succeeds and equals a "
-        "clean run",
+        "moved; the state machine retries Publish after 10 s, which skips the merge and the "
+        "KPIs already done, recognises the two as this run's own commits and moves the other "
+        "two; the run succeeds and equals a clean run",
         verdict,
     )
 
