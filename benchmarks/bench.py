@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the reference SQL lives with the tests that check against it
 
-STAGES = ("Extract", "LoadRaw", "Transform", "Merge", "Presentation", "CommitBookmarks", "Archive")
+STAGES = ("Begin", "ExtractLoad", "Transform", "Publish")  # the Glue tasks of a run
 
 
 def _tree_rss(root: int) -> int:

@@ -1,9 +1,9 @@
 """The Glue entrypoint of every rentalctl job (Python shell and Spark alike).
 
-One script for all eight jobs, not one per job: the job to run is a job argument
+One script for all five jobs, not one per job: the job to run is a job argument
 (``--rentalctl_job``, set per job definition by ``rentalctl upload-scripts``; else ``--JOB_NAME``
 minus ``<aws.glue_job_prefix>-``), so there is one file to ship, hash, test and keep 3.9-clean,
-and eight copies cannot drift apart. All the logic lives in ``rentalctl.jobs.run_job``, the same
+and five copies cannot drift apart. All the logic lives in ``rentalctl.jobs.run_job``, the same
 function the local executor calls in-process.
 
 Rules this file follows (ARCHITECTURE.md):
@@ -31,7 +31,16 @@ import tempfile
 from typing import Any
 
 # Job arguments passed on to rentalctl.jobs.run_job (as "--name": value), from the state machine.
-JOB_ARGUMENTS = ("run_id", "table", "tables", "mode", "since", "until", "error")
+JOB_ARGUMENTS = (
+    "run_id",
+    "execution_id",
+    "table",
+    "tables",
+    "extract_mode",
+    "since",
+    "until",
+    "error",
+)
 SOURCE_PASSWORD_ENV = "RENTALCTL_SOURCE_PASSWORD"
 
 
@@ -174,7 +183,7 @@ def _run(options: argparse.Namespace, scratch: str) -> dict[str, Any]:
             f"cannot tell which job to run: --rentalctl_job {options.rentalctl_job!r}, "
             f"--JOB_NAME {options.JOB_NAME!r}; expected one of {', '.join(JOB_TYPES)}"
         )
-    if job == "extract":
+    if job == "extract-load":
         provide_source_password(settings, options.source_secret_arn)
     spark = _spark_session(settings.spark_master) if JOB_TYPES[job] == "glueetl" else None
     return {"job": job, "result": run_job(Context(settings), job, job_arguments(options), spark)}

@@ -1,31 +1,53 @@
-"""The pipeline's jobs by name: what each state of the state machine runs.
+"""The pipeline's jobs by name: what each Glue task of the state machine runs.
 
-On AWS each is a Glue job (``glue/`` entrypoints parse the job arguments and call ``run_job``);
-locally the executor's Glue handler calls ``run_job`` in-process with the same arguments. Every
-job records its result in the lake (``runs/run_id=<id>/<job>[.<table>].json``), where ``status``
-finds it on either target.
+Four jobs in sequence on the success path (``begin``, ``extract-load`` per table side by side,
+``transform``, ``publish``), because each Glue job start costs start-up time; ``record-failure``
+runs only on the failure path. On AWS each is a Glue job (``glue/`` entrypoints parse the job
+arguments and call ``run_job``); locally the executor's Glue handler calls ``run_job`` in-process
+with the same arguments.
+
+Each step inside a job records its result in the lake (``runs/run_id=<id>/<step>[.<table>].json``),
+where ``status`` finds it on either target, and a retried job skips the steps whose result is
+there. A job that fails for a reason no retry can fix (a bad value, a quality gate, a refused
+lock) records that failure first (``failed/<job>[.<table>].json``): the state machine retries
+every failed Glue task alike, since on AWS all of them reach it as ``States.TaskFailed``, and a
+retried attempt then fails at once with the same error, doing nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from rentalctl.context import Context
-from rentalctl.errors import ConfigError
+from rentalctl.errors import (
+    ConfigError,
+    LockHeld,
+    PipelineFailed,
+    RentalctlError,
+    ResourceUnavailable,
+)
 
 # Glue job type of each job: Python shell for light work, Spark for the transform.
 JOB_TYPES = {
-    "extract": "pythonshell",
-    "load-raw": "pythonshell",
+    "begin": "pythonshell",
+    "extract-load": "pythonshell",
     "transform": "glueetl",
-    "merge": "pythonshell",
-    "presentation": "pythonshell",
-    "commit-bookmarks": "pythonshell",
-    "archive": "pythonshell",
+    "publish": "pythonshell",
     "record-failure": "pythonshell",
 }
+# Steps whose results ``status`` shows, per table or once per run, in the order they run.
+TABLE_STEPS = ("extract", "load-raw")
+RUN_STEPS = ("transform", "merge", "presentation", "commit-bookmarks", "archive")
+# Error name a failure is recorded under, by type (the most specific first).
+ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
+    (ResourceUnavailable, "Rentalctl.ResourceUnavailable"),
+    (LockHeld, "Rentalctl.LockHeld"),
+    (ConfigError, "Rentalctl.ConfigError"),
+    (PipelineFailed, "Rentalctl.PipelineFailed"),
+)
 
 # Whether each job gets the Glue connections (aws.glue_connections), keyed by job: every job but
 # the Spark transform reaches the source database or Redshift. The transform reads and writes S3
@@ -35,6 +57,17 @@ USES_CONNECTIONS = {job: job != "transform" for job in JOB_TYPES}
 
 def result_key(run_id: str, job: str, table: str | None = None) -> str:
     return f"runs/run_id={run_id}/{job}{'.' + table if table else ''}.json"
+
+
+def failure_key(run_id: str, job: str, table: str | None = None) -> str:
+    return result_key(run_id, f"failed/{job}", table)
+
+
+def error_name(exc: RentalctlError) -> str:
+    for kind, name in ERROR_NAMES:
+        if isinstance(exc, kind):
+            return name
+    return "Rentalctl.Error"
 
 
 def _arg(args: Mapping[str, str], name: str, required: bool = True) -> str | None:
@@ -54,14 +87,42 @@ def _tables(args: Mapping[str, str]) -> list[str]:
     return [table(str(n).strip()).name for n in names]
 
 
-def _extract(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _mode(args: Mapping[str, str]) -> str:
+    return _arg(args, "extract_mode", required=False) or "incremental"
+
+
+def _step(ctx: Context, run_id: str, step: str, table: str | None, work: Callable[[], Any]) -> Any:
+    """Run one step of a job, or return its recorded result when a previous attempt did it."""
+    key = result_key(run_id, step, table)
+    if ctx.lake.exists(key):
+        return json.loads(ctx.lake.get_bytes(key))
+    result = work()
+    ctx.lake.put_bytes(key, json.dumps(result, sort_keys=True, default=str).encode())
+    return result
+
+
+def _begin(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+    from rentalctl.orchestration.begin import begin
+
+    return begin(
+        ctx,
+        str(_arg(args, "run_id")),
+        execution_arn=_arg(args, "execution_id", required=False),
+        mode=_mode(args),
+        since=_arg(args, "since", required=False),
+        until=_arg(args, "until", required=False),
+        tables=_tables(args),
+    )
+
+
+def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> dict[str, Any]:
     from rentalctl.pipeline import steps
 
     m = steps.extract(
         ctx,
-        str(_arg(args, "table")),
-        str(_arg(args, "run_id")),
-        mode=_arg(args, "mode", required=False) or "incremental",
+        table,
+        run_id,
+        mode=_mode(args),
         since=_arg(args, "since", required=False),
         until=_arg(args, "until", required=False),
     )
@@ -78,11 +139,19 @@ def _extract(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
     }
 
 
-def _load_raw(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _extract_load(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     from rentalctl.pipeline import steps
 
-    table = str(_arg(args, "table"))
-    return {"table": table, "rows": steps.load_raw(ctx, table, str(_arg(args, "run_id")))}
+    table, run_id = str(_arg(args, "table")), str(_arg(args, "run_id"))
+    extracted = _step(ctx, run_id, "extract", table, lambda: _extract(ctx, table, run_id, args))
+    loaded = _step(
+        ctx,
+        run_id,
+        "load-raw",
+        table,
+        lambda: {"table": table, "rows": steps.load_raw(ctx, table, run_id)},
+    )
+    return {"extract": extracted, "load-raw": loaded}
 
 
 def _transform(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
@@ -92,78 +161,119 @@ def _transform(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, A
     return {t: run_transform(ctx, t, run_id, spark) for t in _tables(args)}
 
 
-def _merge(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
-    from rentalctl.pipeline.merge import merge
-
-    return merge(ctx, str(_arg(args, "run_id")), _tables(args))
-
-
-def _presentation(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
-    from rentalctl.pipeline.kpi_summary import snapshot, to_json
-    from rentalctl.pipeline.presentation import refresh_presentation
-
-    with ctx.warehouse() as warehouse:
-        # The headline KPIs as of this run, for `run` and `status RUN_ID` to show later.
-        return {"rows": refresh_presentation(warehouse), "kpis": to_json(snapshot(warehouse))}
-
-
-def _commit_bookmarks(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+    """Quality gate and merge, presentation, bookmark commit, archive; then the run is done.
+    The bookmark commit follows the merge's commit, so a failure before it leaves every
+    bookmark where it was (SPEC section 4)."""
     from dataclasses import asdict
 
-    from rentalctl.pipeline import steps
-
-    moves = steps.commit_bookmarks(ctx, str(_arg(args, "run_id")), _tables(args))
-    return {m.table: asdict(m) for m in moves}
-
-
-def _archive(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     from rentalctl.orchestration import runs
+    from rentalctl.pipeline import steps
     from rentalctl.pipeline.archive import archive_run
+    from rentalctl.pipeline.kpi_summary import snapshot, to_json
+    from rentalctl.pipeline.merge import merge
+    from rentalctl.pipeline.presentation import refresh_presentation
 
-    run_id = str(_arg(args, "run_id"))
-    moved = archive_run(ctx, run_id, _tables(args))
+    run_id, tables = str(_arg(args, "run_id")), _tables(args)
+
+    def presentation() -> dict[str, Any]:
+        with ctx.warehouse() as warehouse:
+            # The headline KPIs as of this run, for `run` and `status RUN_ID` to show later.
+            return {"rows": refresh_presentation(warehouse), "kpis": to_json(snapshot(warehouse))}
+
+    def commit() -> dict[str, Any]:
+        return {m.table: asdict(m) for m in steps.commit_bookmarks(ctx, run_id, tables)}
+
+    done = {
+        "merge": _step(ctx, run_id, "merge", None, lambda: merge(ctx, run_id, tables)),
+        "presentation": _step(ctx, run_id, "presentation", None, presentation),
+        "commit-bookmarks": _step(ctx, run_id, "commit-bookmarks", None, commit),
+        "archive": _step(
+            ctx,
+            run_id,
+            "archive",
+            None,
+            lambda: {"files_archived": archive_run(ctx, run_id, tables)},
+        ),
+    }
     runs.finish(ctx, run_id, "SUCCEEDED")
-    return {"files_archived": moved}
+    ctx.state.release_lock(run_id)
+    return done
 
 
 def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     from rentalctl.orchestration import runs
+    from rentalctl.pipeline.settle import settle_failed_run
 
     run_id = str(_arg(args, "run_id"))
     try:
         error = json.loads(_arg(args, "error", required=False) or "{}")
     except json.JSONDecodeError:
         error = {"Error": "States.TaskFailed", "Cause": _arg(args, "error", required=False)}
-    runs.finish(ctx, run_id, "FAILED", error=error)
-    from rentalctl.pipeline.settle import settle_failed_run
-
+    runs.finish(ctx, run_id, "FAILED", error=recorded_error(ctx, run_id) or error)
     settle_failed_run(ctx, run_id)
+    ctx.state.release_lock(run_id)  # only if this run holds it: a refused run holds nothing
     return {"recorded": True}
 
 
+def recorded_error(ctx: Context, run_id: str) -> dict[str, Any] | None:
+    """The failure a job of the run recorded, as ``{"Error", "Cause"}``: on AWS a failed Glue
+    task reaches the state machine as ``States.TaskFailed`` with the job run in the Cause; the
+    job's own words are here. A failure no retry can fix wins over a transient one."""
+    found = [
+        json.loads(ctx.lake.get_bytes(key)) for key in ctx.lake.list(f"runs/run_id={run_id}/failed")
+    ]
+    if not found:
+        return None
+    found.sort(key=lambda doc: str(doc.get("at")), reverse=True)  # the latest first
+    doc = min(found, key=lambda doc: bool(doc.get("retryable", True)))  # a fatal one first
+    return {"Error": doc["error"], "Cause": doc["cause"]}
+
+
 JOBS: dict[str, Callable[[Context, Mapping[str, str], Any], dict[str, Any]]] = {
-    "extract": _extract,
-    "load-raw": _load_raw,
+    "begin": _begin,
+    "extract-load": _extract_load,
     "transform": _transform,
-    "merge": _merge,
-    "presentation": _presentation,
-    "commit-bookmarks": _commit_bookmarks,
-    "archive": _archive,
+    "publish": _publish,
     "record-failure": _record_failure,
 }
 assert set(JOBS) == set(JOB_TYPES)
+_FATAL = {name: kind for kind, name in ERROR_NAMES if kind is not ResourceUnavailable}
 
 
 def run_job(ctx: Context, job: str, args: Mapping[str, str], spark: Any = None) -> dict[str, Any]:
-    """Run one job and record its result in the lake."""
+    """Run one job and record its result (or its failure) in the lake."""
     if job not in JOBS:
         raise ConfigError(f"unknown job {job!r}: expected one of {', '.join(JOBS)}")
-    result = JOBS[job](ctx, args, spark)
     run_id = _arg(args, "run_id")
     table = args.get("--table")
+    marker = failure_key(run_id, job, table) if run_id and job != "record-failure" else None
+    if marker and ctx.lake.exists(marker):
+        doc = json.loads(ctx.lake.get_bytes(marker))
+        if not doc.get("retryable", True):  # an earlier attempt failed for good: so does this one
+            raise _FATAL[doc["error"]](doc["cause"])
+    try:
+        result = JOBS[job](ctx, args, spark)
+    except RentalctlError as exc:
+        if marker:
+            _record_failed(ctx, marker, exc)
+        raise
     if run_id and job != "record-failure":
         ctx.lake.put_bytes(
             result_key(run_id, job, table),
             json.dumps(result, sort_keys=True, default=str).encode(),
         )
     return result
+
+
+def _record_failed(ctx: Context, key: str, exc: RentalctlError) -> None:
+    from rentalctl.orchestration.runs import now
+
+    doc = {
+        "error": error_name(exc),
+        "cause": str(exc),
+        "retryable": isinstance(exc, ResourceUnavailable),
+        "at": now(),
+    }
+    with contextlib.suppress(RentalctlError):  # an unreachable lake: a retry runs the job again
+        ctx.lake.put_bytes(key, json.dumps(doc, sort_keys=True).encode())

@@ -3,8 +3,9 @@ moto's Step Functions interpreter, run records in DynamoDB, the lake in S3.
 
 moto's ``glue:startJobRun.sync`` is broken (ARCHITECTURE.md), so as in test_deploy_sfn.py each
 Glue task is deployed as plain ``startJobRun`` against jobs created in moto's Glue. moto's Glue
-runs no script, so the record-failure and archive jobs never close the run record here: the
-follow does, from the execution's outcome.
+runs no script; ``jobs_run_in_process`` runs the ``begin`` and ``record-failure`` jobs of a run
+in-process (they need only the state store, the lake and Step Functions). The ``publish`` job
+never runs here, so the follow closes a successful run's record, from the execution's outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rentalctl import config
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, ResourceUnavailable
 from rentalctl.orchestration import aws_run
+from rentalctl.orchestration.lock import describe_self
 from rentalctl.orchestration.statemachine import render
 from tests.support.moto_aws import (
     ACCOUNT,
@@ -33,18 +35,10 @@ from tests.support.moto_aws import (
     SM_ARN,
     TOPIC,
     glue_sync_stand_in,
+    jobs_run_in_process,
 )
 
-JOBS = [
-    "extract",
-    "load-raw",
-    "transform",
-    "merge",
-    "presentation",
-    "commit-bookmarks",
-    "archive",
-    "record-failure",
-]
+JOBS = ["begin", "extract-load", "transform", "publish", "record-failure"]
 TABLES = ["apartments", "apartment_attributes", "user_viewing", "bookings"]
 
 CONFIG = f"""\
@@ -84,9 +78,10 @@ def sfn() -> Any:
     return boto3.client("stepfunctions", region_name=REGION)
 
 
-def deploy(ctx: Context, missing: tuple[str, ...] = ()) -> None:
+def deploy(ctx: Context, missing: tuple[str, ...] = (), hold_after_begin: bool = False) -> None:
     """The rendered definition (Glue stood in) as the configured state machine; the Glue jobs
-    it names, except ``missing`` ones (their tasks then fail)."""
+    it names, except ``missing`` ones (their tasks then fail). ``hold_after_begin``: a minute's
+    Wait after Begin, so that an execution can be stopped in the middle."""
     glue = boto3.client("glue", region_name=REGION)
     for job in JOBS:
         if job not in missing:
@@ -97,6 +92,10 @@ def deploy(ctx: Context, missing: tuple[str, ...] = ()) -> None:
                 ExecutionProperty={"MaxConcurrentRuns": 4},  # the Map runs 4 extracts
             )
     definition, _ = glue_sync_stand_in(render(ctx.settings))
+    if hold_after_begin:
+        states = definition["States"]
+        states["Hold"] = {"Type": "Wait", "Seconds": 60, "Next": states["Begin"]["Next"]}
+        states["Begin"]["Next"] = "Hold"
     created = sfn().create_state_machine(name=NAME, definition=json.dumps(definition), roleArn=ROLE)
     assert created["stateMachineArn"] == SM_ARN
 
@@ -131,40 +130,41 @@ def names(record: dict[str, Any]) -> list[str]:
 # -------------------------------------------------------------------------------------- start
 
 
-def test_start_writes_the_record_and_starts_a_named_execution(ctx: Context) -> None:
+def test_start_starts_a_named_execution_whose_begin_opens_the_record(ctx: Context) -> None:
     deploy(ctx)
 
-    arn = aws_run.start(
-        ctx,
-        run_id="run-bf",
-        mode="backfill",
-        since="2024-01-01",
-        until="2024-01-31",
-        tables=["bookings"],
-    )
+    with jobs_run_in_process(ctx):
+        arn = aws_run.start(
+            ctx,
+            run_id="run-bf",
+            mode="backfill",
+            since="2024-01-01",
+            until="2024-01-31",
+            tables=["bookings"],
+        )
+        assert arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{NAME}:run-bf"
+        execution = sfn().describe_execution(executionArn=arn)
+        assert execution["name"] == "run-bf"
+        assert json.loads(execution["input"]) == {
+            "run_id": "run-bf",
+            "mode": "backfill",
+            "since": "2024-01-01",
+            "until": "2024-01-31",
+            "tables": ["bookings"],
+        }
+        wait_until_ended(arn)
 
-    assert arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{NAME}:run-bf"
-    execution = sfn().describe_execution(executionArn=arn)
-    assert execution["name"] == "run-bf"
-    assert json.loads(execution["input"]) == {
-        "run_id": "run-bf",
-        "mode": "backfill",
-        "since": "2024-01-01",
-        "until": "2024-01-31",
-        "tables": ["bookings"],
-    }
     record = ctx.state.get_run("run-bf")
     assert record is not None
     assert record["target"] == "aws"
     assert record["execution_arn"] == arn
-    assert record["status"] == "RUNNING"
+    assert record["status"] == "RUNNING"  # publish, which closes it, does not run on moto
     assert (record["mode"], record["since"], record["until"], record["tables"]) == (
         "backfill",
         "2024-01-01",
         "2024-01-31",
         ["bookings"],
     )
-    wait_until_ended(arn)
 
 
 def test_missing_state_machine_is_unavailable_and_records_nothing(ctx: Context) -> None:
@@ -195,20 +195,17 @@ def test_a_second_start_while_one_runs_is_refused(ctx: Context) -> None:
         sfn().stop_execution(executionArn=first)
 
 
-def test_a_reused_run_id_fails_the_start_and_closes_its_record(ctx: Context) -> None:
+def test_a_reused_run_id_fails_the_start_and_changes_nothing(ctx: Context) -> None:
     from rentalctl.errors import ConfigError
 
     deploy(ctx)
     wait_until_ended(start(ctx, "run-same"))
-    ctx.state.put_run({**(ctx.state.get_run("run-same") or {}), "run_id": "run-same"})
+    before = ctx.state.get_run("run-same")
 
     with pytest.raises(ConfigError, match="run-same"):
         start(ctx, "run-same")
 
-    record = ctx.state.get_run("run-same")
-    assert record is not None
-    assert record["status"] == "FAILED"
-    assert "did not start" in record["error"]["Cause"]
+    assert ctx.state.get_run("run-same") == before
 
 
 # ------------------------------------------------------------------------------------- follow
@@ -238,56 +235,53 @@ def test_follow_a_successful_run(ctx: Context) -> None:
     assert record["ended_at"] is not None
     assert record == ctx.state.get_run("run-ok")  # stored as returned
     states = names(record)
-    extracts = [n for n in states if n.startswith("Extract[")]
-    assert extracts == [f"Extract[{t}]" for t in TABLES]
-    assert [n for n in states if n.startswith("LoadRaw[")] == [f"LoadRaw[{t}]" for t in TABLES]
+    extracts = sorted(n for n in states if n.startswith("ExtractLoad["))
+    assert extracts == sorted(f"ExtractLoad[{t}]" for t in TABLES)
     top = [n for n in states if "[" not in n]
     assert top == [
         "Plan",
         "Resolve",
+        "Begin",
         "ExtractAndLoad",
         "Transform",
-        "Merge",
-        "Presentation",
-        "CommitBookmarks",
-        "Archive",
+        "Publish",
         "Succeeded",
     ]
     assert all(s["status"] == "SUCCEEDED" for s in record["states"]), record["states"]
-    merge = next(s for s in record["states"] if s["name"] == "Merge")
-    assert merge["attempts"] == 1
-    assert isinstance(merge["started_at"], str)
-    assert merge["started_at"] <= merge["ended_at"]
+    publish = next(s for s in record["states"] if s["name"] == "Publish")
+    assert publish["attempts"] == 1
+    assert isinstance(publish["started_at"], str)
+    assert publish["started_at"] <= publish["ended_at"]
     # Progress as for a local run: every state started and succeeded, each reported once.
-    assert ("Merge", "started") in seen and ("Merge", "succeeded") in seen
-    assert ("Extract[bookings]", "succeeded") in seen
+    assert ("Publish", "started") in seen and ("Publish", "succeeded") in seen
+    assert ("ExtractLoad[bookings]", "succeeded") in seen
     assert len(seen) == len(set(seen)) == 2 * len(states)
     assert all(s == 0.05 for s in sleeps)
 
 
 def test_follow_a_failed_run(ctx: Context) -> None:
-    deploy(ctx, missing=("merge",))
+    deploy(ctx, missing=("publish",))
     arn = start(ctx, "run-bad")
 
     record = aws_run.follow(ctx, arn, TABLES, poll_seconds=0.05)
 
     assert record["status"] == "FAILED"
     assert record["error"]["Error"] == "Glue.EntityNotFoundException"
-    assert "rentalctl-merge" in record["error"]["Cause"]
+    assert "rentalctl-publish" in record["error"]["Cause"]
     assert record == ctx.state.get_run("run-bad")
     by_name = {s["name"]: s for s in record["states"]}
-    assert by_name["Merge"]["status"] == "FAILED"
-    assert by_name["Merge"]["error"] == "Glue.EntityNotFoundException"
-    assert names(record)[-4:] == ["Merge", "RecordFailure", "Notify", "Failed"]
-    assert "Presentation" not in by_name and "CommitBookmarks" not in by_name
+    assert by_name["Publish"]["status"] == "FAILED"
+    assert by_name["Publish"]["error"] == "Glue.EntityNotFoundException"
+    assert names(record)[-4:] == ["Publish", "RecordFailure", "Notify", "Failed"]
 
 
 def test_follow_keeps_a_record_its_jobs_closed(ctx: Context) -> None:
     """On AWS the archive job closes the record with its summary: the follow adds the states
     and leaves the outcome alone."""
     deploy(ctx)
-    arn = start(ctx, "run-closed")
-    wait_until_ended(arn)
+    with jobs_run_in_process(ctx):
+        arn = start(ctx, "run-closed")
+        wait_until_ended(arn)
     closed = {"Error": "x", "Cause": "closed by the job"}
     ctx.state.put_run(
         {
@@ -306,7 +300,7 @@ def test_follow_keeps_a_record_its_jobs_closed(ctx: Context) -> None:
         closed,
         {"bookings": {"extracted": 3}},
     )
-    assert "Merge" in names(record)
+    assert "Publish" in names(record)
 
 
 # ------------------------------------------------------------------------------------- status
@@ -314,24 +308,29 @@ def test_follow_keeps_a_record_its_jobs_closed(ctx: Context) -> None:
 
 def test_refresh_status_rebuilds_states_from_the_history(ctx: Context) -> None:
     deploy(ctx)
-    arn = start(ctx, "run-st")
-    wait_until_ended(arn)
+    with jobs_run_in_process(ctx):
+        arn = start(ctx, "run-st")
+        wait_until_ended(arn)
     record = ctx.state.get_run("run-st")
     assert record is not None and record["status"] == "RUNNING" and not record["states"]
 
     refreshed = aws_run.refresh_status(ctx, record)
 
     assert refreshed["status"] == "SUCCEEDED"
-    assert [n for n in names(refreshed) if n.startswith("Extract[")] == [
-        f"Extract[{t}]" for t in TABLES
-    ]
-    assert "Merge" in names(refreshed)
+    assert sorted(n for n in names(refreshed) if n.startswith("ExtractLoad[")) == sorted(
+        f"ExtractLoad[{t}]" for t in TABLES
+    )
+    assert "Publish" in names(refreshed)
     assert ctx.state.get_run("run-st") == refreshed  # the execution ended: stored
 
 
 def test_refresh_status_of_a_running_execution_writes_nothing(ctx: Context) -> None:
     deploy_waiting()
     arn = start(ctx, "run-wait")
+    ctx.state.put_run(
+        {"run_id": "run-wait", "started_at": "2024-01-01T00:00:00+00:00", "status": "RUNNING"}
+        | {"execution_arn": arn, "tables": TABLES, "states": []}
+    )
     try:
         deadline = time.monotonic() + 10
         while True:  # until the execution has entered its Wait state
@@ -359,7 +358,7 @@ def test_refresh_status_leaves_local_and_finished_records_alone(ctx: Context) ->
 def test_follow_a_run_failing_inside_the_map(ctx: Context) -> None:
     """The four extracts run at once on AWS and their events interleave: each failure is still
     put on its own table's state."""
-    deploy(ctx, missing=("extract",))
+    deploy(ctx, missing=("extract-load",))
     arn = start(ctx, "run-map")
 
     record = aws_run.follow(ctx, arn, TABLES, poll_seconds=0.05)
@@ -369,18 +368,17 @@ def test_follow_a_run_failing_inside_the_map(ctx: Context) -> None:
     by_name = {s["name"]: s for s in record["states"]}
     failed = []
     for table in TABLES:
-        extract = by_name[f"Extract[{table}]"]
+        extract = by_name[f"ExtractLoad[{table}]"]
         assert extract["status"] == "FAILED", extract
         # The first failure aborts the other iterations: one that had not scheduled its task
         # yet (the machine under load) ends with no attempt and no error of its own.
         if extract["attempts"]:
-            assert (extract["attempts"], extract["error"]) == (1, "Glue.EntityNotFoundException")
+            assert extract["error"] == "Glue.EntityNotFoundException", extract
             failed.append(table)
         else:
             assert extract["error"] is None, extract
     assert failed, "no extract recorded its failure"
     assert by_name["ExtractAndLoad"]["status"] == "FAILED"
-    assert not any(n.startswith("LoadRaw[") for n in by_name)
     assert "Transform" not in by_name
     assert names(record)[-3:] == ["RecordFailure", "Notify", "Failed"]
 
@@ -429,11 +427,12 @@ def test_the_cli_runs_follows_and_reports_an_aws_run(ctx: Context, tmp_path: Pat
     deploy(ctx)
     config_file = str(tmp_path / "aws.yaml")
     runner = CliRunner()
-    ran = runner.invoke(app, ["--config", config_file, "-o", "json", "run", "--run-id", "CLI1"])
+    with jobs_run_in_process(ctx):
+        ran = runner.invoke(app, ["--config", config_file, "-o", "json", "run", "--run-id", "CLI1"])
     assert ran.exit_code == 0, ran.stderr
     record = json.loads(ran.stdout)
     assert (record["run_id"], record["status"], record["target"]) == ("CLI1", "SUCCEEDED", "aws")
-    assert "Extract[bookings]" in names(record) and "Archive" in names(record)
+    assert "ExtractLoad[bookings]" in names(record) and "Publish" in names(record)
     shown = json.loads(
         runner.invoke(app, ["--config", config_file, "-o", "json", "status", "CLI1"]).stdout
     )
@@ -465,7 +464,105 @@ def test_status_names_each_glue_job_run(ctx: Context) -> None:
     deploy(ctx)
     record = aws_run.follow(ctx, start(ctx, "JOBRUNS"), TABLES, poll_seconds=0.05)
     glue = boto3.client("glue", region_name=REGION)
-    merge_runs = {r["Id"] for r in glue.get_job_runs(JobName="rentalctl-merge")["JobRuns"]}
-    (merge,) = [s for s in record["states"] if s["name"] == "Merge"]
-    assert merge["job_run_id"] in merge_runs
-    assert all(s.get("job_run_id") for s in record["states"] if s["name"].startswith("Extract["))
+    publish_runs = {r["Id"] for r in glue.get_job_runs(JobName="rentalctl-publish")["JobRuns"]}
+    (publish,) = [s for s in record["states"] if s["name"] == "Publish"]
+    assert publish["job_run_id"] in publish_runs
+    assert all(
+        s.get("job_run_id") for s in record["states"] if s["name"].startswith("ExtractLoad[")
+    )
+
+
+# ------------------------------------------------------------- executions started by anything
+
+
+def assert_lock_free(ctx: Context) -> None:
+    assert ctx.state.acquire_lock(describe_self("PROBE"), lambda holder: False) is None
+    ctx.state.release_lock("PROBE")
+
+
+def wait_for_record(run_id: str, ctx: Context, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (record := ctx.state.get_run(run_id)) is None:
+        assert time.monotonic() < deadline, f"no record of {run_id}"
+        time.sleep(0.05)
+    return record
+
+
+def test_a_scheduled_execution_gets_a_record_and_its_failure_is_settled(ctx: Context) -> None:
+    """Started as the schedule starts it: the input holds only the mode."""
+    deploy(ctx, missing=("extract-load",))
+    with jobs_run_in_process(ctx):
+        arn = sfn().start_execution(
+            stateMachineArn=SM_ARN, name="sched-1", input=json.dumps({"mode": "incremental"})
+        )["executionArn"]
+        assert wait_until_ended(arn)["status"] == "FAILED"
+
+    record = ctx.state.get_run("sched-1")
+    assert record is not None
+    assert (record["status"], record["mode"], record["tables"], record["target"]) == (
+        "FAILED",
+        "incremental",
+        TABLES,
+        "aws",
+    )
+    assert record["execution_arn"] == arn
+    assert record["error"]["Error"] == "Glue.EntityNotFoundException"
+    # Settled: nothing was committed, so every table's raw rows are to go (the warehouse is
+    # out of reach here, so they wait for the next raw load).
+    assert record["raw_to_discard"] == TABLES
+    assert_lock_free(ctx)
+
+
+def test_a_stopped_execution_is_settled_by_the_next_runs_begin(ctx: Context) -> None:
+    deploy(ctx, hold_after_begin=True)
+    with jobs_run_in_process(ctx):
+        first = start(ctx, "stop-1")
+        assert wait_for_record("stop-1", ctx)["status"] == "RUNNING"
+        sfn().stop_execution(executionArn=first)
+        assert wait_until_ended(first)["status"] == "ABORTED"
+        # Stopped: no RecordFailure ran, the record and the lock are left as they were.
+        assert (ctx.state.get_run("stop-1") or {})["status"] == "RUNNING"
+
+        second = start(ctx, "stop-2")
+        try:
+            assert wait_for_record("stop-2", ctx)["status"] == "RUNNING"
+            deadline = time.monotonic() + 30
+            while "raw_to_discard" not in (stopped := ctx.state.get_run("stop-1") or {}):
+                assert time.monotonic() < deadline, "stop-2's Begin did not settle stop-1"
+                time.sleep(0.05)
+        finally:
+            sfn().stop_execution(executionArn=second)
+
+    assert stopped["status"] == "FAILED"
+    assert stopped["error"] == {
+        "Error": "Rentalctl.ExecutionAborted",
+        "Cause": f"its execution {first} ended ABORTED without closing the run record; "
+        "settled by run stop-2",
+    }
+    assert stopped["raw_to_discard"] == TABLES
+    assert stopped["ended_at"]
+
+
+def test_a_second_execution_is_refused_by_begin_and_touches_nothing_of_the_first(
+    ctx: Context,
+) -> None:
+    """Two executions started in the same instant (the schedule and a user): the second one's
+    Begin finds the lock held by a running execution."""
+    deploy(ctx, hold_after_begin=True)
+    with jobs_run_in_process(ctx):
+        first = start(ctx, "hold-1")
+        try:
+            holding = wait_for_record("hold-1", ctx)
+            second = sfn().start_execution(
+                stateMachineArn=SM_ARN, name="late-2", input=json.dumps({"mode": "incremental"})
+            )["executionArn"]
+            assert wait_until_ended(second)["status"] == "FAILED"
+            refused = ctx.state.get_run("late-2") or {}
+            assert refused["status"] == "FAILED"
+            assert refused["error"]["Error"] == "Rentalctl.LockHeld"
+            assert "run hold-1" in refused["error"]["Cause"]
+            assert ctx.state.get_run("hold-1") == holding  # untouched
+            with pytest.raises(LockHeld, match="run hold-1"):
+                ctx.state.acquire_lock(describe_self("PROBE"), lambda holder: False)
+        finally:
+            sfn().stop_execution(executionArn=first)

@@ -40,15 +40,7 @@ def test_benchmark_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     for kind in ("full", "incremental"):
         assert scale[kind]["seconds"] > 0
         assert scale[kind]["peak_rss_mb"] > 0
-        assert set(scale[kind]["stages"]) == {
-            "Extract",
-            "LoadRaw",
-            "Transform",
-            "Merge",
-            "Presentation",
-            "CommitBookmarks",
-            "Archive",
-        }
+        assert set(scale[kind]["stages"]) == {"Begin", "ExtractLoad", "Transform", "Publish"}
     assert scale["incremental"]["rows_extracted"] > 0
     assert scale["reference_seconds"] > 0 and scale["ratio_to_reference"] > 0
     assert scale["extract_only"]["peak_rss_mb"] > 0

@@ -37,13 +37,10 @@ from tests.support.moto_aws import (
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-scheduler"
 LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/rentalctl/sfn:*"
 JOBS = [
-    "extract",
-    "load-raw",
+    "begin",
+    "extract-load",
     "transform",
-    "merge",
-    "presentation",
-    "commit-bookmarks",
-    "archive",
+    "publish",
     "record-failure",
 ]
 TABLES = ["apartments", "apartment_attributes", "user_viewing", "bookings"]
@@ -171,8 +168,8 @@ def test_deploy_creates_the_state_machine_with_role_and_logging(
     assert definition == doc["definition"]
     # What the definition must hold on AWS, checked without rentalctl's renderer:
     assert definition["States"]["Notify"]["Parameters"]["TopicArn"] == TOPIC
-    assert definition["States"]["Merge"]["Resource"] == GLUE_SYNC
-    assert definition["States"]["Merge"]["Parameters"]["JobName"] == "rentalctl-merge"
+    assert definition["States"]["Publish"]["Resource"] == GLUE_SYNC
+    assert definition["States"]["Publish"]["Parameters"]["JobName"] == "rentalctl-publish"
     assert definition["States"]["Plan"]["Parameters"]["defaults"]["tables"] == TABLES
     assert deployed["roleArn"] == ROLE
     assert deployed["type"] == "STANDARD"
@@ -456,37 +453,38 @@ def test_the_deployed_definition_runs_to_success(executed) -> None:
 
     assert result["status"]["status"] == "SUCCEEDED", result["status"]
     assert json.loads(result["status"]["output"])["run_id"] == "run-ok"
-    top = [n for n in result["entered"] if n not in ("Extract", "LoadRaw")]
+    top = [n for n in result["entered"] if n != "ExtractLoad"]
     assert top == [
         "Plan",
         "Resolve",
+        "Begin",
         "ExtractAndLoad",
         "Transform",
-        "Merge",
-        "Presentation",
-        "CommitBookmarks",
-        "Archive",
+        "Publish",
         "Succeeded",
     ]
-    assert result["entered"].count("Extract") == result["entered"].count("LoadRaw") == 4
-    extracted = sorted(r["Arguments"]["--table"] for r in result["runs"]["extract"])
+    assert result["entered"].count("ExtractLoad") == 4
+    extracted = sorted(r["Arguments"]["--table"] for r in result["runs"]["extract-load"])
     assert extracted == sorted(TABLES)
-    assert {r["Arguments"]["--run_id"] for r in result["runs"]["extract"]} == {"run-ok"}
-    assert json.loads(result["runs"]["merge"][0]["Arguments"]["--tables"]) == TABLES
+    assert {r["Arguments"]["--run_id"] for r in result["runs"]["extract-load"]} == {"run-ok"}
+    assert {r["Arguments"]["--extract_mode"] for r in result["runs"]["extract-load"]} == {
+        "incremental"
+    }
+    (began,) = result["runs"]["begin"]
+    assert began["Arguments"]["--execution_id"].endswith(":run-ok")
+    assert json.loads(result["runs"]["publish"][0]["Arguments"]["--tables"]) == TABLES
     assert result["runs"]["record-failure"] == []
     assert result["notifications"] == []
 
 
 def test_a_failed_step_is_recorded_notified_and_fails_the_run(executed) -> None:
-    result = executed("run-bad", missing=("merge",))
+    result = executed("run-bad", missing=("publish",))
 
     status = result["status"]
     assert status["status"] == "FAILED", status
     assert status["error"] == "Glue.EntityNotFoundException"
-    assert "rentalctl-merge" in status["cause"]
-    assert result["entered"][-4:] == ["Merge", "RecordFailure", "Notify", "Failed"]
-    assert "Presentation" not in result["entered"]
-    assert "CommitBookmarks" not in result["entered"]  # the bookmarks stay where they were
+    assert "rentalctl-publish" in status["cause"]
+    assert result["entered"][-4:] == ["Publish", "RecordFailure", "Notify", "Failed"]
 
     (recorded,) = result["runs"]["record-failure"]
     assert recorded["Arguments"]["--run_id"] == "run-bad"
@@ -496,4 +494,4 @@ def test_a_failed_step_is_recorded_notified_and_fails_the_run(executed) -> None:
     assert note["TopicArn"] == TOPIC
     assert note["Subject"] == "rentalctl run failed"
     assert note["Message"].startswith("rentalctl run run-bad failed: ")
-    assert "rentalctl-merge" in note["Message"]
+    assert "rentalctl-publish" in note["Message"]

@@ -29,13 +29,10 @@ TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
 SOURCE_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/aurora-AbCdEf"
 REDSHIFT_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/redshift-AbCdEf"
 JOBS = [
-    "extract",
-    "load-raw",
+    "begin",
+    "extract-load",
     "transform",
-    "merge",
-    "presentation",
-    "commit-bookmarks",
-    "archive",
+    "publish",
     "record-failure",
 ]
 # The only statements allowed to name "Resource": "*", and exactly the actions AWS documents as

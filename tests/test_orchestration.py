@@ -57,13 +57,27 @@ def test_run_status_rerun_backfill_and_changes(spark: Any, tmp_path: Path) -> No
 
     first = cli(home, "run")
     assert first["status"] == "SUCCEEDED"
-    assert [s["name"] for s in first["states"]][:6] == [
+    assert [s["name"] for s in first["states"]][:4] == [
         "Plan",
         "Resolve",
+        "Begin",
         "ExtractAndLoad",
-        "Extract[apartments]",
-        "LoadRaw[apartments]",
-        "Extract[apartment_attributes]",
+    ]
+    assert sorted(s["name"] for s in first["states"] if s["name"].startswith("ExtractLoad")) == [
+        "ExtractLoad[apartment_attributes]",
+        "ExtractLoad[apartments]",
+        "ExtractLoad[bookings]",
+        "ExtractLoad[user_viewing]",
+    ]
+    assert [s["name"] for s in first["states"]][-3:] == ["Transform", "Publish", "Succeeded"]
+    # Each step inside the jobs is shown done.
+    assert first["steps"] == [
+        {"name": f"{step}[{t}]", "done": True}
+        for t in ("apartments", "apartment_attributes", "user_viewing", "bookings")
+        for step in ("extract", "load-raw")
+    ] + [
+        {"name": step, "done": True}
+        for step in ("transform", "merge", "presentation", "commit-bookmarks", "archive")
     ]
     assert first["summary"]["bookings"]["extracted"] == 2500
     assert first["kpis"]["occupancy_rate"] is not None

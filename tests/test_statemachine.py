@@ -1,9 +1,15 @@
-"""The rendered state machine, checked statically: the step order SPEC section 7 prescribes,
-Retry with backoff on every task, Catch that records, notifies and fails, Glue tasks that wait
-(.sync), and only rentalctl's own jobs."""
+"""The rendered state machine, checked statically: the step order SPEC section 7 prescribes in
+four sequential Glue job starts, Retry with backoff on every task (covering a failed Glue run,
+``States.TaskFailed``), Catch that records, notifies and fails, Glue tasks that wait (.sync),
+only rentalctl's own jobs, no job argument Glue reserves, and no problem the AWS States Language
+linter (statelint) finds."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,20 +31,38 @@ def test_step_order_and_the_map_over_tables() -> None:
     assert order == [
         "Plan",
         "Resolve",
+        "Begin",
         "ExtractAndLoad",
         "Transform",
-        "Merge",
-        "Presentation",
-        "CommitBookmarks",
-        "Archive",
+        "Publish",
         "Succeeded",
     ]
     extract = states["ExtractAndLoad"]
     assert extract["Type"] == "Map" and extract["ItemsPath"] == "$.tables"
     inner = extract["ItemProcessor"]
-    assert inner["StartAt"] == "Extract"
-    assert inner["States"]["Extract"]["Next"] == "LoadRaw"
-    assert inner["States"]["LoadRaw"]["End"] is True
+    assert inner["StartAt"] == "ExtractLoad"
+    assert list(inner["States"]) == ["ExtractLoad"]
+    assert inner["States"]["ExtractLoad"]["End"] is True
+
+
+def test_a_run_starts_four_glue_jobs_in_sequence() -> None:
+    states = render()["States"]
+    sequence, name = [], "Plan"
+    while name:
+        state = states[name]
+        if state["Type"] == "Map":
+            inner = state["ItemProcessor"]["States"]
+            state = inner[state["ItemProcessor"]["StartAt"]]
+            assert "Next" not in state  # one Glue job per table, side by side
+        if state.get("Resource") == sm.GLUE_SYNC:
+            sequence.append(state["Parameters"]["JobName"])
+        name = states[name].get("Next")
+    assert sequence == [
+        "rentalctl-begin",
+        "rentalctl-extract-load",
+        "rentalctl-transform",
+        "rentalctl-publish",
+    ]
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(None, 4), ("1", 1), ("0", 0)])
@@ -69,7 +93,7 @@ def test_every_task_retries_with_backoff_and_every_step_is_caught() -> None:
             tasks.append(path)
             assert state["Retry"] == [
                 {
-                    "ErrorEquals": sm.TRANSIENT_ERRORS,
+                    "ErrorEquals": ["States.TaskFailed"],
                     "IntervalSeconds": 7,
                     "MaxAttempts": 4,
                     "BackoffRate": 2.0,
@@ -85,13 +109,10 @@ def test_every_task_retries_with_backoff_and_every_step_is_caught() -> None:
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
             ], path
     assert tasks == [
-        "ExtractAndLoad/Extract",
-        "ExtractAndLoad/LoadRaw",
+        "Begin",
+        "ExtractAndLoad/ExtractLoad",
         "Transform",
-        "Merge",
-        "Presentation",
-        "CommitBookmarks",
-        "Archive",
+        "Publish",
         "RecordFailure",
         "Notify",
     ]
@@ -116,9 +137,9 @@ def test_aws_topic_and_job_prefix_are_rendered() -> None:
         "States"
     ]
     assert states["Notify"]["Parameters"]["TopicArn"] == topic
-    assert states["Merge"]["Parameters"]["JobName"] == "mkt-merge"
-    extract = states["ExtractAndLoad"]["ItemProcessor"]["States"]["Extract"]
-    assert extract["Parameters"]["JobName"] == "mkt-extract"
+    assert states["Publish"]["Parameters"]["JobName"] == "mkt-publish"
+    extract = states["ExtractAndLoad"]["ItemProcessor"]["States"]["ExtractLoad"]
+    assert extract["Parameters"]["JobName"] == "mkt-extract-load"
 
 
 def test_without_a_topic_on_aws_the_failure_path_skips_notify() -> None:
@@ -137,18 +158,34 @@ def test_glue_tasks_wait_and_keep_only_the_run_state() -> None:
 @pytest.mark.parametrize(
     ("mutate", "problem"),
     [
-        (lambda d: d["States"]["Merge"].update(Next="Nowhere"), "Merge: Next 'Nowhere'"),
-        (lambda d: d["States"]["Merge"].pop("Retry"), "Merge: a task without Retry"),
-        (lambda d: d["States"]["Merge"].pop("Catch"), "Merge: a task without Catch"),
+        (lambda d: d["States"]["Publish"].update(Next="Nowhere"), "Publish: Next 'Nowhere'"),
+        (lambda d: d["States"]["Publish"].pop("Retry"), "Publish: a task without Retry"),
+        (lambda d: d["States"]["Publish"].pop("Catch"), "Publish: a task without Catch"),
         (
-            lambda d: d["States"]["Merge"].update(Resource="arn:aws:states:::glue:startJobRun"),
+            lambda d: d["States"]["Publish"].update(Resource="arn:aws:states:::glue:startJobRun"),
             "Glue tasks must use",
         ),
-        (lambda d: d["States"]["Merge"]["Parameters"].update(JobName="x"), "job 'x' is not"),
+        (lambda d: d["States"]["Publish"]["Parameters"].update(JobName="x"), "job 'x' is not"),
         (lambda d: d["States"]["ExtractAndLoad"].pop("Catch"), "a Map without Catch"),
         (
-            lambda d: d["States"]["Merge"]["Catch"][0].update(ErrorEquals=["States.ALL", "X"]),
+            lambda d: d["States"]["Publish"]["Catch"][0].update(ErrorEquals=["States.ALL", "X"]),
             "States.ALL must be alone",
+        ),
+        (
+            lambda d: d["States"]["Publish"]["Retry"][0].update(
+                ErrorEquals=["Rentalctl.ResourceUnavailable"]
+            ),
+            "Publish: its Retry must cover States.TaskFailed",
+        ),
+        (
+            lambda d: d["States"]["Begin"]["Parameters"]["Arguments"].update(
+                {"--mode.$": "$.mode"}
+            ),
+            "Begin: job argument --mode is reserved by AWS Glue",
+        ),
+        (
+            lambda d: d["States"]["Transform"]["Parameters"]["Arguments"].update({"--conf": "x"}),
+            "Transform: job argument --conf is reserved by AWS Glue",
         ),
         (lambda d: d.update(StartAt="Nope"), "StartAt 'Nope'"),
     ],
@@ -158,3 +195,49 @@ def test_validation_finds_broken_definitions(mutate: Any, problem: str) -> None:
     definition = sm.render(settings)
     mutate(definition)
     assert any(problem in p for p in sm.validate(definition, settings))
+
+
+def test_no_glue_task_passes_an_argument_glue_reserves() -> None:
+    """Glue documents --mode, --conf, --debug and --JOB_NAME as "Internal to AWS Glue. Do not
+    set."; the others configure the job run (AWS Glue developer guide, job parameters)."""
+    arguments = set()
+    for _, state, _ in sm._walk(render()["States"]):
+        if state.get("Resource") == sm.GLUE_SYNC:
+            arguments |= {k.removesuffix(".$") for k in state["Parameters"]["Arguments"]}
+    assert arguments == {
+        "--run_id",
+        "--execution_id",
+        "--extract_mode",
+        "--since",
+        "--until",
+        "--table",
+        "--tables",
+        "--error",
+    }
+    assert not arguments & {"--mode", "--conf", "--debug", "--JOB_NAME", "--TempDir"}
+
+
+@pytest.mark.parametrize("target", ["local", "aws"])
+def test_statelint_finds_no_problem(target: str, tmp_path: Path) -> None:
+    overrides = {
+        "target": target,
+        "tables": "[apartments, apartment_attributes, user_viewing, bookings]",
+    }
+    if target == "aws":
+        overrides["aws.sns_topic_arn"] = "arn:aws:sns:eu-west-1:123456789012:rentalctl-alerts"
+    path = tmp_path / "pipeline.asl.json"
+    path.write_text(json.dumps(render(**overrides)))
+    linter = Path(sys.executable).parent / "statelint"
+    done = subprocess.run([str(linter), str(path)], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_statelint_reports_what_it_is_run_on(tmp_path: Path) -> None:
+    """The linter really lints: a definition naming a missing state fails it."""
+    broken = render()
+    broken["States"]["Publish"]["Next"] = "Nowhere"
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps(broken))
+    linter = Path(sys.executable).parent / "statelint"
+    done = subprocess.run([str(linter), str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "Nowhere" in done.stdout

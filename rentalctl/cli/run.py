@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError, InvalidSetting, PipelineFailed
+from rentalctl.errors import ConfigError, InvalidSetting, LockHeld, PipelineFailed
 
 TablesOption = Annotated[
     str | None,
@@ -241,10 +241,12 @@ def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
     if record.get("status") != "SUCCEEDED":
         error = record.get("error") or {}
         message = f"run {record['run_id']} failed: {error.get('Cause') or error}"
+        # A run its Begin refused (another run started in the same instant) exits as refused.
+        kind = LockHeld if error.get("Error") == "Rentalctl.LockHeld" else PipelineFailed
         if state.json:  # the record above is the one JSON document; the error goes to stderr
             sys.stderr.write(f"error: {message}\n")
-            raise typer.Exit(int(PipelineFailed.exit_code))
-        raise PipelineFailed(message)
+            raise typer.Exit(int(kind.exit_code))
+        raise kind(message)
 
 
 def _detach(
@@ -257,7 +259,7 @@ def _detach(
     run_id: str,
 ) -> None:
     """Start the run in a process of its own and return at once with its id."""
-    from rentalctl.orchestration.local import abandon
+    from rentalctl.orchestration.begin import abandon
     from rentalctl.orchestration.lock import describe_self, is_stale
 
     # Fail now, not in the background, when another run holds the lock; and keep holding it

@@ -41,9 +41,12 @@ def status(
                 from rentalctl.orchestration import aws_run
 
                 record = aws_run.refresh_status(context, record)
-            from rentalctl.orchestration.runs import kpi_snapshot
+            from rentalctl.orchestration import runs
 
-            record = {**record, "kpis": kpi_snapshot(context, run_id)}
+            if record.get("status") == "RUNNING":  # its steps so far, from the lake
+                tables = list(record.get("tables") or [])
+                record = {**record, "steps": runs.steps(context, run_id, tables)}
+            record = {**record, "kpis": runs.kpi_snapshot(context, run_id)}
 
             def render(console: Any) -> None:
                 render_run(console, record)
@@ -128,6 +131,12 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
                 escape(str(s.get("error") or "")),
             )
         console.print(states)
+    if not brief and record.get("steps"):
+        done = [s["name"] for s in record["steps"] if s["done"]]
+        to_do = [s["name"] for s in record["steps"] if not s["done"]]
+        console.print(f"  steps done: {escape(', '.join(done) or 'none')}")
+        if to_do:
+            console.print(f"  steps not done: {escape(', '.join(to_do))}")
     summary = record.get("summary") or {}
     if summary:
         tables = Table(

@@ -275,3 +275,37 @@ def _check_rule(rule: Any, where: str, top: bool, out: list[str]) -> None:
             out.append(f"{where}.{op}: {value!r} is not of the operator's type")
         elif op.startswith("Timestamp") and jp.parse_timestamp(value) is None:
             out.append(f"{where}.{op}: {value!r} is not an RFC 3339 timestamp")
+
+
+# Job arguments AWS Glue keeps for itself ("Using job parameters in AWS Glue jobs", AWS Glue
+# developer guide): those documented as "Internal to AWS Glue. Do not set." (--conf, --debug,
+# --mode, --JOB_NAME), those Glue sets on every run (--JOB_ID, --JOB_RUN_ID), and the special
+# parameters that configure the job's environment. A task's argument of one of these names
+# would change or break the job run instead of reaching rentalctl.
+GLUE_RESERVED_ARGUMENTS = frozenset(
+    {
+        *("--conf", "--debug", "--mode", "--JOB_NAME", "--JOB_ID", "--JOB_RUN_ID"),
+        *("--additional-python-modules", "--python-modules-installer-option"),
+        *("--auto-scale-within-microbatch", "--class", "--datalake-formats"),
+        *("--continuous-log-conversionPattern", "--continuous-log-logGroup"),
+        *("--continuous-log-logStreamPrefix", "--customer-driver-env-vars"),
+        *("--customer-executor-env-vars", "--disable-proxy-v2", "--enable-auto-scaling"),
+        *("--enable-continuous-cloudwatch-log", "--enable-continuous-log-filter"),
+        *("--enable-glue-datacatalog", "--enable-job-insights", "--enable-metrics"),
+        *("--enable-lakeformation-fine-grained-access", "--enable-observability-metrics"),
+        *("--enable-rename-algorithm-v2", "--enable-s3-parquet-optimized-committer"),
+        *("--enable-spark-ui", "--executor-cores", "--extra-files", "--extra-jars"),
+        *("--extra-py-files", "--job-bookmark-option", "--job-language", "--scriptLocation"),
+        *("--spark-event-logs-path", "--TempDir", "--use-postgres-driver", "--user-jars-first"),
+    }
+)
+
+
+def reserved_glue_arguments(path: str, state: Mapping[str, Any]) -> list[str]:
+    """A Glue task's job arguments that Glue reserves (a ``.$`` suffix names a dynamic one)."""
+    arguments = (state.get("Parameters") or {}).get("Arguments") or {}
+    return [
+        f"{path}: job argument {name} is reserved by AWS Glue: choose another name"
+        for name in (key.removesuffix(".$") for key in arguments)
+        if name in GLUE_RESERVED_ARGUMENTS
+    ]

@@ -1,15 +1,15 @@
 """Run the pipeline on AWS: start an execution of the deployed state machine, follow it through
 its execution history, and read a run's state back for ``rentalctl status``.
 
-The run record is written here when the run starts and closed by the run's last Glue job
-(``archive`` or ``record-failure``). This module writes the record again only once the execution
-has ended: while it runs, those jobs may write the same record, and a read-modify-write from
-here could put an old status back. Live progress therefore comes from the execution history,
-fed to the same ``StateTracker`` a local run uses.
+The run record is opened by the run's first Glue job (``begin``), however the execution was
+started, and closed by its last (``publish`` or ``record-failure``). This module writes the
+record only once the execution has ended: while it runs, those jobs may write the same record,
+and a read-modify-write from here could put an old status back. Live progress therefore comes
+from the execution history, fed to the same ``StateTracker`` a local run uses.
 
-Step Functions has no lock of its own: a running execution of the state machine *is* the lock
-(``LockHeld``, exit 4). Two starts in the same instant can both pass the check; the pipeline's
-jobs still serialise on the state store's bookmarks.
+The pipeline lock is taken by ``begin`` in the state store. ``start`` refuses at once while an
+execution runs (``LockHeld``, exit 4), a fast answer before anything starts; two starts in the
+same instant can both pass that check, and the second one's ``begin`` then refuses its run.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def start(
 
     Raises LockHeld when an execution of the state machine is running, ResourceUnavailable
     when the state machine is not deployed, ConfigError when ``run_id`` was used already.
+    Writes no record: the execution's ``begin`` job opens it.
     """
     from botocore.exceptions import ClientError
 
@@ -84,35 +85,26 @@ def start(
             f"stop that execution"
         )
 
-    runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="aws")
     payload = {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables}
-    try:
-        with aws.errors(f"starting an execution of {machine}"):
-            try:
-                arn = str(
-                    sfn.start_execution(
-                        stateMachineArn=machine, name=run_id, input=json.dumps(payload)
-                    )["executionArn"]
-                )
-            except ClientError as exc:
-                code = aws.error_code(exc)
-                if code == "StateMachineDoesNotExist":
-                    raise _missing(machine) from None
-                if code == "ExecutionAlreadyExists":
-                    raise ConfigError(
-                        f"run id {run_id!r} was used by an execution of {machine} already: "
-                        f"choose another"
-                    ) from None
-                if code in ("InvalidName", "InvalidExecutionInput", "ValidationException"):
-                    raise ConfigError(f"starting run {run_id}: AWS refused it ({code})") from None
-                raise
-    except Exception as exc:
-        # The run never started: close its record, so it does not look like a running one.
-        error = {"Error": type(exc).__name__, "Cause": f"the execution did not start: {exc}"}
-        runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
-        raise
-    runs.update(ctx, run_id, execution_arn=arn)
-    return arn
+    with aws.errors(f"starting an execution of {machine}"):
+        try:
+            return str(
+                sfn.start_execution(
+                    stateMachineArn=machine, name=run_id, input=json.dumps(payload)
+                )["executionArn"]
+            )
+        except ClientError as exc:
+            code = aws.error_code(exc)
+            if code == "StateMachineDoesNotExist":
+                raise _missing(machine) from None
+            if code == "ExecutionAlreadyExists":
+                raise ConfigError(
+                    f"run id {run_id!r} was used by an execution of {machine} already: "
+                    f"choose another"
+                ) from None
+            if code in ("InvalidName", "InvalidExecutionInput", "ValidationException"):
+                raise ConfigError(f"starting run {run_id}: AWS refused it ({code})") from None
+            raise
 
 
 def _iso(value: Any) -> str:
@@ -177,15 +169,18 @@ def _ended(description: dict[str, Any]) -> str:
 def _close(
     ctx: Context, run_id: str, states: list[dict[str, Any]], description: dict[str, Any]
 ) -> dict[str, Any]:
-    """Store the states of an ended execution; close the record if its jobs could not."""
-    outcome = _outcome(description)
+    """Store the states of an ended execution; close the record if its jobs could not (a
+    stopped or timed-out execution runs no RecordFailure), settling what the run left."""
+    from rentalctl.orchestration.begin import close_failed
 
-    def close(record: dict[str, Any] | None) -> dict[str, Any]:
-        if record is None or record.get("status") == "RUNNING":
-            record = {**(record or {"run_id": run_id, "started_at": runs.now()}), **outcome}
-        return {**record, "states": states}
-
-    return ctx.state.update_run(run_id, close)
+    record = ctx.state.get_run(run_id)
+    fields: dict[str, Any] = {"states": states}
+    if record is None or record.get("status") == "RUNNING":
+        outcome = _outcome(description)
+        if outcome["status"] == "FAILED":
+            close_failed(ctx, run_id, outcome["error"])
+        fields.update(outcome)
+    return runs.update(ctx, run_id, **fields)
 
 
 def follow(

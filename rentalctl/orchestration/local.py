@@ -1,6 +1,9 @@
 """Run the pipeline's state machine in this process: the definition deployed to AWS, executed by
-the local executor. Each Glue task runs its job here (the Spark job on a local SparkSession);
-SNS notifications go to the run log. The run holds the pipeline lock throughout."""
+the local executor. Each Glue task runs its job here (the Spark job on a local SparkSession) and
+fails as a Glue task does on AWS (``States.TaskFailed``, the job's message in the Cause), so the
+same Retry and Catch apply on both targets. SNS notifications go to the run log. This process
+holds the pipeline lock throughout; the run's ``begin`` job finds it held by its own run id, and
+the run record open."""
 
 from __future__ import annotations
 
@@ -9,13 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rentalctl.context import Context
-from rentalctl.errors import (
-    ConfigError,
-    LockHeld,
-    PipelineFailed,
-    RentalctlError,
-    ResourceUnavailable,
-)
+from rentalctl.errors import RentalctlError
 from rentalctl.orchestration import runs
 from rentalctl.orchestration.executor import Clock, Executor, TaskContext, TaskFailed
 from rentalctl.orchestration.lock import PipelineLock
@@ -24,21 +21,7 @@ from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
 
 log = logging.getLogger(__name__)
 
-# The error names a failed job reports to the state machine (Retry and Catch match on them).
-_ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
-    (ResourceUnavailable, "Rentalctl.ResourceUnavailable"),
-    (LockHeld, "Rentalctl.LockHeld"),
-    (ConfigError, "Rentalctl.ConfigError"),
-    (PipelineFailed, "Rentalctl.PipelineFailed"),
-)
 Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
-
-
-def error_name(exc: RentalctlError) -> str:
-    for kind, name in _ERROR_NAMES:
-        if isinstance(exc, kind):
-            return name
-    return "States.TaskFailed"
 
 
 def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
@@ -56,7 +39,9 @@ def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
         try:
             result = run_job(ctx, job, params.get("Arguments", {}), spark)
         except RentalctlError as exc:
-            raise TaskFailed(error_name(exc), str(exc)) from None
+            # As Glue reports a failed job run to Step Functions: the error is the task's, the
+            # job's own words are in the Cause (and in the lake for RecordFailure).
+            raise TaskFailed("States.TaskFailed", f"{job}: {exc}") from None
         return {
             "JobName": params["JobName"],
             "Id": "_".join(
@@ -98,10 +83,9 @@ def run_local(
     clock: Clock | None = None,
 ) -> dict[str, Any]:
     """Run to the end; returns the final run record."""
-    with PipelineLock(ctx.state, run_id) as lock:
+    with PipelineLock(ctx.state, run_id):
+        # Opened here too (Begin finds it open), so that a run killed before Begin is recorded.
         runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
-        if lock.recovered:
-            abandon(ctx, lock.recovered.get("run_id"), run_id)
         tracker = StateTracker(tables)
 
         def on_event(event: dict[str, Any]) -> None:
@@ -130,24 +114,3 @@ def run_local(
             )
         logs = [{**entry, "timestamp": str(entry.get("timestamp"))} for entry in execution.logs]
         return runs.update(ctx, run_id, states=tracker.as_list(), logs=logs)
-
-
-def abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
-    """A run whose process died holding the lock never finished: say so in its record, and put
-    right what it left (``rentalctl.pipeline.settle``)."""
-    from rentalctl.pipeline.settle import settle_failed_run
-
-    record = ctx.state.get_run(dead_run) if dead_run else None
-    if record and record.get("status") == "RUNNING":
-        runs.update(
-            ctx,
-            str(dead_run),
-            status="FAILED",
-            ended_at=runs.now(),
-            error={
-                "Error": "Rentalctl.Abandoned",
-                "Cause": f"its process ended without finishing (killed, or the machine restarted); "
-                f"the lock was recovered by run {by_run}",
-            },
-        )
-        settle_failed_run(ctx, str(dead_run))

@@ -1,6 +1,6 @@
 """Per-state status from a Step Functions event history: the same events whether they come live
 from the local executor or from an AWS execution history. Inside the Map over tables, a state's
-name is qualified by its table (``Extract[bookings]``)."""
+name is qualified by its table (``ExtractLoad[bookings]``)."""
 
 from __future__ import annotations
 

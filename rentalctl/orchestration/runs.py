@@ -1,7 +1,7 @@
 """Run records in the state store: what a run was asked to do, how each state went, and what it
 moved — read by ``rentalctl status``.
 
-A record is created when a run starts, and closed by the run's last job (``archive`` on
+A record is created by the run's first job (``begin``), and closed by its last (``publish`` on
 success, ``record-failure`` on failure) on either target, with a summary built from the jobs'
 results in the lake and the data-quality report. A local run also records each state's timing
 from the executor's events; on AWS the same comes from the execution history.
@@ -30,20 +30,28 @@ def start(
     until: str | None,
     tables: list[str],
     target: str,
+    execution_arn: str | None = None,
 ) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "mode": mode,
-        "since": since,
-        "until": until,
-        "tables": tables,
-        "target": target,
-        "status": "RUNNING",
-        "started_at": now(),
-        "ended_at": None,
-        "states": {},
-        "error": None,
-    }
+    """Create the run's record, RUNNING; a record the run opened already is kept (a retried
+    ``begin``). What a local run recorded of its states before is kept too."""
+    record = ctx.state.get_run(run_id) or {}
+    if record.get("status"):
+        return record
+    record.update(
+        run_id=run_id,
+        mode=mode,
+        since=since,
+        until=until,
+        tables=tables,
+        target=target,
+        status="RUNNING",
+        started_at=record.get("started_at") or now(),
+        ended_at=None,
+        error=None,
+    )
+    record.setdefault("states", {})
+    if execution_arn:
+        record["execution_arn"] = execution_arn
     ctx.state.put_run(record)
     return record
 
@@ -97,10 +105,27 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
 
 
 def kpi_snapshot(ctx: Context, run_id: str) -> dict[str, Any]:
-    """The headline KPIs the run's presentation job recorded ({} when it recorded none)."""
+    """The headline KPIs the run's presentation step recorded ({} when it recorded none)."""
     from rentalctl.pipeline.kpi_summary import from_json
 
     return from_json(_result(ctx, run_id, "presentation").get("kpis") or {})
+
+
+def steps(ctx: Context, run_id: str, tables: list[str]) -> list[dict[str, Any]]:
+    """Each step of the run, done or not, from the results in the lake: the steps inside the
+    jobs (extract and raw load per table; merge, presentation, bookmark commit, archive inside
+    ``publish``), which the execution's states do not show one by one."""
+    from rentalctl.jobs import RUN_STEPS, TABLE_STEPS, result_key
+
+    wanted: list[tuple[str, str | None]] = [(step, t) for t in tables for step in TABLE_STEPS]
+    wanted += [(step, None) for step in RUN_STEPS]
+    return [
+        {
+            "name": f"{step}[{t}]" if t else step,
+            "done": ctx.lake.exists(result_key(run_id, step, t)),
+        }
+        for step, t in wanted
+    ]
 
 
 def finish(ctx: Context, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
@@ -109,6 +134,8 @@ def finish(ctx: Context, run_id: str, status: str, error: dict[str, Any] | None 
     def close(record: dict[str, Any] | None) -> dict[str, Any]:
         base = record or {"run_id": run_id, "started_at": now(), "tables": []}
         closed = {**base, "status": status, "ended_at": ended_at, "error": error}
-        return {**closed, "summary": summarize(ctx, run_id, closed)}
+        closed["summary"] = summarize(ctx, run_id, closed)
+        closed["steps"] = steps(ctx, run_id, list(closed.get("tables") or []))
+        return closed
 
     ctx.state.update_run(run_id, close)

@@ -16,19 +16,16 @@ from typing import Any
 from rentalctl import resources
 from rentalctl.config import Settings
 from rentalctl.jobs import JOB_TYPES
+from rentalctl.orchestration.asl_checks import reserved_glue_arguments
 
 GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
 LOCAL_TOPIC = "arn:aws:sns:local:000000000000:rentalctl-run-log"
-# Errors worth retrying: a resource briefly unreachable, AWS throttling or capacity.
-TRANSIENT_ERRORS = [
-    "Rentalctl.ResourceUnavailable",
-    "Glue.ConcurrentRunsExceededException",
-    "Glue.ThrottlingException",
-    "Glue.InternalServiceException",
-    "Glue.OperationTimeoutException",
-    "SNS.ThrottledException",
-]
+# What a Retry matches: on AWS a failed Glue ``.sync`` run (whatever its reason) and a Glue or
+# SNS throttling error all reach the state machine as ``States.TaskFailed``, which in ErrorEquals
+# matches every error but ``States.Timeout``. A failure no retry can fix is made cheap by the
+# jobs themselves: a retried attempt finds it recorded and fails at once (``rentalctl.jobs``).
+RETRY_ERRORS = ["States.TaskFailed"]
 
 
 def job_names(settings: Settings) -> dict[str, str]:
@@ -47,7 +44,7 @@ def render(settings: Settings) -> dict[str, Any]:
         "sns_topic_arn": topic,
         "retry": [
             {
-                "ErrorEquals": TRANSIENT_ERRORS,
+                "ErrorEquals": RETRY_ERRORS,
                 "IntervalSeconds": retry.interval_seconds,
                 "MaxAttempts": retry.max_attempts,
                 "BackoffRate": retry.backoff_rate,
@@ -117,6 +114,12 @@ def validate(definition: dict[str, Any], settings: Settings) -> list[str]:
                 problems.append(f"{path}: job {job!r} is not one of rentalctl's jobs")
             if set(state.get("ResultSelector", {})) != {"JobRunState.$", "Id.$"}:
                 problems.append(f"{path}: keep only JobRunState and Id of the Glue job run")
+            if not any(
+                {"States.TaskFailed", "States.ALL"} & set(rule.get("ErrorEquals", []))
+                for rule in state.get("Retry", [])
+            ):
+                problems.append(f"{path}: its Retry must cover States.TaskFailed (a failed job)")
+            problems += reserved_glue_arguments(path, state)
     for path, state, _ in _walk(top):
         if state.get("Type") == "Map" and "/" not in path and not state.get("Catch"):
             problems.append(f"{path}: a Map without Catch")

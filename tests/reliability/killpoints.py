@@ -29,11 +29,18 @@ class KillPoint:
     beside: bool = False
 
 
-# (state name, table or None, n-th time it is entered (by that table's iteration), what it
-# means). The Map runs the tables' extracts and loads at once (pipeline.max_concurrency), so a
-# point inside it names its table: the other tables are wherever their own threads got to.
+# (state name, or "step:" and a step inside a job (``rentalctl.jobs``); table or None; n-th time
+# it is entered (by that table's iteration); what it means). The Map runs the tables' ExtractLoad
+# jobs at once (pipeline.max_concurrency), so a point inside it names its table: the other
+# tables are wherever their own threads got to.
 BOUNDARIES = {
     "enter-plan": ("Plan", None, 1, "as the run starts (Plan entered)"),
+    "enter-begin": (
+        "Begin",
+        None,
+        1,
+        "before the run took the lock and opened its record (Begin entered)",
+    ),
     "enter-extract-and-load": (
         "ExtractAndLoad",
         None,
@@ -41,20 +48,20 @@ BOUNDARIES = {
         "before any extract (ExtractAndLoad entered)",
     ),
     "enter-load-raw-apartments": (
-        "LoadRaw",
+        "step:load-raw",
         "apartments",
         1,
         "between extracting and loading apartments, the other tables' extracts and loads "
         "running at the same time",
     ),
     "enter-extract-attributes": (
-        "Extract",
+        "ExtractLoad",
         "apartment_attributes",
         1,
         "as apartment_attributes' extract starts, beside the other tables'",
     ),
     "enter-extract-bookings": (
-        "Extract",
+        "ExtractLoad",
         "bookings",
         1,
         "as bookings' extract starts, beside the other tables'",
@@ -65,24 +72,24 @@ BOUNDARIES = {
         1,
         "after every table was loaded into raw (Transform entered)",
     ),
-    "enter-merge": ("Merge", None, 1, "after the transform, before the merge (Merge entered)"),
-    "enter-presentation": (
-        "Presentation",
+    "enter-merge": (
+        "step:merge",
         None,
         1,
-        "after the merge committed (Presentation entered)",
+        "after the transform, before the merge (Publish began)",
     ),
+    "enter-presentation": ("step:presentation", None, 1, "after the merge committed"),
     "enter-commit-bookmarks": (
-        "CommitBookmarks",
+        "step:commit-bookmarks",
         None,
         1,
-        "after the KPIs were rebuilt, before the bookmarks moved (CommitBookmarks entered)",
+        "after the KPIs were rebuilt, before the bookmarks moved",
     ),
     "enter-archive": (
-        "Archive",
+        "step:archive",
         None,
         1,
-        "after the bookmarks moved, before archiving (Archive entered)",
+        "after the bookmarks moved, before archiving",
     ),
     "enter-succeeded": (
         "Succeeded",
@@ -143,7 +150,16 @@ def arm(point: str) -> None:
     from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
     from rentalctl.orchestration import executor
 
-    if point in BOUNDARIES:
+    if point in BOUNDARIES and BOUNDARIES[point][0].startswith("step:"):
+        from rentalctl import jobs
+
+        step, table, n, _ = BOUNDARIES[point]
+
+        def is_step(ctx: Any, run_id: str, name: str, of: str | None, *rest: Any) -> bool:
+            return name == step[5:] and (table is None or of == table)
+
+        _wrap(jobs, "_step", _nth(n, is_step))
+    elif point in BOUNDARIES:
         state, table, n, _ = BOUNDARIES[point]
 
         def entered(self: Any, type_: str, details: Any, key: str = "") -> None:

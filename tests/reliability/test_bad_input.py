@@ -1133,7 +1133,7 @@ def fails_naming(
     assert done.record["status"] == "FAILED"
     assert done.record["error"]["Error"] == "Rentalctl.PipelineFailed", done.record["error"]
     states = {s["name"]: s["status"] for s in done.record["states"]}
-    assert states[f"Extract[{case.table}]"] == "FAILED", states
+    assert states[f"ExtractLoad[{case.table}]"] == "FAILED", states
     assert "Transform" not in states and "CommitBookmarks" not in states, states
     (line,) = done.errors
     assert f"{case.table}" in line and f"{case.column}" in line, line

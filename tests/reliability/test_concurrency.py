@@ -143,7 +143,7 @@ def test_a_second_process_is_refused_while_a_run_holds_the_lock(
 
     assert record["status"] == "SUCCEEDED", record.get("error")
     tasks = [s for s in record["states"] if s["attempts"]]  # Pass and Map states have none
-    assert len(tasks) == 2 * len(TABLES) + 5 and all(s["attempts"] == 1 for s in tasks), tasks
+    assert len(tasks) == len(TABLES) + 3 and all(s["attempts"] == 1 for s in tasks), tasks
     assert recorded_runs(home) == ["FIRST"]  # neither refused command started a run
     assert lock_holder(home) is None
     ctx.state.close()

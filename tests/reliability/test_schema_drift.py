@@ -201,7 +201,7 @@ def fails(
     assert done.record["status"] == "FAILED"
     assert done.record["error"]["Error"] == "Rentalctl.PipelineFailed", done.record["error"]
     states = {s["name"]: s["status"] for s in done.record["states"]}
-    assert states[f"Extract[{table}]"] == "FAILED", states
+    assert states[f"ExtractLoad[{table}]"] == "FAILED", states
     assert "Transform" not in states, states
     (line,) = done.errors
     check(line)

@@ -335,9 +335,9 @@ def test_mysql_connection_killed_mid_stream_is_retried_within_the_run(
 
     assert record["status"] == "SUCCEEDED", record.get("error")
     assert len(mysql_demo.killed) == 1
-    extract = states(record)["Extract[bookings]"]
+    extract = states(record)["ExtractLoad[bookings]"]
     assert (extract["status"], extract["attempts"]) == ("SUCCEEDED", 2)
-    assert all(states(record)[f"Extract[{t}]"]["attempts"] == 1 for t in TABLES[:3])
+    assert all(states(record)[f"ExtractLoad[{t}]"]["attempts"] == 1 for t in TABLES[:3])
     assert clock.sleeps == [RETRY_INTERVAL]
     ctx.state.close()
     verdict = assert_equals_clean_run(home, reference)
@@ -381,11 +381,13 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
     assert result.exit_code == 1, (result.stdout, result.stderr)
     (line,) = error_lines(result.stderr)
     assert "disk I/O error" in line
-    assert len(failed) == 1  # not retried: a disk error is no transient fault
+    # An untyped error fails the task as a failed Glue run does, and is retried as every failed
+    # run is: the extract runs again from the bookmark (idempotent), and fails the same way.
+    assert len(failed) == 3
     record = last_run(home)
     assert record["status"] == "FAILED"
-    extract = states(record)["Extract[bookings]"]
-    assert (extract["status"], extract["attempts"]) == ("FAILED", 1)
+    extract = states(record)["ExtractLoad[bookings]"]
+    assert (extract["status"], extract["attempts"]) == ("FAILED", 3)
     assert "Transform" not in states(record)
     assert set(bookmarks(home).values()) == {None}
     assert layer_rows(snapshot_or_empty(home), "curated", "presentation") == {}
@@ -396,9 +398,10 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
     reliability(
         "transient",
         "SQLite source: 'disk I/O error' on the second fetch of the bookings extract",
-        "Not retried (a disk error is not transient): the run fails with exit code 1 and the "
-        "SQLite error in its message; no bookmark moved and no curated or presentation row was "
-        "written; the next run succeeds and equals a clean run",
+        "The extract is retried as every failed task is and fails the same way each time; the "
+        "run fails with exit code 1 and the SQLite error in its message; no bookmark moved "
+        "and no curated or presentation row was written; the next run succeeds and equals a "
+        "clean run",
         verdict,
     )
 
@@ -466,9 +469,10 @@ def test_warehouse_error_during_the_merge_commits_nothing(
     (conn,) = injected
     assert conn.curated_rows_at_failure and conn.curated_rows_at_failure > 0  # really part-way
     record = last_run(home)
-    merge = states(record)["Merge"]
-    assert (merge["status"], merge["attempts"]) == ("FAILED", 1)
-    assert "Presentation" not in states(record)
+    publish = states(record)["Publish"]
+    assert (publish["status"], publish["attempts"]) == ("FAILED", 3)  # the retries do nothing
+    done = {step["name"] for step in record["steps"] if step["done"]}
+    assert not done & {"merge", "presentation", "commit-bookmarks", "archive"}
     assert set(bookmarks(home).values()) == {None}
     after = warehouse_snapshot(home)
     assert layer_rows(after, "curated", "presentation") == {}  # not even the tables remain
@@ -479,9 +483,10 @@ def test_warehouse_error_during_the_merge_commits_nothing(
         "transient",
         "DuckDB fails ('No space left on device') half-way through the merge transaction, "
         "after curated rows were written in it",
-        "The transaction rolls back and the run fails with exit code 1 (not retried: a "
-        "database error is no transient fault); no curated, rejected, fx or presentation row "
-        "stays and no bookmark moved; the next run succeeds and equals a clean run",
+        "The transaction rolls back and the run fails with exit code 1 (the failure is "
+        "recorded, so the Publish retries fail at once and redo nothing); no curated, "
+        "rejected, fx or presentation row stays and no bookmark moved; the next run succeeds "
+        "and equals a clean run",
         verdict,
     )
 
@@ -528,8 +533,8 @@ def test_bookmark_commit_interrupted_by_a_locked_state_store_is_retried(
 
     assert len(refused) == 1 and "database is locked" in refused[0], refused
     assert record["status"] == "SUCCEEDED", record.get("error")
-    commit = states(record)["CommitBookmarks"]
-    assert (commit["status"], commit["attempts"]) == ("SUCCEEDED", 2)
+    publish = states(record)["Publish"]  # the retry skips the merge and the KPIs, done before
+    assert (publish["status"], publish["attempts"]) == ("SUCCEEDED", 2)
     assert clock.sleeps == [RETRY_INTERVAL]
     # The retry commits every table again; the two moved by the first attempt are accepted as
     # this run's own.
@@ -540,12 +545,12 @@ def test_bookmark_commit_interrupted_by_a_locked_state_store_is_retried(
     verdict = assert_equals_clean_run(home, reference)
     reliability(
         "transient",
-        "SQLite state store write-locked by another process while CommitBookmarks moves the "
-        "third of four bookmarks",
+        "SQLite state store write-locked by another process while Publish moves the third of "
+        "four bookmarks",
         "The commit fails as ResourceUnavailable ('database is locked') after two bookmarks "
-        "moved; the state machine retries the step after 10 s, the retry recognises the two "
-        "as this run's own commits and moves the other two; the run succeeds and equals a "
-        "clean run",
+        "moved; the state machine retries Publish after 10 s, which skips the merge and the "
+        "KPIs already done, recognises the two as this run's own commits and moves the other "
+        "two; the run succeeds and equals a clean run",
         verdict,
     )
 

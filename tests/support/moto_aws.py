@@ -11,6 +11,8 @@ it. The ResultSelector goes, as a plain call's result has no JobRunState.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -63,3 +65,30 @@ def glue_sync_stand_in(node: Any) -> tuple[Any, int]:
         out.pop("ResultSelector", None)
         replaced += 1
     return out, replaced
+
+
+@contextmanager
+def jobs_run_in_process(
+    ctx: Any, jobs: tuple[str, ...] = ("begin", "record-failure")
+) -> Iterator[None]:
+    """moto's Glue completes a job run without running anything; inside this block a run of one
+    of ``jobs`` also runs that rentalctl job here, with the run's arguments, as Glue would. (The
+    other jobs need the source and the warehouse, which moto does not have.)"""
+    from moto.glue.models import GlueBackend
+
+    from rentalctl.jobs import run_job
+
+    real = GlueBackend.start_job_run
+    prefix = ctx.settings.aws.glue_job_prefix + "-"
+
+    def start_job_run(self: Any, name: str, arguments: Any, *args: Any, **kwargs: Any) -> str:
+        job = name.removeprefix(prefix)
+        if job in jobs:
+            run_job(ctx, job, dict(arguments or {}))
+        return real(self, name, arguments, *args, **kwargs)
+
+    GlueBackend.start_job_run = start_job_run  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        GlueBackend.start_job_run = real  # type: ignore[method-assign]
