@@ -345,7 +345,7 @@ def test_names_follow_the_configuration(app: typer.Typer, config_file: Path) -> 
         "deep/prefix",
         "deep/prefix/*",
     ]
-    assert "arn:aws:glue:us-east-2:210987654321:job/acme-merge" in resources(state_machine)
+    assert "arn:aws:glue:us-east-2:210987654321:job/acme-publish" in resources(state_machine)
     assert not any("rentalctl-" in r for r in resources(state_machine) if ":job/" in r)
 
 
@@ -400,13 +400,13 @@ JOB_CALLS = {
     ("dynamodb", "delete_item"): {"dynamodb:DeleteItem"},
     ("dynamodb", "scan"): {"dynamodb:Scan"},
     ("secretsmanager", "get_secret_value"): {"secretsmanager:GetSecretValue"},
+    # Begin asks whether the execution holding the lock, or a stale run's, still runs.
+    ("stepfunctions", "describe_execution"): {"states:DescribeExecution"},
 }
-# Made by redshift_connector for the IAM login (no aws.redshift_secret_arn), and by the first
-# state of a run, which asks whether an earlier execution of the state machine still runs.
+# Made by redshift_connector for the IAM login (no aws.redshift_secret_arn).
 LIBRARY_CALLS = {
     "redshift-serverless:GetCredentials",
     "redshift:GetClusterCredentials",
-    "states:DescribeExecution",
 }
 # Made only by operator commands (seed-bookmarks, run) with the operator's credentials.
 OPERATOR_CALLS = {
@@ -421,6 +421,7 @@ JOB_FILES = (
     "rentalctl/adapters/lake_s3.py",
     "rentalctl/adapters/state_dynamodb.py",
     "rentalctl/adapters/warehouse_redshift.py",
+    "rentalctl/orchestration/begin.py",
 )
 OPERATOR_FILES = ("rentalctl/deploy/glue.py", "rentalctl/deploy_sfn.py")
 OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py",)

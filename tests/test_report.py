@@ -123,7 +123,7 @@ def test_report_shows_the_latest_run_state_by_state(
     record = pipeline["run"]
     (states,) = find(tables(report_html), **{"class": "states"})
     assert [r[:2] for r in states["rows"]] == [[s["name"], s["status"]] for s in record["states"]]
-    for name in ("Transform", "Merge", "Archive", "Succeeded"):
+    for name in ("Begin", "ExtractAndLoad", "Transform", "Publish", "Succeeded"):
         assert f'data-state="{name}" data-status="SUCCEEDED"' in report_html
     assert 'data-state="RecordFailure" data-status=""' in report_html
     (runs,) = find(tables(report_html), **{"class": "runs"})

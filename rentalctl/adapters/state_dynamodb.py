@@ -15,8 +15,8 @@ botocore retries a request whose response it did not get (a timeout, a dropped c
 5xx) although DynamoDB may already have applied it. A conditional write repeated that way fails
 its own condition, so a refused bookmark commit or lock acquisition first checks whether the
 item already holds exactly what this caller wrote: then it is this caller's write, not a
-conflict. The same holds when the state machine retries a CommitBookmarks step that had moved
-some bookmarks before it failed.
+conflict. The same holds when the state machine retries a `publish` job whose bookmark commit
+had moved some bookmarks before it failed.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ no row, and gets BookmarkConflict.
 
 A commit refused because the bookmark already holds exactly the value this run is committing,
 recorded by this same run, is this run's own earlier commit (the state machine retrying a
-CommitBookmarks step that had moved some bookmarks before it failed): it succeeds, changing
-nothing.
+`publish` job whose bookmark commit had moved some bookmarks before it failed): it succeeds,
+changing nothing.
 """
 
 from __future__ import annotations
