@@ -2,9 +2,11 @@
 one process (``local[*]``).
 
 The cluster is a master and one worker started from the installed pyspark, on 127.0.0.1. The
-worker runs in its own mount namespace with a private /tmp, as a Glue worker has its own disk:
-what the driver keeps in its temp folder the executors cannot see, and what the executors write
-there the driver cannot see. The lake is a folder outside /tmp, shared by both, as S3 is on AWS.
+worker runs in its own mount namespace in which the tests' temp folder, where the driver keeps
+its temp files (TMPDIR), is a private empty tmpfs, as a Glue worker has its own disk: what the
+driver keeps in its temp folder the executors cannot see, and what the executors write there the
+driver cannot see. Only that folder is hidden, not all of /tmp, so a checkout or venv under /tmp
+stays visible to the worker. The lake is a folder outside it, shared by both, as S3 is on AWS.
 The run goes through the CLI with ``RENTALCTL_SPARK_MASTER`` naming the cluster.
 """
 
@@ -82,9 +84,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         _unavailable("no Java runtime for the Spark cluster")
-    probe = ["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /tmp"]
+    # The driver's TMPDIR is a tmp_path, below this folder: the worker gets its own, empty.
+    private_root = str(tmp_path_factory.getbasetemp())
+    probe = ["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs '{private_root}'"]
     if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
-        _unavailable("cannot give the Spark worker a private /tmp (unshare -m needs root)")
+        _unavailable("cannot give the Spark worker a private temp folder (unshare -m needs root)")
 
     spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
     env = {
@@ -107,11 +111,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             )
         _wait_for("the master starting", lambda: _master_state(ui_port), [master_log])
         with open(worker_log, "wb") as out:
-            # The worker's whole /tmp (its work and scratch folders too) is its own.
-            private = 'mount -t tmpfs tmpfs /tmp && exec "$@"'
-            worker = ["unshare", "-m", "sh", "-c", private, "sh", spark_class]
+            # The tests' temp folder (the driver's TMPDIR, the worker's work folder) is the
+            # worker's own.
+            private = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
+            worker = ["unshare", "-m", "sh", "-c", private, private_root, spark_class]
             worker += ["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1"]
-            worker += ["--cores", "1", "--memory", "1g", "--work-dir", "/tmp/spark-work"]
+            worker += ["--cores", "1", "--memory", "1g"]
+            worker += ["--work-dir", f"{private_root}/spark-work"]
             worker += ["--webui-port", str(_free_port())]
             processes.append(
                 subprocess.Popen(worker, env=env, stdout=out, stderr=out, start_new_session=True)
@@ -190,7 +196,7 @@ def test_a_run_on_a_cluster_equals_the_run_in_one_process(
 
     shared = Path(tempfile.mkdtemp(prefix="rentalctl-cluster-", dir=SHARED_ROOT))
     try:
-        # The driver's temp folder is under /tmp, which the worker does not see.
+        # The driver's temp folder is a tmp_path, which the worker does not see.
         _rentalctl(
             shared / "home",
             source,
