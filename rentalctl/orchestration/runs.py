@@ -34,26 +34,31 @@ def start(
 ) -> dict[str, Any]:
     """Create the run's record, RUNNING; a record the run opened already is kept (a retried
     ``begin``). What a local run recorded of its states before is kept too."""
-    record = ctx.state.get_run(run_id) or {}
-    if record.get("status"):
+
+    def open_record(found: dict[str, Any] | None) -> dict[str, Any]:
+        record = dict(found or {})
+        if record.get("status"):
+            return record
+        record.update(
+            run_id=run_id,
+            mode=mode,
+            since=since,
+            until=until,
+            tables=tables,
+            target=target,
+            status="RUNNING",
+            started_at=record.get("started_at") or now(),
+            ended_at=None,
+            error=None,
+        )
+        record.setdefault("states", {})
+        if execution_arn:
+            record["execution_arn"] = execution_arn
         return record
-    record.update(
-        run_id=run_id,
-        mode=mode,
-        since=since,
-        until=until,
-        tables=tables,
-        target=target,
-        status="RUNNING",
-        started_at=record.get("started_at") or now(),
-        ended_at=None,
-        error=None,
-    )
-    record.setdefault("states", {})
-    if execution_arn:
-        record["execution_arn"] = execution_arn
-    ctx.state.put_run(record)
-    return record
+
+    # Conditional, like every other change of a record: a local run's state tracker may be
+    # writing the same record while Begin opens it.
+    return ctx.state.update_run(run_id, open_record)
 
 
 def duration(record: dict[str, Any]) -> float | None:
