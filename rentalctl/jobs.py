@@ -55,8 +55,13 @@ ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
 USES_CONNECTIONS = {job: job != "transform" for job in JOB_TYPES}
 
 
+def run_folder(run_id: str) -> str:
+    """Where a run's step results and failure markers live."""
+    return f"runs/run_id={run_id}/"
+
+
 def result_key(run_id: str, job: str, table: str | None = None) -> str:
-    return f"runs/run_id={run_id}/{job}{'.' + table if table else ''}.json"
+    return f"{run_folder(run_id)}{job}{'.' + table if table else ''}.json"
 
 
 def failure_key(run_id: str, job: str, table: str | None = None) -> str:
@@ -221,7 +226,7 @@ def recorded_error(ctx: Context, run_id: str) -> dict[str, Any] | None:
     task reaches the state machine as ``States.TaskFailed`` with the job run in the Cause; the
     job's own words are here. A failure no retry can fix wins over a transient one."""
     found = [
-        json.loads(ctx.lake.get_bytes(key)) for key in ctx.lake.list(f"runs/run_id={run_id}/failed")
+        json.loads(ctx.lake.get_bytes(key)) for key in ctx.lake.list(run_folder(run_id) + "failed")
     ]
     if not found:
         return None

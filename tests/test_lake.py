@@ -274,6 +274,22 @@ def test_local_list_never_shows_spark_checksum_or_unfinished_files(tmp_path: Pat
     assert os.listdir(tmp_path / "lake") == []
 
 
+def test_local_discard_unfinished_removes_only_debris_under_the_prefix(tmp_path: Path) -> None:
+    local = LocalLake(tmp_path / "lake")
+    local.put_bytes("raw/bookings/run_id=R1/part-00000.csv.gz", b"x")
+    local.put_bytes("raw/bookings/run_id=R2/part-00000.csv.gz", b"y")
+    r1, r2 = (tmp_path / "lake" / "raw" / "bookings" / f"run_id={r}" for r in ("R1", "R2"))
+    (r1 / ".tmp-a").write_bytes(b"half")
+    (r1 / ".part-00000.csv.gz.crc").write_bytes(b"crc")  # not debris: Spark's checksum file
+    (r1 / "_temporary" / "0").mkdir(parents=True)
+    (r1 / "_temporary" / "0" / "part-1.parquet").write_bytes(b"PAR1 half")
+    (r2 / ".tmp-b").write_bytes(b"half")
+    assert local.discard_unfinished("raw/bookings/run_id=R1/") == 2
+    assert sorted(os.listdir(r1)) == [".part-00000.csv.gz.crc", "part-00000.csv.gz"]
+    assert (r2 / ".tmp-b").exists()
+    assert local.discard_unfinished("raw/nothing/") == 0
+
+
 def test_local_write_is_atomic_when_the_rename_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -359,9 +359,24 @@ def test_a_stale_lock_is_taken_over_and_its_run_marked_abandoned(
     stale = holder()
     assert is_stale(stale)
     hold_lock(home, stale)
+    # What the dead run's interrupted writes left: no reader takes them, the next run removes
+    # them (and nothing else of the lake).
+    lake = home / "lake"
+    debris = [
+        lake / "runs" / "run_id=DEAD" / ".tmp-0a1b",
+        lake / "raw" / "bookings" / "run_id=DEAD" / ".tmp-2c3d",
+        lake / "curated" / "apartments" / "run_id=DEAD" / "_temporary" / "0" / "part-1.parquet",
+    ]
+    for path in debris:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a fi")
+    before = sorted(p for p in lake.rglob("*") if p.is_file() and p not in debris)
 
     doc = ok_json("run")
     assert doc["status"] == "SUCCEEDED"
+    assert not [p for p in debris if p.exists()]
+    assert not (lake / "curated" / "apartments" / "run_id=DEAD" / "_temporary").exists()
+    assert all(p.exists() or "archive" in str(p) for p in before)
     dead = record("DEAD")
     assert dead["status"] == "FAILED"
     assert dead["error"]["Error"] == "Rentalctl.Abandoned"

@@ -76,6 +76,13 @@ class Lake(ABC):
         """The file's path when the lake is a local folder, else None."""
         return None
 
+    def discard_unfinished(self, prefix: str) -> int:
+        """Remove what interrupted writes left under ``prefix`` (never objects: ``list`` does not
+        show them); returns how many files went. Only for a prefix no live writer uses. Nothing
+        to do on S3: an interrupted PUT leaves nothing, and an interrupted multipart upload's
+        parts are removed by the bucket's lifecycle rule (docs/aws.md)."""
+        return 0
+
 
 def open_lake(url: urls.LakeURL, *, boto3_session: Any | None = None) -> Lake:
     if isinstance(url, urls.FileURL):

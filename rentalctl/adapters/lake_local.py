@@ -150,6 +150,21 @@ class LocalLake(Lake):
         self._prune(folder.parent)
         return count
 
+    def discard_unfinished(self, prefix: str) -> int:
+        folder = self.root / _check_prefix(prefix)
+        removed = 0
+        for dirpath, dirs, files in os.walk(folder):
+            for name in files:
+                if name.startswith(_TMP):
+                    (Path(dirpath) / name).unlink(missing_ok=True)
+                    removed += 1
+            if _SPARK_TEMPORARY in dirs:
+                dirs.remove(_SPARK_TEMPORARY)
+                spark_temp = Path(dirpath) / _SPARK_TEMPORARY
+                removed += sum(1 for p in spark_temp.rglob("*") if p.is_file())
+                shutil.rmtree(spark_temp, ignore_errors=True)
+        return removed
+
     def _prune(self, folder: Path) -> None:
         """Remove now-empty folders from ``folder`` up to (not including) the root, so archived
         runs do not leave a trail of empty directories (S3 has no folders to clean)."""

@@ -158,5 +158,23 @@ def close_failed(ctx: Context, run_id: str, error: dict[str, Any]) -> None:
     from rentalctl.pipeline.settle import settle_failed_run
 
     log.warning("run %s ended without closing its record: %s", run_id, error["Cause"])
-    runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
+    record = runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
     settle_failed_run(ctx, run_id)
+    _discard_unfinished_writes(ctx, run_id, list(record.get("tables") or []))
+
+
+def _discard_unfinished_writes(ctx: Context, run_id: str, tables: list[str]) -> None:
+    """A run that died mid-write (kill -9 while one of its tables wrote a step record, say)
+    leaves temporary files in its folders. No reader takes them for data, but nothing else
+    would remove them; the run is over, so none of them can still be written."""
+    from rentalctl.curated import output_prefix
+    from rentalctl.jobs import run_folder
+    from rentalctl.pipeline.rawfiles import run_prefix
+
+    prefixes = [run_folder(run_id)]
+    for name in tables:
+        prefixes += [run_prefix(name, run_id)]
+        prefixes += [output_prefix(kind, name, run_id) for kind in ("curated", "rejected")]
+    removed = sum(ctx.lake.discard_unfinished(prefix) for prefix in prefixes)
+    if removed:
+        log.info("removed %s unfinished file(s) left by run %s", removed, run_id)
