@@ -149,13 +149,7 @@ def _extract_load(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str
 
     table, run_id = str(_arg(args, "table")), str(_arg(args, "run_id"))
     extracted = _step(ctx, run_id, "extract", table, lambda: _extract(ctx, table, run_id, args))
-    loaded = _step(
-        ctx,
-        run_id,
-        "load-raw",
-        table,
-        lambda: {"table": table, "rows": steps.load_raw(ctx, table, run_id)},
-    )
+    loaded = _step(ctx, run_id, "load-raw", table, lambda: steps.load_raw(ctx, table, run_id))
     return {"extract": extracted, "load-raw": loaded}
 
 

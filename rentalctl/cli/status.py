@@ -151,6 +151,12 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
                 ),
             )
         console.print(tables)
+        quiet = {
+            name: t["already_curated"] for name, t in summary.items() if t.get("already_curated")
+        }
+        if quiet:
+            shown = ", ".join(f"{name} {n:,}" for name, n in quiet.items())
+            console.print(f"  re-read rows already curated (not transformed again): {shown}")
         for name, t in summary.items():
             reasons = ", ".join(
                 f"{k} {v:,}" for k, v in (t.get("rejected_by_reason") or {}).items()

@@ -25,19 +25,16 @@ Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
 
 
 def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
-    from rentalctl.jobs import JOB_TYPES, run_job
+    from rentalctl.jobs import run_job
 
     prefix = ctx.settings.aws.glue_job_prefix + "-"
 
     def handle(params: Any, task: TaskContext) -> Any:
         job = str(params["JobName"]).removeprefix(prefix)
-        spark = None
-        if JOB_TYPES.get(job) == "glueetl":
-            from rentalctl.spark import local_session
-
-            spark = local_session(ctx.settings.spark_master)
         try:
-            result = run_job(ctx, job, params.get("Arguments", {}), spark)
+            # No session is made here: the transform makes one only when it has rows to
+            # transform (a run that brings nothing new never starts an engine).
+            result = run_job(ctx, job, params.get("Arguments", {}))
         except RentalctlError as exc:
             # As Glue reports a failed job run to Step Functions: the error is the task's, the
             # job's own words are in the Cause (and in the lake for RecordFailure).

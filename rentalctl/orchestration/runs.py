@@ -99,6 +99,7 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
             "window": {k: extract.get(k) for k in ("lower", "high", "since", "until")},
             "loaded_raw": _result(ctx, run_id, "load-raw", table).get("rows"),
             "curated": q.get("curated"),
+            "already_curated": q.get("already_curated"),
             "superseded": q.get("superseded"),
             "rejected": q.get("rejected"),
             "rejected_by_reason": {k: v for k, v in q.get("rejected_by_reason", {}).items() if v},

@@ -113,6 +113,20 @@ def merge_statements(table: str) -> list[Statement]:
     ]
 
 
+def not_curated_sql(table: str, placeholder: str) -> str:
+    """How many of a run's raw rows of ``table`` (the run id bound once) the curated layer does
+    not hold at their version or a newer one. Zero means the transform and merge of those rows
+    would change nothing: the merge takes new keys and newer versions only, and a rejected row
+    version is recorded once."""
+    spec = CURATED[table]
+    key = q(spec.key)
+    newer = f" AND c.{q(spec.version)} >= r.{q(spec.version)}" if spec.version else ""
+    return (
+        f"SELECT COUNT(*) FROM raw.{q(table)} r WHERE r.{q('_run_id')} = {placeholder} "
+        f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key}{newer})"
+    )
+
+
 def rejected_statements(stage: str) -> list[Statement]:
     """Add the staged rejected rows not recorded yet: the same row version re-read by a later
     run (lookback, backfill) is recorded once, under the run that first rejected it."""

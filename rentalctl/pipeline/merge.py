@@ -87,7 +87,11 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
             report[table].update(
                 inserted=int(inserted or 0),
                 updated=int(updated or 0),
-                unchanged=int(staged or 0) - int(inserted or 0) - int(updated or 0),
+                # Rows the transform left out as already curated change nothing either.
+                unchanged=int(staged or 0)
+                - int(inserted or 0)
+                - int(updated or 0)
+                + report[table].get("already_curated", 0),
             )
             if table in _APARTMENT_REFERENCE:
                 (orphans,) = warehouse.query(f"SELECT n FROM {sql.q(_orphans_name(table))}")[0]

@@ -16,6 +16,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
 from rentalctl.pipeline.extract import (
@@ -26,6 +28,9 @@ from rentalctl.pipeline.extract import (
 )
 from rentalctl.pipeline.rawfiles import Manifest, read_manifest
 from rentalctl.tables import table
+
+if TYPE_CHECKING:
+    from rentalctl.adapters.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +69,45 @@ def extract(
     return extract_table(ctx, spec.name, run_id, bookmark=bookmark, window=window)
 
 
-def load_raw(ctx: Context, table_name: str, run_id: str) -> int:
+def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
     """Load the run's extracted files of one table into ``raw.<table>`` (replacing that run's
     rows, so a repeated load never duplicates). Failed runs' rows of the table that are still to
-    be discarded go first (``rentalctl.pipeline.settle``)."""
+    be discarded go first (``rentalctl.pipeline.settle``). Returns the rows loaded and how many
+    of them the curated layer does not hold yet (``not_curated``; the transform skips a table
+    where that is 0)."""
     from rentalctl.pipeline.settle import discard_pending
 
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
     discard_pending(ctx, manifest.table)
     with ctx.warehouse() as warehouse:
-        return warehouse.load_raw(ctx.lake, manifest)
+        rows = warehouse.load_raw(ctx.lake, manifest)
+        not_curated = _not_curated(ctx, warehouse, manifest.table, run_id, rows) if rows else 0
+    return {"table": manifest.table, "rows": rows, "not_curated": not_curated}
+
+
+def _not_curated(
+    ctx: Context, warehouse: Warehouse, table_name: str, run_id: str, rows: int
+) -> int:
+    """The loaded rows the curated layer does not hold at their version or a newer one; all of
+    them when the configured fx rates are not the ones the curated layer was built with (a row
+    curated before could be converted, or rejected, differently now)."""
+    from rentalctl.curated import SCHEMA
+    from rentalctl.pipeline import curated_sql as sql
+
+    p = warehouse.placeholder
+    (present,) = warehouse.query(
+        "SELECT COUNT(*) FROM information_schema.tables "
+        f"WHERE table_schema = {p} AND table_name IN ({p}, {p})",
+        [SCHEMA, table_name, "fx_rates"],
+    )[0]
+    if present < 2:
+        return rows  # nothing is curated before the first merge
+    used = warehouse.query(f"SELECT currency, rate_to_usd FROM {sql.qualified('fx_rates')}")
+    configured = {c: Decimal(str(r)) for c, r in ctx.settings.fx_rates.items()}
+    if {str(c): Decimal(str(r)) for c, r in used} != configured:
+        return rows
+    ((count,),) = warehouse.query(sql.not_curated_sql(table_name, warehouse.placeholder), [run_id])
+    return int(count)
 
 
 @dataclass(frozen=True)

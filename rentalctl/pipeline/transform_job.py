@@ -24,7 +24,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from rentalctl.curated import data_files, output_prefix
-from rentalctl.errors import PipelineFailed
+from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline.rawfiles import read_manifest
 from rentalctl.tables import table as table_spec
 
@@ -101,6 +101,18 @@ def _write_parquet(
         )
 
 
+def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
+    """Whether the run's raw load of ``table`` found every row in the curated layer already,
+    at its version or a newer one (``steps.load_raw``)."""
+    from rentalctl.jobs import result_key
+
+    try:
+        loaded = json.loads(ctx.lake.get_bytes(result_key(run_id, "load-raw", table)))
+    except ResourceUnavailable:
+        return False
+    return loaded.get("not_curated") == 0
+
+
 def run_transform(
     ctx: Context, table: str, run_id: str, spark: SparkSession | None = None
 ) -> dict[str, Any]:
@@ -120,7 +132,10 @@ def run_transform(
         ctx.lake.delete_prefix(prefix)  # a retry starts clean
 
     result = empty_stats(spec.name)
-    if manifest.files:
+    if manifest.files and _all_curated(ctx, spec.name, run_id):
+        # Nothing to do: transforming and merging rows already curated changes nothing.
+        result.update(rows_read=manifest.rows, already_curated=manifest.rows)
+    elif manifest.files:
         if spark is None:
             from rentalctl.spark import local_session
 
