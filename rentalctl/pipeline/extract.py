@@ -27,13 +27,8 @@ from rentalctl.adapters.source import Source, UnreadableValue
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
-from rentalctl.pipeline.rawfiles import (
-    MANIFEST,
-    Manifest,
-    PartWriter,
-    canonical_timestamp,
-    run_prefix,
-)
+from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, PartWriter, run_prefix
+from rentalctl.pipeline.rawvalues import canonical_timestamp
 from rentalctl.tables import Kind, TableSpec, table
 
 log = logging.getLogger(__name__)
