@@ -1,15 +1,19 @@
-"""Benchmark the local pipeline at several scales and print what it measured.
+"""Benchmark the local pipeline at several scales and engines, and print what it measured.
 
-For each scale: generate demo data, then time a full run and an incremental run after
-`demo-data --changes` (per stage, from the run record), with the peak resident memory of the
-whole process tree (the Spark JVM included); extraction alone in a process of its own (its
-memory must not grow with the data); and a reference — the same cleaning and KPI SQL run by
-one single-process DuckDB program over the same extracted files. Also times `rentalctl --help`
-and `rentalctl status`, and `rentalctl report` (seconds and the HTML file's size).
+For each scale, demo data is generated once; then for each transform engine (``duckdb``,
+``spark``), from a copy of that source: a full run, an incremental run after
+`demo-data --changes`, and a run with nothing new right after it — each timed as a whole
+process, with the peak resident memory of its process tree (a Spark JVM included) and, per
+state of the state machine, its seconds, rows per second and the peak memory sampled while it
+ran. Also: extraction alone in a process of its own (its memory must not grow with the data);
+the reference — one single-process program that extracts the same source with ``csv.writer``
+into gzip CSV and then runs the same cleaning and KPI SQL in DuckDB; and `rentalctl --help`,
+`rentalctl status` and `rentalctl report`.
 
-    .venv/bin/python benchmarks/bench.py --scales 0.1,0.3,1
+    .venv/bin/python benchmarks/bench.py --scales 0.1,0.3,1 --engines duckdb,spark
+    .venv/bin/python benchmarks/bench.py --scales 3,10 --engines duckdb
 
-Prints a table and writes JSON (default benchmarks/results/<timestamp>.json).
+Prints tables and writes JSON (default benchmarks/results/<timestamp>.json).
 """
 
 from __future__ import annotations
@@ -57,16 +61,19 @@ def _tree_rss(root: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
-def measure(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a command; (wall seconds, peak RSS of its process tree, stdout)."""
+def measure(
+    argv: list[str], env: dict[str, str]
+) -> tuple[float, int, str, list[tuple[float, int]]]:
+    """Run a command; (wall seconds, peak RSS of its process tree, stdout, RSS samples as
+    (epoch seconds, bytes))."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    peak, done = 0, threading.Event()
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            samples.append((time.time(), _tree_rss(proc.pid)))
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -77,20 +84,39 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}")
-    return seconds, peak, out.decode()
+    peak = max((rss for _, rss in samples), default=0)
+    return seconds, peak, out.decode(), samples
 
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "rentalctl", *args]
 
 
-def stage_seconds(record: dict[str, Any]) -> dict[str, float]:
-    out = dict.fromkeys(STAGES, 0.0)
-    for state in record["states"]:
-        base = state["name"].split("[")[0]
-        if base in out and state.get("seconds") is not None:
-            out[base] += state["seconds"]
-    return {k: round(v, 2) for k, v in out.items()}
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def stages(record: dict[str, Any], samples: list[tuple[float, int]]) -> dict[str, Any]:
+    """Per Glue state (the per-table ones summed): seconds, rows per second (rows the run read
+    from the source, over the state's seconds) and the peak memory sampled while it ran."""
+    rows = sum(t.get("extracted") or 0 for t in record["summary"].values())
+    out: dict[str, Any] = {}
+    for stage in STAGES:
+        states = [s for s in record["states"] if s["name"].split("[")[0] == stage]
+        # The per-table states run at once: their span is the stage's wall time.
+        spans = [(_epoch(s["started_at"]), _epoch(s["ended_at"])) for s in states if s["ended_at"]]
+        if not spans:
+            continue
+        begin, end = min(a for a, _ in spans), max(b for _, b in spans)
+        seconds = end - begin
+        # Memory is sampled every 50 ms: a shorter state gets the samples just around it.
+        peak = max((rss for t, rss in samples if begin - 0.06 <= t <= end + 0.06), default=0)
+        out[stage] = {
+            "seconds": round(seconds, 2),
+            "rows_per_second": round(rows / seconds) if seconds > 0 else None,
+            "peak_rss_mb": peak // 2**20,
+        }
+    return out
 
 
 def source_rows(home: Path) -> int:
@@ -114,49 +140,64 @@ def extract_only(home: Path, env: dict[str, str]) -> tuple[float, int]:
         "ctx.state.ensure();"
         "[steps.extract(ctx, t, 'X') for t in ctx.settings.tables]"
     )
-    seconds, peak, _ = measure([sys.executable, "-c", code], env)
+    seconds, peak, _, _ = measure([sys.executable, "-c", code], env)
     shutil.rmtree(scratch, ignore_errors=True)
     return seconds, peak
 
 
-def reference(home: Path, run_id: str) -> float:
-    """Clean and compute the KPIs with one DuckDB program over the run's extracted files."""
+def reference(home: Path) -> dict[str, float]:
+    """The same job as one plain single-process program: extract every table from the source
+    with ``csv.writer`` into gzip CSV (level 1, as the pipeline writes), then clean and compute
+    the KPIs with DuckDB over those files. Returns the seconds of each half and their sum."""
+    import csv
+    import gzip
+    import sqlite3
+
     import duckdb
 
     from rentalctl import config
+    from rentalctl.adapters.warehouse import warehouse_type
     from rentalctl.sqlfiles import presentation_refresh
     from rentalctl.tables import TABLES
     from tests.support.reference import curated_queries
 
+    folder = home / "reference"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
     rates = dict(config.load(env={}).fx_rates)
     start = time.perf_counter()
+    with sqlite3.connect(home / "source.db") as source:
+        for name, spec in TABLES.items():
+            columns = ", ".join(f'"{c}"' for c in spec.column_names)
+            cursor = source.execute(f'SELECT {columns} FROM "{name}"')
+            with gzip.open(folder / f"{name}.csv.gz", "wt", compresslevel=1, newline="") as out:
+                writer = csv.writer(out)
+                writer.writerow(spec.column_names)
+                while batch := cursor.fetchmany(10_000):
+                    writer.writerows(batch)
+    extracted = time.perf_counter()
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw; CREATE SCHEMA curated")
     for name, spec in TABLES.items():
-        files = sorted(
-            (home / "lake" / "archive" / "raw" / name / f"run_id={run_id}").glob("part-*.csv.gz")
-        )
-        from rentalctl.adapters.warehouse import warehouse_type
-
-        types = {
-            c.name: warehouse_type(c).split("(")[0]
-            if warehouse_type(c).startswith("VARCHAR")
-            else warehouse_type(c)
-            for c in spec.columns
-        }
+        types = {c.name: warehouse_type(c) for c in spec.columns}
+        types = {k: "VARCHAR" if v.startswith("VARCHAR") else v for k, v in types.items()}
         con.execute(
             f"CREATE TABLE raw.{name} AS SELECT * FROM read_csv(?, columns = ?, header = true, "
-            "quote = '\"', escape = '\"', nullstr = '', allow_quoted_nulls = false, "
             "auto_detect = false, hive_partitioning = false)",
-            [[str(f) for f in files], types],
+            [str(folder / f"{name}.csv.gz"), types],
         )
     for name, query in curated_queries(rates).items():
         con.execute(f"CREATE TABLE curated.{name} AS {query}")
     for statement in presentation_refresh("duckdb"):
         con.execute(statement)
-    seconds = time.perf_counter() - start
     con.close()
-    return seconds
+    done = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "extract_seconds": round(extracted - start, 2),
+        "duckdb_seconds": round(done - extracted, 2),
+        "seconds": round(done - start, 2),
+    }
 
 
 def median_seconds(argv: list[str], env: dict[str, str], times: int = 5) -> float:
@@ -170,86 +211,128 @@ def median_seconds(argv: list[str], env: dict[str, str], times: int = 5) -> floa
     return round(statistics.median(samples), 3)
 
 
-def bench_scale(scale: float, work: Path, with_reference: bool) -> dict[str, Any]:
+def timed_run(env: dict[str, str]) -> dict[str, Any]:
+    seconds, peak, out, samples = measure(cli("-o", "json", "run"), env)
+    record = json.loads(out)
+    if record["status"] != "SUCCEEDED":
+        raise SystemExit(f"run {record['run_id']} ended {record['status']}: {record['error']}")
+    return {
+        "seconds": round(seconds, 2),
+        "rows_extracted": sum(t.get("extracted") or 0 for t in record["summary"].values()),
+        "peak_rss_mb": peak // 2**20,
+        "stages": stages(record, samples),
+    }
+
+
+def bench_engine(source: Path, home: Path, engine: str, rows: int) -> dict[str, Any]:
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copy(source, home / "source.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENTALCTL_")}
+    env.update(RENTALCTL_HOME=str(home), RENTALCTL_ENGINE=engine)
+    full = timed_run(env)
+    full["rows_per_second"] = round(rows / full["seconds"])
+    measure(cli("demo-data", "--changes"), env)
+    incremental = timed_run(env)
+    incremental["share_of_full"] = round(incremental["seconds"] / full["seconds"], 3)
+    return {"full": full, "incremental": incremental, "nothing_new": timed_run(env)}
+
+
+def bench_scale(
+    scale: float, work: Path, engines: list[str], with_reference: bool
+) -> dict[str, Any]:
     home = work / f"scale-{scale}"
     shutil.rmtree(home, ignore_errors=True)
-    env = {**os.environ, "RENTALCTL_HOME": str(home)}
-    env = {k: v for k, v in env.items() if not k.startswith("RENTALCTL_") or k == "RENTALCTL_HOME"}
-    generate, _, _ = measure(cli("demo-data", "--scale", str(scale)), env)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENTALCTL_")}
+    env["RENTALCTL_HOME"] = str(home)
+    generate, _, _, _ = measure(cli("demo-data", "--scale", str(scale)), env)
     rows = source_rows(home)
     extract_s, extract_peak = extract_only(home, env)
-    full_s, full_peak, out = measure(cli("-o", "json", "run"), env)
-    full = json.loads(out)
     result: dict[str, Any] = {
         "scale": scale,
         "source_rows": rows,
         "generate_seconds": round(generate, 2),
         "extract_only": {"seconds": round(extract_s, 2), "peak_rss_mb": extract_peak // 2**20},
-        "full": {
-            "seconds": round(full_s, 2),
-            "rows_per_second": round(rows / full_s),
-            "peak_rss_mb": full_peak // 2**20,
-            "stages": stage_seconds(full),
+        "engines": {
+            engine: bench_engine(home / "source.db", work / f"scale-{scale}-{engine}", engine, rows)
+            for engine in engines
         },
     }
     if with_reference:
-        result["reference_seconds"] = round(reference(home, full["run_id"]), 2)
-        result["ratio_to_reference"] = round(full_s / result["reference_seconds"], 2)
-    measure(cli("demo-data", "--changes"), env)
-    incr_s, incr_peak, out = measure(cli("-o", "json", "run"), env)
-    incremental = json.loads(out)
-    changed = sum(t.get("extracted") or 0 for t in incremental["summary"].values())
-    result["incremental"] = {
-        "seconds": round(incr_s, 2),
-        "rows_extracted": changed,
-        "peak_rss_mb": incr_peak // 2**20,
-        "stages": stage_seconds(incremental),
-        "share_of_full": round(incr_s / full_s, 3),
-    }
+        result["reference"] = reference(home)
+        for runs in result["engines"].values():
+            runs["full"]["ratio_to_reference"] = round(
+                runs["full"]["seconds"] / result["reference"]["seconds"], 2
+            )
+    last = work / f"scale-{scale}-{engines[-1]}"
+    env["RENTALCTL_HOME"] = str(last)
     result["help_seconds"] = median_seconds(cli("--help"), env)
     result["status_seconds"] = median_seconds(cli("status"), env)
-    report = home / "report.html"
+    report = last / "report.html"
     result["report_seconds"] = median_seconds(cli("report", "--output-file", str(report)), env, 3)
     result["report_mb"] = round(report.stat().st_size / 2**20, 2)
     return result
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    head = (
-        f"{'scale':>6} {'rows':>10} {'full s':>7} {'rows/s':>8} {'peak MB':>8} "
-        f"{'extract s':>9} {'extr MB':>8} {'incr s':>7} {'incr %':>6} {'ref s':>6} "
-        f"{'ratio':>6} {'help s':>6} {'status s':>8} {'report s':>8} {'report MB':>9}"
+    print(
+        f"{'scale':>6} {'engine':>6} {'rows':>10} {'full s':>7} {'rows/s':>8} {'peak MB':>8} "
+        f"{'incr s':>7} {'incr %':>6} {'quiet s':>7} {'ref s':>6} {'ratio':>6}"
     )
-    print(head)
     for r in results:
+        ref = r.get("reference", {}).get("seconds", "-")
+        for engine, runs in r["engines"].items():
+            full, incr = runs["full"], runs["incremental"]
+            print(
+                f"{r['scale']:>6} {engine:>6} {r['source_rows']:>10,} {full['seconds']:>7} "
+                f"{full['rows_per_second']:>8,} {full['peak_rss_mb']:>8} {incr['seconds']:>7} "
+                f"{100 * incr['share_of_full']:>5.1f}% {runs['nothing_new']['seconds']:>7} "
+                f"{ref:>6} {full.get('ratio_to_reference', '-'):>6}"
+            )
+    print()
+    print(
+        f"{'scale':>6} {'extract s':>9} {'extr MB':>8} {'ref extract s':>13} {'ref duckdb s':>12} "
+        f"{'help s':>6} {'status s':>8} {'report s':>8} {'report MB':>9}"
+    )
+    for r in results:
+        ref = r.get("reference", {})
         print(
-            f"{r['scale']:>6} {r['source_rows']:>10,} {r['full']['seconds']:>7} "
-            f"{r['full']['rows_per_second']:>8,} {r['full']['peak_rss_mb']:>8} "
-            f"{r['extract_only']['seconds']:>9} {r['extract_only']['peak_rss_mb']:>8} "
-            f"{r['incremental']['seconds']:>7} {100 * r['incremental']['share_of_full']:>5.1f}% "
-            f"{r.get('reference_seconds', '-'):>6} {r.get('ratio_to_reference', '-'):>6} "
-            f"{r['help_seconds']:>6} {r['status_seconds']:>8} "
-            f"{r['report_seconds']:>8} {r['report_mb']:>9}"
+            f"{r['scale']:>6} {r['extract_only']['seconds']:>9} "
+            f"{r['extract_only']['peak_rss_mb']:>8} {ref.get('extract_seconds', '-'):>13} "
+            f"{ref.get('duckdb_seconds', '-'):>12} {r['help_seconds']:>6} "
+            f"{r['status_seconds']:>8} {r['report_seconds']:>8} {r['report_mb']:>9}"
         )
     print()
-    print("stages (s)      " + " ".join(f"{s:>12}" for s in STAGES))
+    print("stages: seconds / rows per second / peak MB")
+    print(f"{'scale':>6} {'engine':>6} {'run':<12}" + "".join(f"{s:>24}" for s in STAGES))
     for r in results:
-        for kind in ("full", "incremental"):
-            print(
-                f"{r['scale']:>5} {kind:<11}"
-                + " ".join(f"{r[kind]['stages'][s]:>12}" for s in STAGES)
-            )
+        for engine, runs in r["engines"].items():
+            for kind in ("full", "incremental", "nothing_new"):
+                cells = []
+                for stage in STAGES:
+                    st = runs[kind]["stages"].get(stage)
+                    cells.append(
+                        f"{st['seconds']} / {st['rows_per_second'] or '-'} / {st['peak_rss_mb']}"
+                        if st
+                        else "-"
+                    )
+                print(
+                    f"{r['scale']:>6} {engine:>6} {kind:<12}" + "".join(f"{c:>24}" for c in cells)
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", default="0.1,0.3,1")
+    parser.add_argument("--engines", default="duckdb,spark")
     parser.add_argument("--work", type=Path, default=Path("/tmp/rentalctl-bench"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--no-reference", action="store_true")
     args = parser.parse_args(argv)
+    engines = args.engines.split(",")
     results = [
-        bench_scale(float(s), args.work, not args.no_reference) for s in args.scales.split(",")
+        bench_scale(float(s), args.work, engines, not args.no_reference)
+        for s in args.scales.split(",")
     ]
     doc = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
