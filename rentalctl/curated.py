@@ -16,6 +16,9 @@ from dataclasses import dataclass
 SCHEMA = "curated"
 #: Redshift's longest VARCHAR, in bytes
 REDSHIFT_VARCHAR_MAX = 65535
+#: room kept at the end of a rejected record cut to REDSHIFT_VARCHAR_MAX bytes for its marker,
+#: " ...[truncated from <size> bytes, sha256 <64 hex>]"
+RECORD_MARKER_BYTES = 128
 
 
 def redshift_type(sql_type: str) -> str:
@@ -127,6 +130,11 @@ REJECTED_ROWS_COLUMNS = (
     ("record", "VARCHAR(65535)"),
     ("run_id", "VARCHAR(64)"),  # the run that first rejected this exact row version
 )
+
+# The reason of a row quarantined at extraction: one of its values does not fit its column's
+# type (text in a number column, 30 February, ...). It comes before every reason below, which
+# the transform tests on the rows that could be typed.
+INVALID_VALUE = "invalid_value"
 
 # Rejection reasons per table, in the order they are tested: a row gets the first that applies.
 REASONS: dict[str, tuple[str, ...]] = {

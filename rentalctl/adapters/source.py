@@ -22,7 +22,7 @@ PASSWORD_ENV = "RENTALCTL_SOURCE_PASSWORD"
 
 class UnreadableValue(PipelineFailed):
     """A stored value the driver cannot hand over, such as SQLite text that is not UTF-8 (SQLite
-    does not check encodings). The extract adds the table's name to the message."""
+    does not check encodings). The extract then reads the table again with ``lenient``."""
 
 
 class Snapshot(ABC):
@@ -33,9 +33,11 @@ class Snapshot(ABC):
 
     @abstractmethod
     def stream(
-        self, sql: str, params: Sequence[Any], batch_size: int
+        self, sql: str, params: Sequence[Any], batch_size: int, *, lenient: bool = False
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Yield the result in lists of at most ``batch_size`` rows, never all at once."""
+        """Yield the result in lists of at most ``batch_size`` rows, never all at once. A value
+        the driver cannot decode raises UnreadableValue, unless ``lenient``: then it comes as
+        the bytes stored (slower; for the extract to quarantine its row)."""
 
 
 class Source(ABC):

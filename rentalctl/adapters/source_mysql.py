@@ -109,8 +109,10 @@ class _MysqlSnapshot(Snapshot):
             return list(cur.fetchall())
 
     def stream(
-        self, sql: str, params: Sequence[Any], batch_size: int
+        self, sql: str, params: Sequence[Any], batch_size: int, *, lenient: bool = False
     ) -> Iterator[list[tuple[Any, ...]]]:
+        # ``lenient`` changes nothing: MySQL checks text against the column's character set on
+        # insert, and the driver decodes what it stored.
         cur = self._conn.cursor(pymysql.cursors.SSCursor)
         rows = 0
         try:

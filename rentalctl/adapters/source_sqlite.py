@@ -21,8 +21,10 @@ class _SqliteSnapshot(Snapshot):
         return self._conn.execute(sql, tuple(params)).fetchall()
 
     def stream(
-        self, sql: str, params: Sequence[Any], batch_size: int
+        self, sql: str, params: Sequence[Any], batch_size: int, *, lenient: bool = False
     ) -> Iterator[list[tuple[Any, ...]]]:
+        if lenient:
+            self._conn.text_factory = _text_or_bytes
         cursor = self._conn.execute(sql, tuple(params))
         try:
             while True:
@@ -33,14 +35,21 @@ class _SqliteSnapshot(Snapshot):
                     # a database failure; the message names the column and the value.
                     if "decode" not in str(exc):
                         raise
-                    raise UnreadableValue(
-                        f"a value is not UTF-8 text ({exc}). Fix the value in the source"
-                    ) from None
+                    raise UnreadableValue(f"a value is not UTF-8 text ({exc})") from None
                 if not batch:
                     break
                 yield batch
         finally:
             cursor.close()
+            self._conn.text_factory = str
+
+
+def _text_or_bytes(data: bytes) -> str | bytes:
+    """SQLite text as str, or as its bytes when they are not UTF-8 (SQLite stores any bytes)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
 
 
 class SqliteSource(Source):

@@ -17,6 +17,7 @@ attempts; other runs' files are never touched.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -149,28 +150,22 @@ def extract_table(
                 f"is not a {spec.column(spec.watermark).mysql_type} watermark ({exc}). Fix the "
                 "value in the source; no bookmark moved"
             ) from None
-        writer = PartWriter(lake, spec, prefix, settings.part_file_rows)
-        try:
-            if high is not None or window.mode == "backfill":
-                sql, params = _query(source, spec, window, high)
-                log.debug("extract %s: %s %s", spec.name, sql, params)
-                try:
-                    for batch in snap.stream(sql, params, settings.batch_size):
-                        writer.write(batch)
-                except UnreadableValue as exc:
-                    raise PipelineFailed(
-                        f"source table {spec.name}: {exc}; no bookmark moved"
-                    ) from None
-        except BaseException:
-            # No manifest, and no part file left behind for a reader to mistake for data. The
-            # cleanup is best effort: its own failure must not hide the error that matters (and
-            # a retry of this run deletes the prefix first anyway).
-            writer.abort()
-            with suppress(Exception):
-                lake.delete_prefix(prefix)
-            raise
+        if window.mode == "incremental" and bookmark is not None and not _reaches(high, bookmark):
+            raise PipelineFailed(behind_message(spec, high, bookmark))
+        writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
+        if high is not None or window.mode == "backfill":  # else the table is empty
+            sql, params = _query(source, spec, window, high)
+            log.debug("extract %s: %s %s", spec.name, sql, params)
+            try:
+                _write(writer, snap.stream(sql, params, settings.batch_size))
+            except UnreadableValue as exc:
+                # Bytes the driver cannot decode (SQLite stores any): read the window again in
+                # the same snapshot, handing such values over as bytes, so that their rows are
+                # quarantined like any value that does not fit.
+                log.warning("source table %s: %s; reading it again", spec.name, exc)
+                writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
+                _write(writer, snap.stream(sql, params, settings.batch_size, lenient=True))
         files = writer.close()
-
     manifest = Manifest(
         table=spec.name,
         run_id=run_id,
@@ -185,7 +180,49 @@ def extract_table(
         columns=list(spec.column_names),
         rows=sum(f.rows for f in files),
         files=files,
+        invalid_rows=writer.invalid_rows,
+        invalid_file=writer.invalid_file,
     )
     lake.put_bytes(prefix + MANIFEST, manifest.to_json())
     log.info("extracted %s rows of %s for run %s", manifest.rows, spec.name, run_id)
+    if manifest.invalid_rows:
+        log.warning(
+            "%s: %s row(s) quarantined as invalid_value (a value does not fit its column)",
+            spec.name,
+            manifest.invalid_rows,
+        )
     return manifest
+
+
+def _reaches(high: Watermark | None, bookmark: Watermark) -> bool:
+    # Both come from watermark_value: ints, or timestamps in one text form whose order is time's.
+    return high is not None and (
+        int(high) >= int(bookmark) if isinstance(bookmark, int) else str(high) >= str(bookmark)
+    )
+
+
+def behind_message(spec: TableSpec, high: Watermark | None, bookmark: Watermark) -> str:
+    newest = "holds no rows" if high is None else f"has nothing newer than {high}"
+    return (
+        f"source table {spec.name} {newest}, behind its bookmark {bookmark}: the source went "
+        "back in time (replaced, restored from an older backup, or its newest rows deleted), so "
+        "rows it gets from now on could be stamped before the bookmark and never be read. "
+        "Nothing was extracted and no "
+        "bookmark moved. If the source was replaced on purpose, start the table over: "
+        f"`rentalctl seed-bookmarks --reset {spec.name}` (for demo data, `rentalctl demo-data "
+        "--replace` resets everything); to re-read a period, `rentalctl backfill --since DATE`"
+    )
+
+
+def _write(writer: PartWriter, batches: Iterable[list[tuple[Any, ...]]]) -> None:
+    """Write every batch, or leave nothing behind: no part file for a reader to mistake for
+    data (the cleanup is best effort: its own failure must not hide the error that matters,
+    and a retry of the run deletes the prefix first anyway)."""
+    try:
+        for batch in batches:
+            writer.write(batch)
+    except BaseException:
+        writer.abort()
+        with suppress(Exception):
+            writer.lake.delete_prefix(writer.prefix)
+        raise

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
-from rentalctl.pipeline.rawvalues import row_formatter
+from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS
+from rentalctl.pipeline.rawvalues import UnfitValue, describe, invalid_record, quoted, row_formatter
 from rentalctl.tables import TableSpec
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
 
@@ -61,6 +65,10 @@ class Manifest:
     columns: list[str]
     rows: int = 0
     files: list[PartFile] = field(default_factory=list)
+    # Rows quarantined for a value that does not fit its column (rawvalues), and the file that
+    # holds them as curated.rejected_rows rows (gzip CSV, the same dialect; None when none).
+    invalid_rows: int = 0
+    invalid_file: PartFile | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -69,6 +77,8 @@ class Manifest:
     def from_json(cls, data: bytes) -> Manifest:
         doc = json.loads(data)
         doc["files"] = [PartFile(**f) for f in doc["files"]]
+        if doc.get("invalid_file"):
+            doc["invalid_file"] = PartFile(**doc["invalid_file"])
         return cls(**doc)
 
 
@@ -76,24 +86,40 @@ def read_manifest(lake: Lake, table: str, run_id: str) -> Manifest:
     return Manifest.from_json(lake.get_bytes(run_prefix(table, run_id) + MANIFEST))
 
 
+INVALID_FILE = "invalid_values.csv.gz"
+
+
 class PartWriter:
     """Writes rows into gzip CSV part files of at most ``part_rows`` rows each, each put into
-    the lake atomically as soon as it is complete; memory holds one batch, never a file."""
+    the lake atomically as soon as it is complete; memory holds one batch, never a file. A row
+    with a value its column cannot hold goes to ``INVALID_FILE`` instead, as a rejected row of
+    ``run_id`` (see ``rawvalues``)."""
 
-    def __init__(self, lake: Lake, spec: TableSpec, prefix: str, part_rows: int) -> None:
-        self.lake, self.spec, self.prefix, self.part_rows = lake, spec, prefix, part_rows
+    def __init__(
+        self, lake: Lake, spec: TableSpec, run_id: str, prefix: str, part_rows: int
+    ) -> None:
+        self.lake, self.spec, self.run_id = lake, spec, run_id
+        self.prefix, self.part_rows = prefix, part_rows
         self.files: list[PartFile] = []
+        self.invalid_file: PartFile | None = None
+        self.invalid_rows = 0
         self._line = row_formatter(spec)
         self._tmpdir = tempfile.TemporaryDirectory(prefix="rentalctl-extract-")
         self._open: tuple[Path, Any, int] | None = None  # path, text stream, rows
+        self._invalid: tuple[Path, _TextSink] | None = None
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
+            try:
+                line = self._line(row)
+            except UnfitValue as exc:
+                self._quarantine(row, exc)
+                continue
             if self._open is None:
                 self._start()
             assert self._open is not None
             path, stream, count = self._open
-            stream.write(self._line(row))
+            stream.write(line)
             self._open = (path, stream, count + 1)
             if count + 1 >= self.part_rows:
                 self._finish()
@@ -101,23 +127,45 @@ class PartWriter:
     def close(self) -> list[PartFile]:
         if self._open is not None:
             self._finish()
+        if self._invalid is not None:
+            path, sink = self._invalid
+            sink.close()
+            self.invalid_file = self._put(path, INVALID_FILE, self.invalid_rows)
         self._tmpdir.cleanup()
         return self.files
 
     def abort(self) -> None:
-        """Drop the part being written (nothing more reaches the lake); the parts already put
+        """Drop the files being written (nothing more reaches the lake); the parts already put
         are the caller's to remove."""
         if self._open is not None:
             self._open[1].close()
-            self._open = None
+        if self._invalid is not None:
+            self._invalid[1].close()
+        self._open = self._invalid = None
         self._tmpdir.cleanup()
+
+    def _quarantine(self, row: Sequence[Any], exc: UnfitValue) -> None:
+        if self._invalid is None:
+            path = Path(self._tmpdir.name) / INVALID_FILE
+            sink = _gzip_text(path)
+            sink.write(",".join(name for name, _ in REJECTED_ROWS_COLUMNS) + "\n")
+            self._invalid = (path, sink)
+        key, record = invalid_record(self.spec, row, exc)
+        fields = (self.spec.name, key, INVALID_VALUE, record, self.run_id)
+        self._invalid[1].write(",".join("" if f is None else quoted(f) for f in fields) + "\n")
+        if not self.invalid_rows:
+            log.warning(
+                "%s: quarantined a row (%s %s): %s",
+                self.spec.name,
+                self.spec.key,
+                key,
+                describe(exc),
+            )
+        self.invalid_rows += 1
 
     def _start(self) -> None:
         path = Path(self._tmpdir.name) / f"part-{len(self.files):05d}.csv.gz"
-        # mtime=0 keeps the bytes a pure function of the rows (same data, same checksum).
-        raw = open(path, "wb")  # noqa: SIM115 - closed in _finish
-        stream = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
-        text = _TextSink(stream, raw)
+        text = _gzip_text(path)
         text.write(",".join(self.spec.column_names) + "\n")
         self._open = (path, text, 0)
 
@@ -129,11 +177,20 @@ class PartWriter:
         if count == 0:
             path.unlink()
             return
+        self.files.append(self._put(path, path.name, count))
+
+    def _put(self, path: Path, name: str, rows: int) -> PartFile:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         size = path.stat().st_size
-        key = self.prefix + path.name
+        key = self.prefix + name
         self.lake.put_file(path, key)
-        self.files.append(PartFile(key, count, size, digest))
+        return PartFile(key, rows, size, digest)
+
+
+def _gzip_text(path: Path) -> _TextSink:
+    # mtime=0 keeps the bytes a pure function of the rows (same data, same checksum).
+    raw = open(path, "wb")  # noqa: SIM115 - closed by the sink
+    return _TextSink(gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0), raw)
 
 
 class _TextSink:

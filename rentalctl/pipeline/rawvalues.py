@@ -1,22 +1,30 @@
 """The values of the raw files: every source value as the canonical CSV field of its column.
 
 Every value must fit its column's type in the contract (tables.py), whatever the source declares
-today: a value that does not (text in a DECIMAL in a loosely typed SQLite file, 30 February
-stored by MySQL under ALLOW_INVALID_DATES, a number past the column's range or scale, a column
-retyped in the source) fails the extract with an error naming the table, the column, the row's
-key and the value, before anything reaches the warehouse. MySQL's zero date ``0000-00-00`` is
-its "no date" and is written as NULL.
+today. A value that does not (text in a DECIMAL in a loosely typed SQLite file, 30 February
+stored by MySQL under ALLOW_INVALID_DATES, a number past the column's range, bytes that are not
+UTF-8) raises UnfitValue, and its row is quarantined: it goes to curated.rejected_rows as
+``invalid_value`` (``invalid_record``) instead of the raw files, and every other row goes on.
+
+Numbers are kept as MySQL would store them: a decimal with more places than its column's scale
+is rounded to the scale, half away from zero (MySQL does so on insert into DECIMAL(p,s), with a
+note, not an error); a float (what SQLite may hand back for a NUMERIC column) is read through its
+shortest round-trip text, so 46.650362200000004 is 46.6503622; a whole float in an integer
+column (5.0) is the whole number. MySQL's zero date ``0000-00-00`` is its "no date" and is
+written as NULL.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from rentalctl.errors import PipelineFailed
+from rentalctl.curated import RECORD_MARKER_BYTES, REDSHIFT_VARCHAR_MAX
 from rentalctl.tables import Column, Kind, TableSpec
 
 
@@ -136,17 +144,17 @@ def _text_of(column: Column, value: Any) -> str | None:
         return str(whole)
     precision, scale = column.precision_scale or (18, 2)
     try:
-        exact = number.quantize(Decimal(1).scaleb(-scale))
+        # Half away from zero, as MySQL rounds a value stored into DECIMAL(p,s).
+        exact = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # more digits than any decimal context holds
         raise UnfitValue(column, value, "too large") from None
-    if exact != number:
-        raise UnfitValue(column, value, f"more than {scale} decimal places")
     if abs(exact) >= Decimal(10) ** (precision - scale):
         raise UnfitValue(column, value, f"more than {precision - scale} digits before the point")
     return format(exact, "f")
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
+    """A text field of the raw CSV dialect."""
     return '"' + text.replace('"', '""') + '"'
 
 
@@ -161,10 +169,10 @@ def _converter(column: Column) -> Callable[[Any], str]:
         text = _text_of(column, value)
         if text is None:
             return ""
-        return _quoted(text) if kind is Kind.TEXT else text
+        return quoted(text) if kind is Kind.TEXT else text
 
     if kind is Kind.TEXT:
-        return lambda v: "" if v is None else _quoted(v) if isinstance(v, str) else slow(v)
+        return lambda v: "" if v is None else quoted(v) if isinstance(v, str) else slow(v)
     if kind is Kind.INTEGER:
         bound = _integer_bound(column)
 
@@ -230,28 +238,58 @@ def _converter(column: Column) -> Callable[[Any], str]:
 
 def row_formatter(spec: TableSpec) -> Callable[[Sequence[Any]], str]:
     """One CSV line (with its line end) per source row, in the spec's column order. A value its
-    column cannot hold fails the extract with PipelineFailed naming the table, the column, the
-    row's key and the value (nothing is written for a value the warehouse would refuse)."""
+    column cannot hold raises UnfitValue: nothing is written for a value the warehouse would
+    refuse (the row is quarantined instead: ``invalid_record``)."""
     converters = [_converter(c) for c in spec.columns]
-    key_index = spec.column_names.index(spec.key)
 
     def line(row: Sequence[Any]) -> str:
-        try:
-            # No strict=: this runs on Python 3.9 in Glue Python shell jobs; rows come from a
-            # SELECT of exactly these columns.
-            return ",".join([f(v) for f, v in zip(converters, row)]) + "\n"
-        except UnfitValue as exc:
-            raise PipelineFailed(unfit_message(spec, exc, row[key_index])) from None
+        # No strict=: this runs on Python 3.9 in Glue Python shell jobs; rows come from a
+        # SELECT of exactly these columns.
+        return ",".join([f(v) for f, v in zip(converters, row)]) + "\n"
 
     return line
 
 
-def unfit_message(spec: TableSpec, exc: UnfitValue, key: Any) -> str:
-    shown = repr(exc.value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return (
-        f"source value {spec.name}.{exc.column.name} = {shown} ({spec.key} {key!r}) "
-        f"does not fit {exc.column.mysql_type}: {exc.problem}. Fix the value in the source; "
-        "no bookmark moved, so the next run reads the row again"
-    )
+def shown(value: Any) -> str:
+    """A source value as an error or a rejected record shows it (at most 80 characters)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe(exc: UnfitValue) -> str:
+    """What is wrong with a value, in words: ``price = 'abc' does not fit DECIMAL(12,2): not a
+    number``."""
+    column = exc.column
+    return f"{column.name} = {shown(exc.value)} does not fit {column.mysql_type}: {exc.problem}"
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value)  # numbers (a float in its shortest round-trip form), dates
+
+
+def invalid_record(spec: TableSpec, row: Sequence[Any], exc: UnfitValue) -> tuple[str | None, str]:
+    """A quarantined row as curated.rejected_rows records it: its key as text, and the record,
+    the row's values as the source gave them, as text, plus ``_invalid`` saying which value
+    does not fit and why. The same row version gives the same record, so a row read again by a
+    lookback is recorded once."""
+    values = dict(zip(spec.column_names, map(_as_text, row)))
+    record = json.dumps({**values, "_invalid": describe(exc)}, ensure_ascii=False)
+    return values[spec.key], bounded_record(record)
+
+
+def bounded_record(record: str) -> str:
+    """``record`` cut to fit curated.rejected_rows.record (REDSHIFT_VARCHAR_MAX bytes), the way
+    the transform cuts its rejected records: the beginning that fits, cut between characters,
+    then a marker with the whole record's size and SHA-256."""
+    data = record.encode("utf-8")
+    if len(data) <= REDSHIFT_VARCHAR_MAX:
+        return record
+    head = data[: REDSHIFT_VARCHAR_MAX - RECORD_MARKER_BYTES].decode("utf-8", "ignore")
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{head} ...[truncated from {len(data)} bytes, sha256 {digest}]"
