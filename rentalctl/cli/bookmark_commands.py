@@ -46,10 +46,11 @@ def show(ctx: typer.Context) -> None:
     with Context(state.settings()).state as store:
         marks = store.bookmarks()
         last = {c.table: c for c in store.history()}  # oldest first: the last one wins
-    doc = {"store": store.name, "bookmarks": {}}
+    entries: dict[str, dict[str, Any]] = {}
+    doc = {"store": store.name, "bookmarks": entries}
     for name, b in sorted(marks.items()):
         change = last.get(name)
-        doc["bookmarks"][name] = {
+        entries[name] = {
             "value": b.value,
             "updated_at": b.updated_at,
             "run_id": b.run_id,
@@ -60,7 +61,7 @@ def show(ctx: typer.Context) -> None:
         from rich.table import Table
 
         out = Table("table", "bookmark", "updated at", "by", box=None)
-        for name, entry in doc["bookmarks"].items():
+        for name, entry in entries.items():
             out.add_row(name, _shown(entry["value"]), entry["updated_at"] or "", entry["by"] or "")
         console.print(out)
 
