@@ -173,40 +173,53 @@ class SqliteStateStore(StateStore):
                     added.append(table)
         return added
 
+    @staticmethod
+    def _stored(conn: sqlite3.Connection, table: str) -> tuple[object, str | None]:
+        """The stored value (MISSING without an entry) and the run that committed it."""
+        row = conn.execute(
+            "SELECT value_text, value_int, run_id FROM bookmarks WHERE table_name = ?", (table,)
+        ).fetchone()
+        return (MISSING, None) if row is None else (_value(row[0], row[1]), row[2])
+
+    @staticmethod
+    def _swap(
+        conn: sqlite3.Connection,
+        table: str,
+        expected: Watermark | None,
+        new: Watermark,
+        at: str,
+        run_id: str | None,
+    ) -> bool:
+        """Set the bookmark to ``new`` if it still holds ``expected``. IS compares NULL-safely,
+        and matching both columns also matches the type."""
+        cursor = conn.execute(
+            "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?, run_id = ?"
+            " WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
+            (*_columns(new), at, run_id, table, *_columns(expected)),
+        )
+        return cursor.rowcount == 1
+
     def reset(self, table: str, command: str = "seed-bookmarks --reset") -> None:
         # An upsert: the contract is the end state ("None"), whether or not an entry existed.
         now = _now()
         with self._guard() as conn, self._write(conn):
-            row = conn.execute(
-                "SELECT value_text, value_int FROM bookmarks WHERE table_name = ?", (table,)
-            ).fetchone()
+            found, _ = self._stored(conn, table)
             conn.execute(
                 "INSERT INTO bookmarks (table_name, updated_at) VALUES (?, ?)"
                 " ON CONFLICT (table_name) DO UPDATE SET value_text = NULL, value_int = NULL,"
                 " updated_at = excluded.updated_at, run_id = NULL",
                 (table, now),
             )
-            self._record(
-                conn, table, None if row is None else _value(*row), None, now, None, command
-            )
+            old = None if found is MISSING else found
+            self._record(conn, table, old, None, now, None, command)  # type: ignore[arg-type]
 
     def set_bookmark(
         self, table: str, expected: Watermark | None, new: Watermark, command: str
     ) -> None:
-        text, integer = _columns(new)
-        old_text, old_integer = _columns(expected)
         now = _now()
         with self._guard() as conn, self._write(conn):
-            cursor = conn.execute(
-                "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?, run_id = NULL"
-                " WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
-                (text, integer, now, table, old_text, old_integer),
-            )
-            if cursor.rowcount != 1:
-                row = conn.execute(
-                    "SELECT value_text, value_int FROM bookmarks WHERE table_name = ?", (table,)
-                ).fetchone()
-                raise changed(table, expected, MISSING if row is None else _value(*row))
+            if not self._swap(conn, table, expected, new, now, None):
+                raise changed(table, expected, self._stored(conn, table)[0])  # rolls back
             self._record(conn, table, expected, new, now, None, command)
 
     @staticmethod
@@ -249,27 +262,15 @@ class SqliteStateStore(StateStore):
     def commit_bookmark(
         self, table: str, expected: Watermark | None, new: Watermark, run_id: str
     ) -> None:
-        text, integer = _columns(new)
-        old_text, old_integer = _columns(expected)
+        _columns(new)  # a value that is no watermark is a bug: TypeError, not a conflict
         now = _now()
         with self._guard() as conn, self._write(conn):
-            if is_forward(expected, new):
-                # IS compares NULL-safely, and matching both columns also matches the type.
-                cursor = conn.execute(
-                    "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?,"
-                    " run_id = ? WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
-                    (text, integer, now, run_id, table, old_text, old_integer),
-                )
-                if cursor.rowcount == 1:
-                    if expected != new:  # a commit that moves nothing is not a change
-                        self._record(conn, table, expected, new, now, run_id, None)
-                    return
-            row = conn.execute(
-                "SELECT value_text, value_int, run_id FROM bookmarks WHERE table_name = ?",
-                (table,),
-            ).fetchone()
-            found = MISSING if row is None else (row[0] if row[0] is not None else row[1])
-            if row is not None and row[2] == run_id and (row[0], row[1]) == (text, integer):
+            if is_forward(expected, new) and self._swap(conn, table, expected, new, now, run_id):
+                if expected != new:  # a commit that moves nothing is not a change
+                    self._record(conn, table, expected, new, now, run_id, None)
+                return
+            found, by_run = self._stored(conn, table)
+            if by_run == run_id and type(found) is type(new) and found == new:
                 return  # this run committed exactly this before: a retried step
             raise conflict(table, expected, found, new)  # rolls back: nothing changed
 

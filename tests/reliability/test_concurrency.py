@@ -81,6 +81,27 @@ def recorded_runs(home: Path) -> list[str]:
         store.close()
 
 
+def demo_context(home: Path) -> Context:
+    """Demo data in ``home``, and a context on it with the store created and seeded."""
+    cli_ok(home, "demo-data", "--scale", SCALE)
+    ctx = Context(config.load())
+    ctx.state.ensure()
+    ctx.state.seed(ctx.settings.tables)
+    return ctx
+
+
+def run_in_a_process(home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``rentalctl -o json run`` on ``home`` in a process of its own, as cron starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rentalctl", "-o", "json", "run"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+        env={**os.environ, "RENTALCTL_HOME": str(home)},
+    )
+
+
 def refused_for_the_lock(result: Any, holder: str) -> str:
     """A command refused with exit code 4 and one error naming the holder; returns it."""
     assert result.exit_code == 4, (result.stdout, result.stderr)
@@ -96,10 +117,7 @@ def refused_for_the_lock(result: Any, holder: str) -> str:
 def test_a_second_process_is_refused_while_a_run_holds_the_lock(
     home: Path, reference: Reference, tmp_path: Path, reliability: Any
 ) -> None:
-    cli_ok(home, "demo-data", "--scale", SCALE)
-    ctx = Context(config.load())
-    ctx.state.ensure()
-    ctx.state.seed(ctx.settings.tables)
+    ctx = demo_context(home)
     seen: dict[str, Any] = {}
 
     def while_transforming(name: str, what: str, _: dict[str, Any]) -> None:
@@ -108,14 +126,7 @@ def test_a_second_process_is_refused_while_a_run_holds_the_lock(
         if (name, what) != ("Transform", "started") or seen:
             return
         seen["holder"] = lock_holder(home)
-        seen["process"] = subprocess.run(
-            [sys.executable, "-m", "rentalctl", "-o", "json", "run"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=tmp_path,
-            env={**os.environ, "RENTALCTL_HOME": str(home)},
-        )
+        seen["process"] = run_in_a_process(home, tmp_path)
         seen["backfill"] = cli(home, "-o", "json", "backfill", "--since", "2025-01-01")
 
     record = run_local(
@@ -479,23 +490,13 @@ def test_a_scheduled_run_is_refused_while_a_backfill_holds_the_lock(
 
     import duckdb
 
-    cli_ok(home, "demo-data", "--scale", SCALE)
-    ctx = Context(config.load())
-    ctx.state.ensure()
-    ctx.state.seed(ctx.settings.tables)
+    ctx = demo_context(home)
     seen: dict[str, Any] = {}
 
     def while_transforming(name: str, what: str, _: dict[str, Any]) -> None:
         if (name, what) != ("Transform", "started") or seen:
             return
-        seen["scheduled"] = subprocess.run(
-            [sys.executable, "-m", "rentalctl", "-o", "json", "run"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=tmp_path,
-            env={**os.environ, "RENTALCTL_HOME": str(home)},
-        )
+        seen["scheduled"] = run_in_a_process(home, tmp_path)
 
     record = run_local(
         ctx,
