@@ -73,8 +73,10 @@ def history(
     ctx: typer.Context,
     table_name: Annotated[str | None, typer.Argument(metavar="[TABLE]")] = None,
 ) -> None:
-    """Every change of the bookmarks (of TABLE only), oldest first: old and new value, the run
-    or the command, host, user and time."""
+    """Every change of the bookmarks (of TABLE only), oldest first.
+
+    Each with its old and new value, the run or the command, host, user and time.
+    """
     state: AppState = ctx.obj
     from rentalctl.context import Context
     from rentalctl.tables import table
@@ -180,11 +182,13 @@ def rewind(
 
 def _watermark(spec: Any, text: str, where: str) -> Any:
     from rentalctl.pipeline.extract import watermark_value
+    from rentalctl.tables import Kind
 
     try:
         return watermark_value(spec, text)
     except ValueError as exc:
-        what = "an integer id" if spec.watermark == "id" else "a timestamp YYYY-MM-DD[ HH:MM:SS]"
+        ids = spec.watermark_kind is Kind.INTEGER
+        what = "an integer id" if ids else "a timestamp YYYY-MM-DD[ HH:MM:SS]"
         raise ConfigError(f"{where} {text!r} for {spec.name}: expected {what} ({exc})") from None
 
 
