@@ -566,3 +566,33 @@ def test_a_second_execution_is_refused_by_begin_and_touches_nothing_of_the_first
                 ctx.state.acquire_lock(describe_self("PROBE"), lambda holder: False)
         finally:
             sfn().stop_execution(executionArn=first)
+
+
+def test_an_operators_bookmark_change_and_a_run_exclude_each_other(ctx: Context) -> None:
+    """On AWS the lock's holder is a running execution (judged by its status) or an operator's
+    `bookmarks set` on a machine (judged by its process and heartbeat): each keeps the other
+    out while alive, and a dead one is taken over."""
+    from rentalctl.orchestration.begin import _holder, holder_is_stale
+    from rentalctl.orchestration.lock import PipelineLock
+
+    deploy_waiting()
+    first = start(ctx, "run-1")
+    execution_holder = {"run_id": "run-1", "host": "aws-step-functions", "execution_arn": first}
+    assert ctx.state.acquire_lock(execution_holder, lambda _: False) is None
+    try:
+        with (
+            pytest.raises(LockHeld, match="run run-1 "),
+            PipelineLock(ctx.state, "bookmarks-op", holder_is_stale(ctx)),
+        ):
+            pass  # never reached: the execution is RUNNING
+    finally:
+        sfn().stop_execution(executionArn=first)
+    with PipelineLock(ctx.state, "bookmarks-op", holder_is_stale(ctx)) as lock:
+        assert lock.recovered == execution_holder  # ABORTED: no longer holds anything
+        # A Begin while the operator's command (this live process) holds the lock is refused,
+        # although no execution of that name exists.
+        holder, stale = _holder("run-2", first.replace("run-1", "run-2"), lambda arn: None)
+        with pytest.raises(LockHeld, match="run bookmarks-op "):
+            ctx.state.acquire_lock(holder, stale)
+    dead = {**describe_self("bookmarks-old"), "pid": 999_999_999}  # no such process
+    assert stale(dead) is True

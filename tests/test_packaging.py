@@ -97,6 +97,19 @@ def test_installed_cli_runs_outside_the_repository(
     assert doc["tables"]["bookings"]["total"] == 500
     assert (outside / "home" / "source.db").is_file()
 
+    # The bookmark commands and a dry run, from the installed package: a first run would read
+    # every row demo-data wrote, and the bookmarks are all empty.
+    assert _run(installed, outside, "--output", "json", "seed-bookmarks").returncode == 0
+    plan = _run(installed, outside, "--output", "json", "run", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    rows = {t["table"]: t["rows"] for t in json.loads(plan.stdout)["tables"]}
+    assert rows == {t: d["total"] for t, d in doc["tables"].items()}
+    shown = _run(installed, outside, "--output", "json", "bookmarks", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert {
+        t: b["value"] for t, b in json.loads(shown.stdout)["bookmarks"].items()
+    } == dict.fromkeys(rows)
+
     report = _run(installed, outside, "report")  # before any run: a page saying so
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith(f"Report written: {outside / 'home' / 'report.html'} (")

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from rentalctl import aws
-from rentalctl.adapters.state import BookmarkConflict, StateStore, open_state
+from rentalctl.adapters.state import BookmarkConflict, StateStore, actor, open_state
 from rentalctl.adapters.state_dynamodb import DynamoStateStore
 from rentalctl.adapters.state_sqlite import SqliteStateStore
 from rentalctl.errors import LockHeld, ResourceUnavailable
@@ -137,6 +137,57 @@ def test_reset_sets_none(store: StateStore) -> None:
     assert after.updated_at is not None
     store.commit_bookmark("bookings", None, T2, "run-2")  # the next run starts from None
     assert values(store) == {"bookings": T2}
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def changes(store: StateStore, table: str | None = None) -> list[tuple[Any, ...]]:
+    return [(c.table, c.old, c.new, c.run_id, c.command) for c in store.history(table)]
+
+
+def test_every_change_is_in_the_history_once(backend: Backend, store: StateStore) -> None:
+    store.seed(["bookings", "user_viewing"])
+    assert store.history() == []
+    store.commit_bookmark("bookings", None, T1, "run-1")
+    store.commit_bookmark("bookings", T1, T2, "run-2")
+    store.commit_bookmark("bookings", T1, T2, "run-2")  # a retried step: no second entry
+    store.commit_bookmark("bookings", T2, T2, "run-3")  # moves nothing: no entry
+    store.commit_bookmark("user_viewing", None, 40, "run-3")
+    with pytest.raises(BookmarkConflict):
+        store.commit_bookmark("bookings", T1, T3, "run-4")  # refused: no entry
+    store.set_bookmark("bookings", T2, T1, "bookmarks rewind bookings --by 2h")
+    with pytest.raises(BookmarkConflict, match="moved meanwhile"):
+        store.set_bookmark("bookings", T2, T3, "bookmarks set bookings x")  # refused: no entry
+    store.reset("user_viewing", "seed-bookmarks --reset user_viewing")
+    expected = [
+        ("bookings", None, T1, "run-1", None),
+        ("bookings", T1, T2, "run-2", None),
+        ("user_viewing", None, 40, "run-3", None),
+        ("bookings", T2, T1, None, "bookmarks rewind bookings --by 2h"),
+        ("user_viewing", 40, None, None, "seed-bookmarks --reset user_viewing"),
+    ]
+    fresh = backend.new()
+    assert changes(fresh) == expected
+    assert changes(fresh, "user_viewing") == [expected[2], expected[4]]
+    host, user = actor()
+    assert {(c.host, c.user) for c in fresh.history()} == {(host, user)}
+    times = [c.at for c in fresh.history()]
+    assert times == sorted(times) and len(set(times)) == 5
+    assert values(fresh) == {"bookings": T1, "user_viewing": None}
+    mark = fresh.bookmarks()["bookings"]
+    assert (mark.value, mark.run_id) == (T1, None)
+
+
+def test_set_bookmark_needs_an_entry_and_the_expected_value(store: StateStore) -> None:
+    with pytest.raises(BookmarkConflict, match="no entry"):
+        store.set_bookmark("bookings", None, T1, "bookmarks set bookings")
+    store.seed(["bookings"])
+    store.set_bookmark("bookings", None, T3, "bookmarks set bookings")
+    store.set_bookmark("bookings", T3, T1, "bookmarks set bookings")  # backwards is allowed
+    store.commit_bookmark("bookings", T1, T2, "run-1")  # and a run goes on from there
+    assert values(store) == {"bookings": T2}
+    assert [c.new for c in store.history()] == [T3, T1, T2]
 
 
 # --- conditional commits --------------------------------------------------------------------

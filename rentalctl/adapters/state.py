@@ -9,6 +9,11 @@ extracted": the next extract is a full one.
 succeeds only if the stored value still equals the value the run started from, and only
 forward. Anything else raises ``BookmarkConflict`` and changes nothing.
 
+Every change of a bookmark — a run's commit, an operator's ``set`` or ``reset`` — is kept in
+the store's bookmark history (old value, new value, the run or the command, host, user, time),
+written in the same atomic write as the change itself: a change without its history entry, or
+an entry without its change, cannot be left behind by a process that dies.
+
 Run records are created with ``put_run`` and changed only with ``update_run``, a conditional
 read-modify-write: the jobs of one run (the per-table ones run at once) update the same record,
 and none may lose another's change.
@@ -16,6 +21,9 @@ and none may lose another's change.
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +49,38 @@ class Bookmark:
     value: Watermark | None
     updated_at: str | None = None  # ISO 8601 UTC of the last change
     run_id: str | None = None  # the run that committed it (None when seeded or reset)
+
+
+@dataclass(frozen=True)
+class BookmarkChange:
+    """One entry of a bookmark's history."""
+
+    table: str
+    old: Watermark | None
+    new: Watermark | None
+    at: str  # ISO 8601 UTC
+    run_id: str | None  # the run that committed it, or None for an operator's command
+    command: str | None  # the operator's command (``bookmarks set bookings …``), or None
+    host: str
+    user: str
+
+
+def actor() -> tuple[str, str]:
+    """(host, user) of this process, as the bookmark history records them."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry or login name
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return socket.gethostname(), user
+
+
+def changed(table: str, expected: object, found: object) -> BookmarkConflict:
+    """The error of an operator's change refused because the bookmark moved meanwhile."""
+    shown = "no entry" if found is MISSING else repr(found)
+    return BookmarkConflict(
+        f"bookmark of {table} not changed: expected {expected!r}, found {shown}: it moved "
+        "meanwhile; look again with `rentalctl bookmarks show`"
+    )
 
 
 def is_forward(old: Watermark | None, new: Watermark) -> bool:
@@ -97,9 +137,22 @@ class StateStore(ABC):
         entry. Returns the tables added."""
 
     @abstractmethod
-    def reset(self, table: str) -> None:
+    def reset(self, table: str, command: str = "seed-bookmarks --reset") -> None:
         """Set a table's bookmark back to None (the next extract is full); creates the entry
-        when the table has none."""
+        when the table has none. Recorded in the history as ``command``."""
+
+    @abstractmethod
+    def set_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, command: str
+    ) -> None:
+        """An operator's change: set ``table``'s bookmark from ``expected`` to ``new``, in either
+        direction, atomically with its history entry (``command``, no run id). Raises
+        BookmarkConflict, changing nothing, when the stored value is not ``expected`` (or the
+        table has no entry)."""
+
+    @abstractmethod
+    def history(self, table: str | None = None) -> list[BookmarkChange]:
+        """Every recorded change (of ``table`` only, when given), oldest first."""
 
     @abstractmethod
     def commit_bookmark(
@@ -110,7 +163,8 @@ class StateStore(ABC):
         entry for a non-None ``expected``, or when ``new`` is behind ``expected`` or of another
         type). ``new == expected`` is allowed and only records the run. A commit this run already
         made (the stored value is ``new``, recorded by ``run_id``) succeeds, changing nothing: it
-        is a retried step, or a write whose response was lost."""
+        is a retried step, or a write whose response was lost. A move to another value is
+        recorded in the history with ``run_id``."""
 
     @abstractmethod
     def put_run(self, run: dict[str, Any]) -> None:

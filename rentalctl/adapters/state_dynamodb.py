@@ -3,13 +3,15 @@
 Single-table design, partition key ``pk`` only:
 - ``bookmark#<table>``: ``table_name``, ``wm`` (S for a timestamp, N for an id; absent when the
   bookmark is None), ``updated_at``, ``run_id``;
+- ``history#<table>#<time>#<random>``: one change of a bookmark
+  (``rentalctl/adapters/state_dynamodb_history.py``, written in one transaction with it);
 - ``run#<run_id>``: ``run_id``, ``started_at``, ``doc`` (the run record as JSON text), ``rev``
   (a token new with every write: ``update_run`` writes only if the token it read is still
   there, so concurrent updates of one record retry instead of overwriting each other).
 
 The low-level client is used on purpose: its typed attribute values keep an id an ``int`` and a
 timestamp a ``str`` (the resource API would hand back ``Decimal``). Bookmark moves are one
-conditional ``update_item``, which DynamoDB applies atomically per item.
+conditional transaction with their history item.
 
 botocore retries a request whose response it did not get (a timeout, a dropped connection, a
 5xx) although DynamoDB may already have applied it. A conditional write repeated that way fails
@@ -34,12 +36,15 @@ from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from rentalctl import aws
+from rentalctl.adapters import state_dynamodb_history as ddb_history
 from rentalctl.adapters.state import (
     MISSING,
     Bookmark,
+    BookmarkChange,
     RunChange,
     StateStore,
     Watermark,
+    changed,
     conflict,
     is_forward,
     lock_held,
@@ -54,20 +59,6 @@ UPDATE_ATTEMPTS = 20
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _encode(value: Watermark) -> dict[str, str]:
-    # bool is an int subclass but never a watermark.
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"a watermark is a str or an int, not {type(value).__name__}")
-    return {"S": value} if isinstance(value, str) else {"N": str(value)}
-
-
-def _decode(item: dict[str, Any]) -> Watermark | None:
-    attr = item.get("wm")
-    if attr is None:
-        return None
-    return attr["S"] if "S" in attr else int(attr["N"])
 
 
 class DynamoStateStore(StateStore):
@@ -183,7 +174,7 @@ class DynamoStateStore(StateStore):
             item = self._client.get_item(**self._key(f"bookmark#{table}"), ConsistentRead=True)
         if "Item" not in item:
             return MISSING, None
-        return _decode(item["Item"]), item["Item"].get("run_id", {}).get("S")
+        return ddb_history.decode(item["Item"].get("wm")), item["Item"].get("run_id", {}).get("S")
 
     def bookmarks(self) -> dict[str, Bookmark]:
         result = {}
@@ -191,7 +182,7 @@ class DynamoStateStore(StateStore):
             table = item["table_name"]["S"]
             updated_at = item.get("updated_at", {}).get("S")
             run_id = item.get("run_id", {}).get("S")
-            result[table] = Bookmark(table, _decode(item), updated_at, run_id)
+            result[table] = Bookmark(table, ddb_history.decode(item.get("wm")), updated_at, run_id)
         return result
 
     def seed(self, tables: Iterable[str]) -> list[str]:
@@ -214,39 +205,65 @@ class DynamoStateStore(StateStore):
             added.append(table)
         return added
 
-    def reset(self, table: str) -> None:
-        # An upsert: the contract is the end state ("None"), whether or not an entry existed.
-        with self._errors():
-            self._client.update_item(
-                **self._key(f"bookmark#{table}"),
-                UpdateExpression="SET table_name = :t, updated_at = :u REMOVE wm, run_id",
-                ExpressionAttributeValues={":t": {"S": table}, ":u": {"S": _now()}},
+    def _move(
+        self,
+        table: str,
+        expected: object,
+        new: Watermark | None,
+        run_id: str | None,
+        command: str | None,
+        record: bool = True,
+    ) -> bool:
+        """Move the bookmark and record the change (when ``record``) in one transaction; False
+        when the stored value is not ``expected`` (nothing written)."""
+        for attempt in range(UPDATE_ATTEMPTS):
+            request = ddb_history.change_request(
+                self.table, table, expected, new, at=_now(), run_id=run_id, command=command
             )
+            if not record:
+                del request["TransactItems"][1]
+            try:
+                with self._errors():
+                    self._client.transact_write_items(**request)
+                return True
+            except ClientError as exc:
+                if aws.error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = ddb_history.cancellation_codes(exc.response)
+                if "ConditionalCheckFailed" in codes:
+                    return False
+                if "TransactionConflict" not in codes:  # another transaction at that instant
+                    raise
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        raise ResourceUnavailable(f"state store {self.name}: the bookmark of {table} kept moving")
+
+    def reset(self, table: str, command: str = "seed-bookmarks --reset") -> None:
+        # An upsert (the contract is the end state), conditional on the value read and recorded.
+        for _attempt in range(UPDATE_ATTEMPTS):
+            found, _ = self._current(table)
+            if self._move(table, found, None, None, command):
+                return
+        raise ResourceUnavailable(f"state store {self.name}: the bookmark of {table} kept moving")
+
+    def set_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, command: str
+    ) -> None:
+        if not self._move(table, expected, new, None, command):
+            raise changed(table, expected, self._current(table)[0])
+
+    def history(self, table: str | None = None) -> list[BookmarkChange]:
+        entries = [ddb_history.history_entry(i) for i in self._scan("history#")]
+        entries.sort(key=lambda e: e.at)  # the times come from one clock per writer, µs apart
+        return [e for e in entries if table is None or e.table == table]
 
     def commit_bookmark(
         self, table: str, expected: Watermark | None, new: Watermark, run_id: str
     ) -> None:
-        values = {":new": _encode(new), ":u": {"S": _now()}, ":r": {"S": run_id}}
-        if expected is None:
-            # attribute_exists(pk): a table never seeded is a conflict, not a silent create.
-            condition = "attribute_exists(pk) AND attribute_not_exists(wm)"
-        else:
-            # Typed comparison: an N never equals an S, so the type must match too.
-            condition = "wm = :expected"
-            values[":expected"] = _encode(expected)
-        if is_forward(expected, new):
-            try:
-                with self._errors():
-                    self._client.update_item(
-                        **self._key(f"bookmark#{table}"),
-                        UpdateExpression="SET wm = :new, updated_at = :u, run_id = :r",
-                        ConditionExpression=condition,
-                        ExpressionAttributeValues=values,
-                    )
-                return
-            except ClientError as exc:
-                if aws.error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+        ddb_history.encode(new)  # a value that is no watermark is a bug: TypeError, not conflict
+        # A commit that moves nothing (the same value) records the run, but no history entry.
+        record = not (type(expected) is type(new) and expected == new)
+        if is_forward(expected, new) and self._move(table, expected, new, run_id, None, record):
+            return
         # Read after the failure: to recognise this run's own write, repeated by a retry, and
         # otherwise only to explain the conflict; the decision was the condition's.
         found, by_run = self._current(table)

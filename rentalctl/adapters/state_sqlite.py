@@ -25,9 +25,12 @@ from typing import Any
 from rentalctl.adapters.state import (
     MISSING,
     Bookmark,
+    BookmarkChange,
     RunChange,
     StateStore,
     Watermark,
+    actor,
+    changed,
     conflict,
     is_forward,
     lock_held,
@@ -42,6 +45,12 @@ _SCHEMA = (
     "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE INDEX runs_started_at ON runs (started_at)",
 )
+# Created on first use too (CREATE … IF NOT EXISTS), so stores made before it work.
+_HISTORY = (
+    "CREATE TABLE IF NOT EXISTS bookmark_history (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " table_name TEXT NOT NULL, old_text TEXT, old_int INTEGER, new_text TEXT, new_int INTEGER,"
+    " at TEXT NOT NULL, run_id TEXT, command TEXT, host TEXT NOT NULL, user TEXT NOT NULL)"
+)
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, started_at, doc) VALUES (?, ?, ?) ON CONFLICT (run_id)"
     " DO UPDATE SET started_at = excluded.started_at, doc = excluded.doc"
@@ -50,6 +59,10 @@ _UPSERT_RUN = (
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _value(text: str | None, integer: int | None) -> Watermark | None:
+    return text if text is not None else integer
 
 
 def _columns(value: Watermark | None) -> tuple[str | None, int | None]:
@@ -133,6 +146,7 @@ class SqliteStateStore(StateStore):
                         return False
                     for statement in _SCHEMA:
                         conn.execute(statement)
+                    conn.execute(_HISTORY)
                     return True
 
     def bookmarks(self) -> dict[str, Bookmark]:
@@ -159,37 +173,104 @@ class SqliteStateStore(StateStore):
                     added.append(table)
         return added
 
-    def reset(self, table: str) -> None:
+    @staticmethod
+    def _stored(conn: sqlite3.Connection, table: str) -> tuple[object, str | None]:
+        """The stored value (MISSING without an entry) and the run that committed it."""
+        row = conn.execute(
+            "SELECT value_text, value_int, run_id FROM bookmarks WHERE table_name = ?", (table,)
+        ).fetchone()
+        return (MISSING, None) if row is None else (_value(row[0], row[1]), row[2])
+
+    @staticmethod
+    def _swap(
+        conn: sqlite3.Connection,
+        table: str,
+        expected: Watermark | None,
+        new: Watermark,
+        at: str,
+        run_id: str | None,
+    ) -> bool:
+        """Set the bookmark to ``new`` if it still holds ``expected``. IS compares NULL-safely,
+        and matching both columns also matches the type."""
+        cursor = conn.execute(
+            "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?, run_id = ?"
+            " WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
+            (*_columns(new), at, run_id, table, *_columns(expected)),
+        )
+        return cursor.rowcount == 1
+
+    def reset(self, table: str, command: str = "seed-bookmarks --reset") -> None:
         # An upsert: the contract is the end state ("None"), whether or not an entry existed.
+        now = _now()
         with self._guard() as conn, self._write(conn):
+            found, _ = self._stored(conn, table)
             conn.execute(
                 "INSERT INTO bookmarks (table_name, updated_at) VALUES (?, ?)"
                 " ON CONFLICT (table_name) DO UPDATE SET value_text = NULL, value_int = NULL,"
                 " updated_at = excluded.updated_at, run_id = NULL",
-                (table, _now()),
+                (table, now),
             )
+            old = None if found is MISSING else found
+            self._record(conn, table, old, None, now, None, command)  # type: ignore[arg-type]
+
+    def set_bookmark(
+        self, table: str, expected: Watermark | None, new: Watermark, command: str
+    ) -> None:
+        now = _now()
+        with self._guard() as conn, self._write(conn):
+            if not self._swap(conn, table, expected, new, now, None):
+                raise changed(table, expected, self._stored(conn, table)[0])  # rolls back
+            self._record(conn, table, expected, new, now, None, command)
+
+    @staticmethod
+    def _record(
+        conn: sqlite3.Connection,
+        table: str,
+        old: Watermark | None,
+        new: Watermark | None,
+        at: str,
+        run_id: str | None,
+        command: str | None,
+    ) -> None:
+        """The history entry of a change, inside the change's own transaction."""
+        conn.execute(_HISTORY)
+        conn.execute(
+            "INSERT INTO bookmark_history (table_name, old_text, old_int, new_text, new_int, at,"
+            " run_id, command, host, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (table, *_columns(old), *_columns(new), at, run_id, command, *actor()),
+        )
+
+    def history(self, table: str | None = None) -> list[BookmarkChange]:
+        with self._guard() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bookmark_history'"
+            ).fetchone()
+            if not known:
+                conn.execute("SELECT 1 FROM bookmarks LIMIT 0")  # a missing store says so
+                return []
+            rows = conn.execute(
+                "SELECT table_name, old_text, old_int, new_text, new_int, at, run_id, command,"
+                " host, user FROM bookmark_history WHERE ? IS NULL OR table_name = ?"
+                " ORDER BY seq",
+                (table, table),
+            ).fetchall()
+        return [
+            BookmarkChange(t, _value(ot, oi), _value(nt, ni), at, run_id, command, host, user)
+            for t, ot, oi, nt, ni, at, run_id, command, host, user in rows
+        ]
 
     def commit_bookmark(
         self, table: str, expected: Watermark | None, new: Watermark, run_id: str
     ) -> None:
-        text, integer = _columns(new)
-        old_text, old_integer = _columns(expected)
+        _columns(new)  # a value that is no watermark is a bug: TypeError, not a conflict
+        now = _now()
         with self._guard() as conn, self._write(conn):
-            if is_forward(expected, new):
-                # IS compares NULL-safely, and matching both columns also matches the type.
-                cursor = conn.execute(
-                    "UPDATE bookmarks SET value_text = ?, value_int = ?, updated_at = ?,"
-                    " run_id = ? WHERE table_name = ? AND value_text IS ? AND value_int IS ?",
-                    (text, integer, _now(), run_id, table, old_text, old_integer),
-                )
-                if cursor.rowcount == 1:
-                    return
-            row = conn.execute(
-                "SELECT value_text, value_int, run_id FROM bookmarks WHERE table_name = ?",
-                (table,),
-            ).fetchone()
-            found = MISSING if row is None else (row[0] if row[0] is not None else row[1])
-            if row is not None and row[2] == run_id and (row[0], row[1]) == (text, integer):
+            if is_forward(expected, new) and self._swap(conn, table, expected, new, now, run_id):
+                if expected != new:  # a commit that moves nothing is not a change
+                    self._record(conn, table, expected, new, now, run_id, None)
+                return
+            found, by_run = self._stored(conn, table)
+            if by_run == run_id and type(found) is type(new) and found == new:
                 return  # this run committed exactly this before: a retried step
             raise conflict(table, expected, found, new)  # rolls back: nothing changed
 

@@ -161,10 +161,21 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from rentalctl.cli import aws_commands, bookmarks, demo, deploy, kpis, report, run, status
+    from rentalctl.cli import (
+        aws_commands,
+        bookmark_commands,
+        bookmarks,
+        demo,
+        deploy,
+        kpis,
+        report,
+        run,
+        status,
+    )
 
     app.command("demo-data")(demo.demo_data)
     app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
+    app.add_typer(bookmark_commands.app, name="bookmarks")
     app.command("run")(run.run)
     app.command("status")(status.status)
     app.command("backfill")(run.backfill)

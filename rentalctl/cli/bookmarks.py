@@ -55,7 +55,7 @@ def seed_bookmarks(
             ):
                 raise ConfigError("reset not confirmed: no bookmark changed")
         for name in to_reset:
-            store.reset(name)
+            store.reset(name, f"seed-bookmarks --reset {name}")
         bookmarks = store.bookmarks()
     doc = {
         "store": store.name,

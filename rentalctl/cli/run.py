@@ -27,6 +27,12 @@ TablesOption = Annotated[
 NoWaitOption = Annotated[
     bool, typer.Option("--no-wait", help="Start the run and return its id at once.")
 ]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Show each table's window and rows and an estimate; write nothing."
+    ),
+]
 RunIdOption = Annotated[
     str | None, typer.Option("--run-id", hidden=True, help="Use this run id (internal).")
 ]
@@ -37,6 +43,7 @@ def run(
     tables: TablesOption = None,
     no_wait: NoWaitOption = False,
     run_id: RunIdOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Run the pipeline once, and follow it to the end.
 
@@ -44,6 +51,11 @@ def run(
     into the curated layer, rebuilds the KPIs, moves the bookmarks and archives the raw files.
     Exits 0 when the run succeeds, 1 when it fails, 4 when another run holds the lock.
     """
+    if dry_run:
+        from rentalctl.cli.dry_run import show_plan
+
+        show_plan(ctx.obj, _tables(ctx.obj.settings(), tables))
+        return
     _start(ctx, "incremental", None, None, tables, no_wait, run_id)
 
 
@@ -69,6 +81,7 @@ def backfill(
     tables: TablesOption = None,
     no_wait: NoWaitOption = False,
     run_id: RunIdOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Re-read a past window through the pipeline, without moving any bookmark.
 
@@ -78,6 +91,11 @@ def backfill(
     from rentalctl.pipeline.extract import backfill_window
 
     backfill_window(since, until)  # refuse a bad window before anything starts
+    if dry_run:
+        from rentalctl.cli.dry_run import show_plan
+
+        show_plan(ctx.obj, _tables(ctx.obj.settings(), tables), since, until)
+        return
     _start(ctx, "backfill", since, until, tables, no_wait, run_id)
 
 

@@ -75,10 +75,30 @@ def _holder(
     }
 
     def stale(other: dict[str, Any]) -> bool:
+        if other.get("pid") and not other.get("execution_arn"):
+            from rentalctl.orchestration.lock import is_stale
+
+            return is_stale(other)  # an operator's command (`bookmarks set`) on a machine
         arn = other.get("execution_arn") or _sibling(str(execution_arn), str(other["run_id"]))
         return execution_status(arn) != "RUNNING"
 
     return holder, stale
+
+
+def holder_is_stale(ctx: Context) -> Callable[[dict[str, Any]], bool]:
+    """Whether a lock holder is gone, judged as ``begin`` judges it: by its process locally, by
+    its execution's status on AWS."""
+    from rentalctl.orchestration.lock import is_stale
+
+    if ctx.settings.target != "aws":
+        return is_stale
+    execution_status = _execution_status(ctx)
+
+    def stale(holder: dict[str, Any]) -> bool:
+        arn = holder.get("execution_arn")
+        return execution_status(arn) != "RUNNING" if arn else is_stale(holder)
+
+    return stale
 
 
 def _sibling(execution_arn: str, run_id: str) -> str:

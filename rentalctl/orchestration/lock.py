@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,15 @@ def is_stale(holder: dict[str, Any], now: datetime | None = None) -> bool:
 class PipelineLock:
     """``with PipelineLock(state, run_id):`` holds the lock (with a heartbeat) for the block."""
 
-    def __init__(self, state: StateStore, run_id: str) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        run_id: str,
+        holder_is_stale: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
         self.state, self.run_id = state, run_id
+        # On AWS a run's holder is alive while its execution runs: begin.holder_is_stale.
+        self._is_stale = holder_is_stale or is_stale
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.recovered: dict[str, Any] | None = None
@@ -100,7 +108,7 @@ class PipelineLock:
         # A holder with this very run id is `run --no-wait` handing the lock to this process.
         self.recovered = self.state.acquire_lock(
             describe_self(self.run_id),
-            lambda holder: holder.get("run_id") == self.run_id or is_stale(holder),
+            lambda holder: holder.get("run_id") == self.run_id or self._is_stale(holder),
         )
         if self.recovered and self.recovered.get("run_id") == self.run_id:
             self.recovered = None

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
-from rentalctl.adapters.source import Source, UnreadableValue
+from rentalctl.adapters.source import Snapshot, Source, UnreadableValue
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
@@ -99,24 +99,58 @@ def missing_columns_message(spec: TableSpec, missing: list[str], source: str) ->
     )
 
 
-def _query(source: Source, spec: TableSpec, window: Window, high: Any) -> tuple[str, list[Any]]:
-    q, p = source.quote, source.placeholder
-    cols = ", ".join(q(c) for c in spec.column_names)
+def _where(source: Source, spec: TableSpec, window: Window, high: Any) -> tuple[str, list[Any]]:
+    """The window as a WHERE condition with its bound values."""
+    p = source.placeholder
     where: list[str]
     params: list[Any]
     if window.mode == "backfill":
-        col = q(spec.backfill_column)
+        col = source.quote(spec.backfill_column)
         where, params = [f"{col} >= {p}"], [window.since]
         if window.until is not None:
             where.append(f"{col} <= {p}")
             params.append(window.until)
     else:
-        wm = q(spec.watermark)
+        wm = source.quote(spec.watermark)
         where, params = [f"{wm} <= {p}"], [high]
         if window.lower is not None:
             where.insert(0, f"{wm} > {p}")
             params.insert(0, window.lower)
-    return f"SELECT {cols} FROM {q(spec.name)} WHERE {' AND '.join(where)}", params
+    return " AND ".join(where), params
+
+
+def _query(source: Source, spec: TableSpec, window: Window, high: Any) -> tuple[str, list[Any]]:
+    cols = ", ".join(source.quote(c) for c in spec.column_names)
+    where, params = _where(source, spec, window, high)
+    return f"SELECT {cols} FROM {source.quote(spec.name)} WHERE {where}", params
+
+
+def read_high(source: Source, snap: Snapshot, spec: TableSpec) -> Watermark | None:
+    """The table's highest watermark in this snapshot (None for an empty table): the upper end
+    of every incremental window, and the most a bookmark may be set to."""
+    wm = source.quote(spec.watermark)
+    high_raw = snap.query(f"SELECT MAX({wm}) FROM {source.quote(spec.name)}")[0][0]
+    try:
+        return watermark_value(spec, high_raw)
+    except ValueError as exc:
+        raise PipelineFailed(
+            f"source value {spec.name}.{spec.watermark}: its highest value {high_raw!r} "
+            f"is not a {spec.column(spec.watermark).mysql_type} watermark ({exc}). Fix the "
+            "value in the source; no bookmark moved"
+        ) from None
+
+
+def count_window(
+    source: Source, snap: Snapshot, spec: TableSpec, window: Window, high: Watermark | None
+) -> int:
+    """How many source rows an extract of ``window`` reads, with ``high`` read in ``snap``: the
+    same condition the extract streams by, counted instead."""
+    if high is None and window.mode != "backfill":
+        return 0  # an empty table: the extract reads nothing
+    where, params = _where(source, spec, window, high)
+    return int(
+        snap.query(f"SELECT COUNT(*) FROM {source.quote(spec.name)} WHERE {where}", params)[0][0]
+    )
 
 
 def extract_table(
@@ -140,16 +174,7 @@ def extract_table(
         missing = source.missing_columns(snap, spec)
         if missing:
             raise PipelineFailed(missing_columns_message(spec, missing, source.name))
-        wm = source.quote(spec.watermark)
-        high_raw = snap.query(f"SELECT MAX({wm}) FROM {source.quote(spec.name)}")[0][0]
-        try:
-            high = watermark_value(spec, high_raw)
-        except ValueError as exc:
-            raise PipelineFailed(
-                f"source value {spec.name}.{spec.watermark}: its highest value {high_raw!r} "
-                f"is not a {spec.column(spec.watermark).mysql_type} watermark ({exc}). Fix the "
-                "value in the source; no bookmark moved"
-            ) from None
+        high = read_high(source, snap, spec)
         if window.mode == "incremental" and bookmark is not None and not _reaches(high, bookmark):
             raise PipelineFailed(behind_message(spec, high, bookmark))
         writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)

@@ -30,6 +30,7 @@ AREAS = {
     "bad-input": "Bad input in the source",
     "schema-drift": "Schema drift in the source",
     "concurrency": "Concurrency",
+    "reprocessing": "Reprocessing by hand (bookmarks rewound, then run again)",
     "security": "Security",
 }
 

@@ -81,6 +81,27 @@ def recorded_runs(home: Path) -> list[str]:
         store.close()
 
 
+def demo_context(home: Path) -> Context:
+    """Demo data in ``home``, and a context on it with the store created and seeded."""
+    cli_ok(home, "demo-data", "--scale", SCALE)
+    ctx = Context(config.load())
+    ctx.state.ensure()
+    ctx.state.seed(ctx.settings.tables)
+    return ctx
+
+
+def run_in_a_process(home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``rentalctl -o json run`` on ``home`` in a process of its own, as cron starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rentalctl", "-o", "json", "run"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+        env={**os.environ, "RENTALCTL_HOME": str(home)},
+    )
+
+
 def refused_for_the_lock(result: Any, holder: str) -> str:
     """A command refused with exit code 4 and one error naming the holder; returns it."""
     assert result.exit_code == 4, (result.stdout, result.stderr)
@@ -96,10 +117,7 @@ def refused_for_the_lock(result: Any, holder: str) -> str:
 def test_a_second_process_is_refused_while_a_run_holds_the_lock(
     home: Path, reference: Reference, tmp_path: Path, reliability: Any
 ) -> None:
-    cli_ok(home, "demo-data", "--scale", SCALE)
-    ctx = Context(config.load())
-    ctx.state.ensure()
-    ctx.state.seed(ctx.settings.tables)
+    ctx = demo_context(home)
     seen: dict[str, Any] = {}
 
     def while_transforming(name: str, what: str, _: dict[str, Any]) -> None:
@@ -108,14 +126,7 @@ def test_a_second_process_is_refused_while_a_run_holds_the_lock(
         if (name, what) != ("Transform", "started") or seen:
             return
         seen["holder"] = lock_holder(home)
-        seen["process"] = subprocess.run(
-            [sys.executable, "-m", "rentalctl", "-o", "json", "run"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=tmp_path,
-            env={**os.environ, "RENTALCTL_HOME": str(home)},
-        )
+        seen["process"] = run_in_a_process(home, tmp_path)
         seen["backfill"] = cli(home, "-o", "json", "backfill", "--since", "2025-01-01")
 
     record = run_local(
@@ -463,4 +474,73 @@ def test_racing_bookmark_commits_on_dynamodb_threads(
         f"Exactly one wins each of 3 rounds; the other {writers - 1} get BookmarkConflict (exit "
         "code 1) naming the winner's value; the stored bookmark is the winner's value and run",
         lost(*checked[-1]),
+    )
+
+
+# --------------------------------------------------------------------------- backfill vs schedule
+
+
+def test_a_scheduled_run_is_refused_while_a_backfill_holds_the_lock(
+    home: Path, tmp_path: Path, spark: Any, reliability: Any
+) -> None:
+    """A backfill is a run like any other: it holds the pipeline lock from Begin to the end, so
+    the nightly `run` started in its middle exits 4 and cannot overwrite it; the backfill's rows
+    are all there afterwards and no bookmark moved."""
+    import sqlite3
+
+    import duckdb
+
+    ctx = demo_context(home)
+    seen: dict[str, Any] = {}
+
+    def while_transforming(name: str, what: str, _: dict[str, Any]) -> None:
+        if (name, what) != ("Transform", "started") or seen:
+            return
+        seen["scheduled"] = run_in_a_process(home, tmp_path)
+
+    record = run_local(
+        ctx,
+        run_id="BACKFILL",
+        mode="backfill",
+        since="2025-03-01",
+        until=None,
+        tables=TABLES,
+        progress=while_transforming,
+        clock=FakeClock(),
+    )
+    scheduled = seen["scheduled"]
+    assert scheduled.returncode == 4, (scheduled.stdout, scheduled.stderr)
+    error = json.loads(scheduled.stdout)["error"]
+    assert error["kind"] == "lock_held"
+    assert "another run holds the pipeline lock: run BACKFILL " in error["message"]
+    assert record["status"] == "SUCCEEDED", record.get("error")
+    assert recorded_runs(home) == ["BACKFILL"]
+    assert bookmarks(home) == dict.fromkeys(TABLES)
+    ctx.state.close()
+
+    column = {"user_viewing": "viewed_at"}
+    source = sqlite3.connect(home / "source.db")
+    expected = {
+        t: source.execute(
+            f"SELECT COUNT(*) FROM {t} WHERE {column.get(t, 'last_modified_timestamp')}"
+            " >= '2025-03-01'"
+        ).fetchone()[0]
+        for t in TABLES
+    }
+    source.close()
+    warehouse = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    loaded = {
+        t: warehouse.execute(f"SELECT COUNT(*) FROM raw.{t} WHERE _run_id = 'BACKFILL'").fetchone()[
+            0
+        ]  # type: ignore[index]
+        for t in TABLES
+    }
+    warehouse.close()
+    assert loaded == expected and all(n > 0 for n in expected.values())
+    reliability(
+        "concurrency",
+        "The scheduled `rentalctl run`, a process of its own, started while a backfill is in its "
+        "Transform",
+        "It exits with code 4 naming the backfill run; the backfill succeeds with every source "
+        "row of its window in raw, and no bookmark moved",
     )
