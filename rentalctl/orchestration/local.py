@@ -33,9 +33,9 @@ def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
         job = str(params["JobName"]).removeprefix(prefix)
         spark = None
         if JOB_TYPES.get(job) == "glueetl":
-            from rentalctl.spark import local_session
+            from rentalctl.spark import transform_session
 
-            spark = local_session(ctx.settings.spark_master)
+            spark = transform_session(ctx.settings)
         try:
             result = run_job(ctx, job, params.get("Arguments", {}), spark)
         except RentalctlError as exc:
