@@ -81,11 +81,13 @@ def follows_frame(parameter: str) -> Callable[[Callable[..., Any]], Callable[...
 def _duckdb_initcap(col: Any) -> Any:
     # SQLFrame 4.10 builds initcap on DuckDB from lambdas its own optimiser then rejects
     # ("Column 'w' could not be resolved"); sqlglot's INITCAP renders a DuckDB expression with
-    # Spark's meaning (a word starts after a space; the rest of the word is lower-cased).
+    # Spark's meaning when given Spark's one delimiter, the space (a word starts after a space,
+    # the rest of the word is lower-cased: "o'neill city" -> "O'neill City").
     from sqlframe.duckdb import Column
     from sqlglot import expressions
 
-    return Column.invoke_expression_over_column(col, expressions.Initcap)
+    space = expressions.Literal.string(" ")
+    return Column.invoke_expression_over_column(col, expressions.Initcap, expression=space)
 
 
 _OVERRIDES: dict[str, dict[str, Callable[..., Any]]] = {DUCKDB: {"initcap": _duckdb_initcap}}

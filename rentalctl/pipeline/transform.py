@@ -316,9 +316,25 @@ def _json_value(column: SpecColumn, value: Column) -> Column:
         text = F.concat(F.lit('"'), F.date_format(value, RECORD_TIMESTAMP_FORMAT), F.lit('"'))
     elif column.kind is Kind.DATE:
         text = F.concat(F.lit('"'), F.date_format(value, "yyyy-MM-dd"), F.lit('"'))
-    else:  # integers and decimals: their plain text is their JSON
+    elif column.kind is Kind.DECIMAL:
+        text = _plain_decimal(value, column)
+    else:  # integers: their text is their JSON
         text = value.cast("string")
     return F.coalesce(text, F.lit("null"))
+
+
+def _plain_decimal(value: Column, column: SpecColumn) -> Column:
+    """A decimal as text in plain notation on both engines. Spark's text of a decimal is Java's
+    BigDecimal.toString, which turns to scientific notation below 1E-6 (0E-7 for a zero of
+    scale 7, 1E-7): below 1 in magnitude the digits are spelt out from the unscaled value."""
+    precision_scale = column.precision_scale
+    assert precision_scale is not None, column
+    scale = precision_scale[1]
+    digits = (F.abs(value) * F.lit(10**scale)).cast("bigint").cast("string")
+    small = F.concat(
+        F.when(value < 0, F.lit("-")).otherwise(F.lit("")), F.lit("0."), F.lpad(digits, scale, "0")
+    )
+    return F.when(F.abs(value) < 1, small).otherwise(value.cast("string"))
 
 
 def _json_record(spec_columns: tuple[SpecColumn, ...], raw_names: list[str]) -> Column:

@@ -73,7 +73,8 @@ def read_raw(spark: SparkSession, table: str, paths: list[str]) -> DataFrame:
     return spark.read.options(**CSV_OPTIONS).csv(paths, schema=raw_schema(table))
 
 
-def _read(lake: Lake, session: Any, table: str, keys: list[str]) -> Any:
+def read_raw_keys(lake: Lake, session: Any, table: str, keys: list[str]) -> Any:
+    """The raw files ``keys`` of one table, read by ``session`` (Spark or SQLFrame DuckDB)."""
     if engine_of(session) == DUCKDB:
         paths = [transform_duckdb.lake_folder(lake, key) for key in keys]
         return transform_duckdb.read_raw(session, table, paths)
@@ -148,7 +149,7 @@ def run_transform(
             from rentalctl.spark import transform_session
 
             spark = transform_session(ctx.settings)
-        raw = _read(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
+        raw = read_raw_keys(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
         # Computed once: the stats and both outputs read it, and the raw files are read once.
         on_duckdb = engine_of(spark) == DUCKDB
         classified = classify(spec.name, raw, ctx.settings.fx_rates)
