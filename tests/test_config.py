@@ -914,6 +914,7 @@ def test_public_settings_hold_no_secret(tmp_path: Path, monkeypatch: pytest.Monk
         "lookback",
         "fx_rates",
         "spark.master",
+        "transform.engine",
     }
     assert public["fx_rates"] == {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
     assert public["tables"] == list(ALL_TABLES)
@@ -939,6 +940,36 @@ def test_fx_rate_must_fit_decimal_18_6(rate: str) -> None:
 def test_fx_rate_with_trailing_zeros_fits() -> None:
     settings = config.load(overrides={"fx_rates.EUR": "1.1000000000"}, env={})
     assert settings.fx_rates["EUR"] == Decimal("1.1")
+
+
+# --------------------------------------------------------------------------- transform.engine
+
+
+def test_transform_engine_defaults_to_duckdb(tmp_path: Path) -> None:
+    assert load(tmp_path).transform_engine == "duckdb"
+    assert load(tmp_path, config_file=write_config(tmp_path, "")).transform_engine == "duckdb"
+
+
+def test_transform_engine_from_file_env_and_set(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "transform:\n  engine: spark\n")
+    assert load(tmp_path, config_file=path).transform_engine == "spark"
+    env = {"RENTALCTL_ENGINE": "duckdb"}
+    assert load(tmp_path, config_file=path, env=env).transform_engine == "duckdb"
+    s = load(tmp_path, config_file=path, env=env, overrides={"transform.engine": "spark"})
+    assert s.transform_engine == "spark"
+    assert s.public()["transform.engine"] == "spark"
+
+
+@pytest.mark.parametrize("engine", ["Spark", "pandas", "null"])
+def test_bad_transform_engine(tmp_path: Path, engine: str) -> None:
+    with pytest.raises(InvalidSetting) as excinfo:
+        load(tmp_path, env={"RENTALCTL_ENGINE": engine})
+    assert_error(
+        excinfo,
+        "invalid setting transform.engine",
+        "(from RENTALCTL_ENGINE)",
+        "expected duckdb or spark",
+    )
 
 
 # --------------------------------------------------------------------------- spark.master

@@ -28,9 +28,9 @@ def lake_folder(lake: Lake, key: str) -> Path:
     path = lake.local_path(key)
     if path is None:
         raise ConfigError(
-            f"transform.engine duckdb reads and writes a lake folder, and the lake is "
-            f"{lake.uri('')}: set transform.engine to spark (RENTALCTL_ENGINE=spark) for an "
-            "s3:// lake"
+            f"transform.engine duckdb reads and writes a lake folder, and {lake.uri(key)} is "
+            "not in one: set transform.engine to spark (RENTALCTL_ENGINE=spark) for an s3:// "
+            "lake"
         )
     return path
 
