@@ -950,16 +950,6 @@ def test_transform_engine_defaults_to_duckdb(tmp_path: Path) -> None:
     assert load(tmp_path, config_file=write_config(tmp_path, "")).transform_engine == "duckdb"
 
 
-def test_transform_engine_from_file_env_and_set(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "transform:\n  engine: spark\n")
-    assert load(tmp_path, config_file=path).transform_engine == "spark"
-    env = {"RENTALCTL_ENGINE": "duckdb"}
-    assert load(tmp_path, config_file=path, env=env).transform_engine == "duckdb"
-    s = load(tmp_path, config_file=path, env=env, overrides={"transform.engine": "spark"})
-    assert s.transform_engine == "spark"
-    assert s.public()["transform.engine"] == "spark"
-
-
 @pytest.mark.parametrize("engine", ["Spark", "pandas", "null"])
 def test_bad_transform_engine(tmp_path: Path, engine: str) -> None:
     with pytest.raises(InvalidSetting) as excinfo:
@@ -980,14 +970,25 @@ def test_spark_master_defaults_to_every_local_core(tmp_path: Path) -> None:
     assert load(tmp_path, config_file=write_config(tmp_path, "")).spark_master == "local[*]"
 
 
-def test_spark_master_from_file_env_and_set(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "spark:\n  master: local[2]\n")
-    assert load(tmp_path, config_file=path).spark_master == "local[2]"
-    env = {"RENTALCTL_SPARK_MASTER": "spark://10.0.0.5:7077"}
-    assert load(tmp_path, config_file=path, env=env).spark_master == "spark://10.0.0.5:7077"
-    s = load(tmp_path, config_file=path, env=env, overrides={"spark.master": "yarn"})
-    assert s.spark_master == "yarn"
-    assert s.public()["spark.master"] == "yarn"
+@pytest.mark.parametrize(
+    ("key", "env_var", "in_file", "in_env", "in_set"),
+    [
+        ("spark.master", "RENTALCTL_SPARK_MASTER", "local[2]", "spark://10.0.0.5:7077", "yarn"),
+        ("transform.engine", "RENTALCTL_ENGINE", "spark", "duckdb", "spark"),
+    ],
+)
+def test_engine_settings_from_file_env_and_set(
+    tmp_path: Path, key: str, env_var: str, in_file: str, in_env: str, in_set: str
+) -> None:
+    section, name = key.split(".")
+    field = key.replace(".", "_")
+    path = write_config(tmp_path, f"{section}:\n  {name}: {in_file}\n")
+    assert getattr(load(tmp_path, config_file=path), field) == in_file
+    env = {env_var: in_env}
+    assert getattr(load(tmp_path, config_file=path, env=env), field) == in_env
+    s = load(tmp_path, config_file=path, env=env, overrides={key: in_set})
+    assert getattr(s, field) == in_set
+    assert s.public()[key] == in_set
 
 
 @pytest.mark.parametrize(
