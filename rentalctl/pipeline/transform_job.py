@@ -99,7 +99,7 @@ def _write_parquet(
     prefix = output_prefix(kind, table, run_id)
     if engine_of(df) == DUCKDB:
         uri, written = transform_duckdb.write_parquet(lake, df, prefix)
-        _check_written(table, run_id, kind, rows, uri, 1, written)
+        _check_written(table, run_id, kind, rows, uri, 1, written, DUCKDB_LOST_ROWS)
         return
     uri = spark_uri(lake, prefix.rstrip("/"))
     # The prefix was emptied through the Lake port; "overwrite" also clears what only Spark's
@@ -110,18 +110,23 @@ def _write_parquet(
     files = [spark_uri(lake, key) for key in data_files(prefix, lake.list(prefix))]
     reader = df.sparkSession.read.schema(df.schema)
     written = reader.parquet(*files).count() if files else 0
-    _check_written(table, run_id, kind, rows, uri, len(files), written)
+    _check_written(table, run_id, kind, rows, uri, len(files), written, SPARK_LOST_ROWS)
+
+
+SPARK_LOST_ROWS = (
+    "Spark's executors must write where the driver reads (S3; on a Spark cluster, a lake "
+    "folder every worker shares at the same path)"
+)
+DUCKDB_LOST_ROWS = "DuckDB wrote fewer rows than it computed (a disk full, or a bug to report)"
 
 
 def _check_written(
-    table: str, run_id: str, kind: str, rows: int, uri: str, files: int, written: int
+    table: str, run_id: str, kind: str, rows: int, uri: str, files: int, written: int, why: str
 ) -> None:
     if written != rows:
         raise PipelineFailed(
             f"transform of {table} in run {run_id} counted {rows} {kind} rows, but the "
-            f"{files} Parquet files written to {uri} hold {written}: Spark's executors "
-            "must write where the driver reads (S3; on a Spark cluster, a lake folder every "
-            "worker shares at the same path)"
+            f"{files} Parquet files written to {uri} hold {written}: {why}"
         )
 
 
