@@ -970,6 +970,28 @@ def test_rows_the_writer_loses_fail_the_step(
     assert not ctx.lake.exists(f"curated/bookings/run_id={RUN}/_stats.json")
 
 
+def test_rows_duckdb_loses_fail_the_step(
+    duckdb_frames: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rentalctl.pipeline import transform_duckdb
+
+    ctx = make_ctx(tmp_path)
+    insert(ctx, "bookings", BOOKINGS)
+    steps.extract(ctx, "bookings", RUN)
+    write = transform_duckdb.write_parquet  # the real writer, given all rows but one
+    monkeypatch.setattr(
+        transform_duckdb, "write_parquet", lambda lake, df, prefix: write(lake, df.limit(1), prefix)
+    )
+    with pytest.raises(PipelineFailed) as caught:
+        run_transform(ctx, "bookings", RUN, duckdb_frames)
+    assert str(caught.value) == (
+        "transform of bookings in run R1 counted 2 curated rows, but the 1 Parquet files "
+        f"written to file://{tmp_path}/home/lake/curated/bookings/run_id=R1 hold 1: DuckDB "
+        "wrote fewer rows than it computed (a disk full, or a bug to report)"
+    )
+    assert not ctx.lake.exists(f"curated/bookings/run_id={RUN}/_stats.json")
+
+
 def test_the_merge_stages_only_the_data_files_spark_wrote() -> None:
     prefix = "curated/bookings/run_id=R1/"
     listing = [
