@@ -135,6 +135,7 @@ def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> 
         "table": m.table,
         "mode": m.mode,
         "rows": m.rows,
+        "invalid_rows": m.invalid_rows,
         "files": len(m.files),
         "bookmark": m.bookmark,
         "lower": m.lower,

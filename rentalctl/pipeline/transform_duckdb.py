@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rentalctl.curated import REJECTED_ROWS_COLUMNS
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.tables import table as table_spec
 
@@ -74,6 +75,26 @@ def read_raw(session: Any, table: str, paths: list[Path]) -> Any:
         )
 
 
+def read_invalid(session: Any, table: str, path: Path) -> Any:
+    """The run's quarantined rows of ``table`` (all text columns: rawfiles.INVALID_FILE)."""
+    relation = session._conn.read_csv(
+        str(path),
+        header=True,
+        all_varchar=True,
+        delimiter=",",
+        quotechar='"',
+        escapechar='"',
+        allow_quoted_nulls=False,
+        compression="gzip",
+        encoding="utf-8",
+        strict_mode=True,
+        hive_partitioning=False,
+    )
+    view = f"rentalctl_invalid_{table_spec(table).name}"
+    relation.create_view(view, replace=True)
+    return session.table(view).select(*(name for name, _ in REJECTED_ROWS_COLUMNS))
+
+
 def materialise(session: Any, table: str, frame: Any) -> Any:
     """``frame`` computed once into a table (the stats and both outputs read it, as
     Spark's ``persist()`` makes them share one computation), as a DataFrame over that table."""
@@ -91,6 +112,7 @@ def release(session: Any, table: str) -> None:
     name = table_spec(table).name
     session._conn.execute(f"DROP TABLE IF EXISTS rentalctl_classified_{name}")
     session._conn.execute(f"DROP VIEW IF EXISTS rentalctl_raw_{name}")
+    session._conn.execute(f"DROP VIEW IF EXISTS rentalctl_invalid_{name}")
 
 
 def write_parquet(lake: Lake, frame: Any, prefix: str) -> tuple[str, int]:

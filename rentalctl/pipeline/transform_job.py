@@ -27,7 +27,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.curated import data_files, output_prefix
+from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import transform_duckdb
 from rentalctl.pipeline.frame_api import DUCKDB, engine_of
@@ -130,6 +130,31 @@ def _check_written(
         )
 
 
+def read_invalid(lake: Lake, session: Any, table: str, key: str) -> Any:
+    """The run's quarantined rows of ``table`` (``rawfiles.INVALID_FILE``: rows of
+    curated.rejected_rows as text, in the raw CSV dialect), read by ``session``."""
+    if engine_of(session) == DUCKDB:
+        return transform_duckdb.read_invalid(
+            session, table, transform_duckdb.lake_folder(lake, key)
+        )
+    from pyspark.sql import types as T
+
+    fields = [T.StructField(name, T.StringType()) for name, _ in REJECTED_ROWS_COLUMNS]
+    schema = T.StructType(fields)
+    return session.read.options(**CSV_OPTIONS).csv(spark_uri(lake, key), schema=schema)
+
+
+def with_invalid_values(stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The transform's stats with the rows quarantined at extraction: read and rejected, under
+    their own reason, which comes first."""
+    return {
+        **stats,
+        "rows_read": stats["rows_read"] + rows,
+        "rejected": stats["rejected"] + rows,
+        "rejected_by_reason": {INVALID_VALUE: rows, **stats["rejected_by_reason"]},
+    }
+
+
 def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
     """Whether the run's raw load of ``table`` found every row in the curated layer already,
     at its version or a newer one (``steps.load_raw``)."""
@@ -161,37 +186,48 @@ def run_transform(
         ctx.lake.delete_prefix(prefix)  # a retry starts clean
 
     result = empty_stats(spec.name)
-    if manifest.files and _all_curated(ctx, spec.name, run_id):
+    invalid = manifest.invalid_file
+    if manifest.files and not invalid and _all_curated(ctx, spec.name, run_id):
         # Nothing to do: transforming and merging rows already curated changes nothing.
         result.update(rows_read=manifest.rows, already_curated=manifest.rows)
-    elif manifest.files:
+    elif manifest.files or invalid:
         if spark is None:
             from rentalctl.spark import transform_session
 
             spark = transform_session(ctx.settings)
-        raw = read_raw_keys(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
-        # Computed once: the stats and both outputs read it, and the raw files are read once.
         on_duckdb = engine_of(spark) == DUCKDB
-        classified = classify(spec.name, raw, ctx.settings.fx_rates)
-        if on_duckdb:
-            classified = transform_duckdb.materialise(spark, spec.name, classified)
-        else:
-            classified = classified.persist()
+        quarantined = read_invalid(ctx.lake, spark, spec.name, invalid.key) if invalid else None
+        classified = None
         try:
-            result = stats(spec.name, classified)
-            if result["rows_read"] != manifest.rows:
-                raise PipelineFailed(
-                    f"raw {spec.name} of run {run_id}: read {result['rows_read']} rows, "
-                    f"the manifest lists {manifest.rows}"
-                )
-            curated, rejected = split(spec.name, classified, run_id)
-            _write_parquet(ctx.lake, curated, result["curated"], "curated", spec.name, run_id)
-            _write_parquet(ctx.lake, rejected, result["rejected"], "rejected", spec.name, run_id)
+            curated = rejected = None
+            if manifest.files:
+                raw = read_raw_keys(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
+                # Computed once: the stats and both outputs read it, the raw files read once.
+                classified = classify(spec.name, raw, ctx.settings.fx_rates)
+                if on_duckdb:
+                    classified = transform_duckdb.materialise(spark, spec.name, classified)
+                else:
+                    classified = classified.persist()
+                result = stats(spec.name, classified)
+                if result["rows_read"] != manifest.rows:
+                    raise PipelineFailed(
+                        f"raw {spec.name} of run {run_id}: read {result['rows_read']} rows, "
+                        f"the manifest lists {manifest.rows}"
+                    )
+                curated, rejected = split(spec.name, classified, run_id)
+            if quarantined is not None:
+                rejected = quarantined if rejected is None else rejected.unionByName(quarantined)
+            assert rejected is not None  # there are raw files, or quarantined rows
+            if curated is not None:
+                _write_parquet(ctx.lake, curated, result["curated"], "curated", spec.name, run_id)
+            rejected_rows = result["rejected"] + manifest.invalid_rows
+            _write_parquet(ctx.lake, rejected, rejected_rows, "rejected", spec.name, run_id)
         finally:
             if on_duckdb:
                 transform_duckdb.release(spark, spec.name)
-            else:
+            elif classified is not None:
                 classified.unpersist()
+    result = with_invalid_values(result, manifest.invalid_rows)
     ctx.lake.put_bytes(curated_prefix + STATS, json.dumps(result, indent=2).encode())
     log.info("transform %s %s: %s", spec.name, run_id, result)
     return result
