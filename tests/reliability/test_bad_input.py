@@ -199,6 +199,7 @@ class Row:
     values: dict[str, Any]
     reason: str | None = None
     curated: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] | None = None  # the rejected record, when not expected_record's
 
 
 @dataclass
@@ -778,6 +779,22 @@ def corpus(backend: str) -> list[Case]:
             ],
         ),
         Case(
+            "more decimal places than the column keeps (apartments.price = '12.345'; "
+            "coordinates past DECIMAL(10,7), one a negative tie)",
+            "rounded to the column's scale half away from zero, as MySQL stores them "
+            "(12.345 -> 12.35, -71.06000005 -> -71.0600001, 42.36000004 -> 42.3600000), and "
+            "curated",
+            [
+                apt(170, price="12.345", curated=dict(price=D("12.35"), price_usd=D("12.35"))),
+                attr(
+                    170,
+                    latitude="42.36000004",
+                    longitude="-71.06000005",
+                    curated=dict(latitude=D("42.3600000"), longitude=D("-71.0600001")),
+                ),
+            ],
+        ),
+        Case(
             "loosely typed SQLite values: padded or exponent numbers, extra trailing zeros, a "
             "float, ISO 'T' timestamps, dates without times, midnight times in DATE columns, "
             "UTF-8 text stored as a BLOB",
@@ -858,7 +875,10 @@ def expected_curated(r: Row) -> dict[str, Any]:
 
 def expected_record(r: Row) -> dict[str, Any]:
     """The raw row as rejected_rows.record shows it: the source values with their column types,
-    timestamps with six fractional digits, MySQL's zero date as null."""
+    timestamps with six fractional digits, MySQL's zero date as null; or the row's own
+    ``record`` (a quarantined row's, which shows the source's values as text)."""
+    if r.record is not None:
+        return r.record
     out: dict[str, Any] = {}
     for column in TABLES[r.table].columns:
         value = r.values[column.name]
@@ -979,12 +999,15 @@ EXPECTED_TABLES = {
 # --------------------------------------------------------------------------- unfit values
 
 STAMP1 = datetime(2025, 2, 1)  # far past the corpus's bookmarks and their lookback
+STAMP2 = datetime(2025, 3, 1)  # the fixed versions
 
 
 @dataclass
 class Unfit:
-    """A value its column's type cannot hold, written as a new row version; the run must fail
-    naming it, and after ``fixed`` replaces it the next run must curate the row."""
+    """A value its column's type cannot hold, written as a new row version: the run must go
+    on, quarantining the row as ``invalid_value`` with the record ``record`` would build plus
+    ``invalid`` (written out by hand); once a later version carries ``fixed`` the next run must
+    curate the row."""
 
     name: str
     table: str
@@ -993,10 +1016,11 @@ class Unfit:
     bad: Any
     fixed: Any
     curated: dict[str, Any]
-    shown: str  # how the error shows the value
+    invalid: str  # the record's ``_invalid`` text
     backends: tuple[str, ...] = ("sqlite", "mariadb")
     sql_mode: str = ""  # MariaDB: the session sql_mode that lets the value in
     raw_sql: str = ""  # SQLite: writes a value no parameter can carry (bytes that are not UTF-8)
+    recorded: Any = None  # how the record shows the bad value, when not as written
 
 
 SQLITE = ("sqlite",)
@@ -1009,7 +1033,7 @@ UNFIT = [
         bad="abc",
         fixed="100.00",
         curated={},
-        shown="'abc'",
+        invalid="price = 'abc' does not fit DECIMAL(12,2): not a number",
         backends=SQLITE,
     ),
     Unfit(
@@ -1020,18 +1044,7 @@ UNFIT = [
         bad="12,50",
         fixed="12.50",
         curated=dict(total_price=D("12.50"), total_price_usd=D("12.50")),
-        shown="'12,50'",
-        backends=SQLITE,
-    ),
-    Unfit(
-        "more decimal places than DECIMAL(12,2) keeps (apartments.price = '12.345')",
-        "apartments",
-        202,
-        "price",
-        bad="12.345",
-        fixed="12.35",
-        curated=dict(price=D("12.35"), price_usd=D("12.35")),
-        shown="'12.345'",
+        invalid="total_price = '12,50' does not fit DECIMAL(12,2): not a number",
         backends=SQLITE,
     ),
     Unfit(
@@ -1042,7 +1055,8 @@ UNFIT = [
         bad="100.0",
         fixed="10.0",
         curated=dict(bathrooms=D("10.0")),
-        shown="'100.0'",
+        invalid="bathrooms = '100.0' does not fit DECIMAL(3,1): more than 2 digits before the "
+        "point",
         backends=SQLITE,
     ),
     Unfit(
@@ -1053,7 +1067,8 @@ UNFIT = [
         bad=3000000000,
         fixed=3000,
         curated=dict(square_feet=3000),
-        shown="3000000000",
+        invalid="square_feet = 3000000000 does not fit INT: out of range (-2147483648 to "
+        "2147483647)",
         backends=SQLITE,
     ),
     Unfit(
@@ -1064,7 +1079,8 @@ UNFIT = [
         bad=9.3e18,
         fixed=42,
         curated=dict(user_id=42),
-        shown="9.3e+18",
+        invalid="user_id = 9.3e+18 does not fit BIGINT: out of range (-9223372036854775808 to "
+        "9223372036854775807)",
         backends=SQLITE,
     ),
     Unfit(
@@ -1075,7 +1091,7 @@ UNFIT = [
         bad="12abc",
         fixed=1,
         curated={},
-        shown="'12abc'",
+        invalid="apartment_id = '12abc' does not fit BIGINT: not a number",
         backends=SQLITE,
     ),
     Unfit(
@@ -1086,7 +1102,8 @@ UNFIT = [
         bad="2024-05-01 09:00:00+02:00",
         fixed="2024-05-01 07:00:00",
         curated=dict(booking_date=datetime(2024, 5, 1, 7)),
-        shown="'2024-05-01 09:00:00+02:00'",
+        invalid="booking_date = '2024-05-01 09:00:00+02:00' does not fit DATETIME: expected "
+        "YYYY-MM-DD[ HH:MM:SS[.ffffff]]",
         backends=SQLITE,
     ),
     Unfit(
@@ -1097,20 +1114,10 @@ UNFIT = [
         bad="placeholder",
         fixed="Café",
         curated=dict(title="Café"),
-        shown="",
+        invalid="title = b'Caf\\xe9' does not fit VARCHAR(255): bytes that are not UTF-8 text",
         backends=SQLITE,
         raw_sql="UPDATE apartments SET title = CAST(X'436166E9' AS TEXT) WHERE id = 203",
-    ),
-    Unfit(
-        "a watermark that is not a timestamp (apartments.last_modified_timestamp = 'yesterday')",
-        "apartments",
-        204,
-        "last_modified_timestamp",
-        bad="yesterday",
-        fixed=stamp(STAMP1),
-        curated={},
-        shown="'yesterday'",
-        backends=SQLITE,
+        recorded="Caf\\xe9",
     ),
     Unfit(
         "an impossible day (bookings.checkin_date = '2024-02-30', which MariaDB keeps under "
@@ -1121,7 +1128,8 @@ UNFIT = [
         bad="2024-02-30",
         fixed="2024-06-02",
         curated=dict(checkin_date=date(2024, 6, 2), nights=3),
-        shown="'2024-02-30'",
+        invalid="checkin_date = '2024-02-30' does not fit DATE: no such date or time (day is "
+        "out of range for month)",
         sql_mode="STRICT_ALL_TABLES,ALLOW_INVALID_DATES",
     ),
     Unfit(
@@ -1132,25 +1140,104 @@ UNFIT = [
         bad="2024-00-10 12:00:00",
         fixed="2024-01-10 12:00:00",
         curated=dict(viewed_at=datetime(2024, 1, 10, 12)),
-        shown="'2024-00-10 12:00:00'",
+        invalid="viewed_at = '2024-00-10 12:00:00' does not fit DATETIME: no such date or time "
+        "(month must be in 1..12)",
     ),
 ]
+# The one value that still fails its table: a watermark whose highest value is no timestamp
+# leaves no place to put the bookmark.
+WATERMARK = Unfit(
+    "a watermark that is not a timestamp (apartments.last_modified_timestamp = 'yesterday')",
+    "apartments",
+    204,
+    "last_modified_timestamp",
+    bad="yesterday",
+    fixed=stamp(STAMP2),
+    curated={},
+    invalid="",
+    backends=SQLITE,
+)
 
 
-def unfit_row(case: Unfit, n: int) -> Row:
-    r = row(case.table, case.key, curated=case.curated, **{case.column: case.bad})
+def as_source_gives(value: Any, column: Any, backend: str) -> str | None:
+    """A value written to the source as a quarantined record shows it (the source's value as
+    text): SQLite hands back what it stored (the test writes text, integers and floats as
+    they are); MariaDB hands back its typed value, a DATETIME without zero microseconds."""
+    if value is None:
+        return None
+    if backend == "mariadb" and column.kind is Kind.DATETIME:
+        moment = datetime.fromisoformat(value)
+        return moment.isoformat(sep=" ") if moment.microsecond else str(moment)
+    return value if isinstance(value, str) else repr(value)
+
+
+def unfit_row(case: Unfit, n: int, backend: str) -> Row:
+    """The row version holding the bad value, expected rejected as ``invalid_value``."""
+    r = row(case.table, case.key, "invalid_value", **{case.column: case.bad})
     if case.table != "user_viewing":
         r.values.setdefault("last_modified_timestamp", stamp(STAMP1 + timedelta(seconds=n)))
-        r.values[case.column] = case.bad
+    r.values[case.column] = case.bad
+    r.record = {
+        c.name: as_source_gives(r.values[c.name], c, backend)
+        for c in TABLES[case.table].columns
+        if c.name != case.column
+    }
+    # The bad value as the source hands it over: text as written (MariaDB returns a date it
+    # cannot type as its text), unless the case says otherwise.
+    written = case.bad if isinstance(case.bad, str) else repr(case.bad)
+    r.record[case.column] = written if case.recorded is None else case.recorded
+    r.record["_invalid"] = case.invalid
     return r
 
 
-def fails_naming(
-    home: Path, source: SourceDB, case: Unfit, before: Any, marks: dict[str, Any]
-) -> str:
-    """Run; it must fail at Extract with one error line naming the table, the column, the key
-    and the value, and leave the bookmarks, the warehouse and the lake as they were. Returns
-    the outcome for the report."""
+def fixed_row(case: Unfit, bad: Row, n: int) -> Row:
+    """The later version of the row with the value fixed, expected curated."""
+    r = Row(case.table, {**bad.values, case.column: case.fixed}, curated=case.curated)
+    if case.table != "user_viewing" and case.column != "last_modified_timestamp":
+        r.values["last_modified_timestamp"] = stamp(STAMP2 + timedelta(seconds=n))
+    return r
+
+
+def write_fix(source: SourceDB, fixed: Row) -> None:
+    """Update the source row to its fixed version (every column, the watermark included)."""
+    key = CURATED[fixed.table].key
+    names = [n for n in TABLES[fixed.table].column_names if n != key]
+    sql = f"UPDATE `{fixed.table}` SET {', '.join(f'`{n}` = ?' for n in names)} WHERE `{key}` = ?"
+    source.execute(sql, [[*(fixed.values[n] for n in names), fixed.values[key]]])
+
+
+def quarantined(home: Path, source: SourceDB, rows: dict[str, list[Row]]) -> list[Row]:
+    """Write every unfit value of the backend as a new row version and run once: the run must
+    succeed, each such row be in rejected_rows once as invalid_value with its exact record,
+    and every corpus row stay where it was. Returns the bad rows."""
+    unfit = [u for u in UNFIT if source.backend in u.backends]
+    bad = [unfit_row(u, n, source.backend) for n, u in enumerate(unfit, start=1)]
+    for u, r in zip(unfit, bad, strict=True):
+        source.insert(u.table, [r.values], u.sql_mode)
+        if u.raw_sql:
+            source.execute(u.raw_sql)
+    record = run_ok(home, source)
+    for table in TABLES:
+        count = sum(1 for r in bad if r.table == table)
+        got = record["summary"][table]["rejected_by_reason"].get("invalid_value", 0)
+        assert got == count, (table, record["summary"][table])
+    got_rows = [(t, k, reason, rec) for t, k, reason, rec in rejected_rows(home)]
+    for r in bad:
+        key = str(r.values[CURATED[r.table].key])
+        assert [g for g in got_rows if g[0] == r.table and g[1] == key] == [
+            (r.table, key, "invalid_value", r.record)
+        ], r.table
+    assert_nothing_else(home, {t: rows[t] + [r for r in bad if r.table == t] for t in TABLES})
+    return bad
+
+
+def watermark_fails(home: Path, source: SourceDB) -> Row:
+    """A watermark whose highest value is not a timestamp: the run of its table fails at
+    Extract naming the column and the value, and changes nothing. Returns the fixed row."""
+    before, marks = warehouse_snapshot(home), bookmarks(home)
+    case = WATERMARK
+    bad = row(case.table, case.key, last_modified_timestamp=case.bad)
+    source.insert(case.table, [bad.values])
     done = rentalctl(home, source, *NO_GATE, "run", "--tables", case.table)
     assert done.exit_code == 1, done.output
     assert done.record["status"] == "FAILED"
@@ -1159,35 +1246,75 @@ def fails_naming(
     assert states[f"ExtractLoad[{case.table}]"] == "FAILED", states
     assert "Transform" not in states and "CommitBookmarks" not in states, states
     (line,) = done.errors
-    assert f"{case.table}" in line and f"{case.column}" in line, line
-    if case.raw_sql:
-        assert "not UTF-8" in line, line
-    else:
-        key = CURATED[case.table].key
-        assert f"{case.table}.{case.column} = {case.shown}" in line or (
-            f"{case.table}.{case.column}: its highest value {case.shown}" in line
-        ), line
-        if case.column != TABLES[case.table].watermark:
-            assert f"({key} {case.key})" in line, line
+    assert f"{case.table}.{case.column}: its highest value '{case.bad}'" in line, line
     assert "no bookmark moved" in line, line
     assert bookmarks(home) == marks
     assert warehouse_snapshot(home) == before
     assert unfinished_lake_files(home) == []
-    run_id = done.record["run_id"]
-    assert not [p for p in (home / "lake" / "raw").rglob("*") if run_id in str(p)]
-    return (
-        f"run fails at Extract with exit 1, one error line naming {case.table}.{case.column}"
-        f"{'' if case.raw_sql or case.column == TABLES[case.table].watermark else ', the key'}"
-        " and the value; bookmarks, warehouse and lake unchanged; once the value is fixed the "
-        "next run curates the row"
-    )
+    assert not [p for p in (home / "lake" / "raw").rglob("*") if done.record["run_id"] in str(p)]
+    fixed = Row(case.table, {**bad.values, case.column: case.fixed})
+    write_fix(source, fixed)
+    return fixed
 
 
-def fix(source: SourceDB, case: Unfit) -> None:
-    key = CURATED[case.table].key
-    source.execute(
-        f"UPDATE `{case.table}` SET `{case.column}` = ? WHERE `{key}` = ?", [[case.fixed, case.key]]
-    )
+def unfit_values(home: Path, source: SourceDB, rows: dict[str, list[Row]], reliability: Record):
+    """Values no column type can hold: quarantined in one run that goes on, then fixed by later
+    versions and curated (a user_viewing row, append-only, by a backfill of its day)."""
+    bad = quarantined(home, source, rows)
+    before_fix = placements(home, {t: [r for r in bad if r.table == t] for t in TABLES})
+    fixed_watermark = watermark_fails(home, source) if source.backend == "sqlite" else None
+
+    unfit = [u for u in UNFIT if source.backend in u.backends]
+    fixed = [fixed_row(u, r, n) for n, (u, r) in enumerate(zip(unfit, bad, strict=True), 1)]
+    for r in fixed:
+        write_fix(source, r)
+    run_ok(home, source)
+    if any(r.table == "user_viewing" for r in fixed):
+        done = rentalctl(
+            home,
+            source,
+            *NO_GATE,
+            "backfill",
+            "--since",
+            "2024-01-10",
+            "--until",
+            "2024-01-10",
+            "--tables",
+            "user_viewing",
+        )
+        assert done.exit_code == 0 and done.record["status"] == "SUCCEEDED", done.output
+    later = [*fixed, *([fixed_watermark] if fixed_watermark else [])]
+    every = {t: rows[t] + [r for r in [*bad, *later] if r.table == t] for t in TABLES}
+    assert_nothing_else(home, every)
+    after_fix = placements(home, {t: [r for r in later if r.table == t] for t in TABLES})
+    for u, b, f in zip(unfit, bad, fixed, strict=True):
+        lost = lost_of([b], before_fix)
+        if lost == "nothing":
+            lost = lost_of([f], after_fix)
+        assert lost == "nothing", (u.name, lost)
+        reliability(
+            "bad-input",
+            f"{u.name} ({source.backend})",
+            f"the run goes on: the row version is quarantined in curated.rejected_rows once, as "
+            f"invalid_value, its record the source row as text plus _invalid naming "
+            f"{u.table}.{u.column}, the value and why; every other row is placed as before; "
+            "a later version with the value fixed is curated by the next "
+            + (
+                "backfill of its day (an append-only table)" if u.table == "user_viewing" else "run"
+            ),
+            lost,
+        )
+    if fixed_watermark:
+        lost = lost_of([fixed_watermark], after_fix)
+        assert lost == "nothing", lost
+        reliability(
+            "bad-input",
+            f"{WATERMARK.name} ({source.backend})",
+            "the run of the table fails at Extract with exit 1, one error line naming the column "
+            "and its highest value (no bookmark can be placed); bookmarks, warehouse and lake "
+            "unchanged; once the value is fixed the next run curates the row",
+            lost,
+        )
 
 
 def test_bad_input_corpus(source: SourceDB, tmp_path: Path, reliability: Record) -> None:
@@ -1224,27 +1351,4 @@ def test_bad_input_corpus(source: SourceDB, tmp_path: Path, reliability: Record)
         assert lost == "nothing", (case.name, lost)
         reliability("bad-input", f"{case.name} ({source.backend})", case.outcome, lost)
 
-    # Values no column type can hold: each fails its run, alone, and is then fixed.
-    before, marks = warehouse_snapshot(home), bookmarks(home)
-    unfit = [u for u in UNFIT if source.backend in u.backends]
-    fixed: dict[str, list[Row]] = {t: [] for t in TABLES}
-    outcomes = []
-    for n, u in enumerate(unfit, start=1):
-        bad = unfit_row(u, n)
-        source.insert(u.table, [bad.values], u.sql_mode)
-        if u.raw_sql:
-            source.execute(u.raw_sql)
-        outcomes.append(fails_naming(home, source, u, before, marks))
-        fix(source, u)
-        bad.values[u.column] = u.fixed
-        fixed[u.table].append(bad)
-
-    run_ok(home, source)
-    every = {t: rows[t] + fixed[t] for t in TABLES}
-    where = placements(home, every)
-    assert_nothing_else(home, every)
-    for u, outcome in zip(unfit, outcomes, strict=True):
-        (r,) = [r for r in fixed[u.table] if r.values[CURATED[u.table].key] == u.key]
-        lost = lost_of([r], where)
-        assert lost == "nothing", (u.name, lost)
-        reliability("bad-input", f"{u.name} ({source.backend})", outcome, lost)
+    unfit_values(home, source, rows, reliability)
