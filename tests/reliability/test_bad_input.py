@@ -952,11 +952,11 @@ def mismatches(home: Path, case: Case) -> list[str]:
             got = [(k, why) for t, k, why, rec in rejected if t == r.table and rec == record]
             want = [(None if r.values[key] is None else str(r.values[key]), r.reason)]
         if got != want:
-            diff = {
-                k: (v, got[0].get(k))
-                for k, v in want[0].items()
-                if isinstance(want[0], dict) and got and got[0].get(k) != v
-            }
+            diff = (
+                {k: (v, got[0].get(k)) for k, v in want[0].items() if got and got[0].get(k) != v}
+                if isinstance(want[0], dict)
+                else {}
+            )
             out.append(
                 f"{case.name}: {r.table} {key}={r.values[key]!r}: want {want}, got {got}"
                 f" (differs: {diff})"
