@@ -387,22 +387,33 @@ def dynamodb_serialising_item_writes(
     """moto in process, with DynamoDB's per-item atomicity: moto evaluates a conditional
     UpdateItem and applies it in separate steps, so concurrent requests can all pass the same
     condition; DynamoDB applies writes to one item one at a time. A lock around moto's UpdateItem
-    restores that, so what is tested is rentalctl's condition under concurrent requests."""
+    and TransactWriteItems restores that, so what is tested is rentalctl's condition under
+    concurrent requests."""
     from moto import mock_aws
     from moto.dynamodb.models import DynamoDBBackend
 
     from rentalctl import aws
 
-    one_at_a_time = threading.Lock()
-    real = DynamoDBBackend.update_item
-
-    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with one_at_a_time:
-            return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+    one_at_a_time = threading.RLock()  # TransactWriteItems calls UpdateItem inside
+    # A bookmark moves in one TransactWriteItems (the bookmark and its history entry), which
+    # moto checks and applies in separate steps too: it takes the same lock.
+    for name in ("update_item", "transact_write_items"):
+        monkeypatch.setattr(DynamoDBBackend, name, one_item_at_a_time(one_at_a_time, name))
     with mock_aws():
         yield aws.session(aws_credentials)
+
+
+def one_item_at_a_time(lock: Any, name: str) -> Any:
+    """moto's DynamoDBBackend method ``name``, applied under ``lock``."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    real = getattr(DynamoDBBackend, name)
+
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return real(self, *args, **kwargs)
+
+    return locked
 
 
 def race(

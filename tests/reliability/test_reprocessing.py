@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def reference(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Reference:
-    return clean_reference(tmp_path_factory, spark)
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    return clean_reference(tmp_path_factory)
 
 
 def served(snapshot: dict[str, Counter[tuple[Any, ...]]]) -> dict[str, Any]:

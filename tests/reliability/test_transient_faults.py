@@ -640,7 +640,8 @@ def _throttled(event_name: str, request: Any) -> Any:
 
 
 ATTEMPTS = 9  # botocore's max_attempts of 8 in rentalctl/aws.py means 8 retries after the first
-UPDATE_ITEM = "before-send.dynamodb.UpdateItem"
+# A bookmark moves with its history entry in one transaction.
+BOOKMARK_COMMIT = "before-send.dynamodb.TransactWriteItems"
 PUT_ITEM = "before-send.dynamodb.PutItem"
 PUT_OBJECT = "before-send.s3.PutObject"
 T1 = "2025-03-31 23:45:22.819245"
@@ -694,26 +695,26 @@ def test_dynamodb_throttling_is_absorbed_or_reported_with_nothing_half_written(
     # What absorbs the faults: botocore's adaptive mode, 8 retries after the first attempt.
     assert store._client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 9}
 
-    aws_faults.throttle(UPDATE_ITEM, 3)
+    aws_faults.throttle(BOOKMARK_COMMIT, 3)
     store.commit_bookmark("bookings", T1, T2, "RUN-A")
-    assert aws_faults.attempts[UPDATE_ITEM] == 4
+    assert aws_faults.attempts[BOOKMARK_COMMIT] == 4
     assert len(aws_faults.sleeps) >= 3  # a back-off before each retry
     expected = {"state.bookmarks": Counter([("bookings", T2, "RUN-A")])}
     assert stored_bookmark(store) == expected
     reliability(
         "transient",
-        "DynamoDB throttles the bookmark commit (UpdateItem) three times",
+        "DynamoDB throttles the bookmark commit (TransactWriteItems) three times",
         "botocore's adaptive retries (max_attempts 8) absorb it: the fourth attempt moves the "
         "bookmark, once",
         lost(expected, stored_bookmark(store)),
     )
 
     aws_faults.attempts.clear()
-    aws_faults.throttle(UPDATE_ITEM, 100)
+    aws_faults.throttle(BOOKMARK_COMMIT, 100)
     with pytest.raises(ResourceUnavailable) as caught:
         store.commit_bookmark("bookings", T2, "2025-04-02 00:00:00.000000", "RUN-B")
     assert caught.value.exit_code == 3
-    assert aws_faults.attempts[UPDATE_ITEM] == ATTEMPTS
+    assert aws_faults.attempts[BOOKMARK_COMMIT] == ATTEMPTS
     message = str(caught.value)
     assert "dynamodb://rentalctl-state" in message
     assert "still throttled" in message and "ThrottlingException" in message
@@ -721,7 +722,7 @@ def test_dynamodb_throttling_is_absorbed_or_reported_with_nothing_half_written(
     assert stored_bookmark(store) == expected  # neither moved nor marked by RUN-B
     reliability(
         "transient",
-        "DynamoDB throttles the bookmark commit (UpdateItem) on every attempt",
+        "DynamoDB throttles the bookmark commit (TransactWriteItems) on every attempt",
         "After 9 attempts the commit fails with ResourceUnavailable (exit code 3, retried by "
         "the state machine) naming the table and 'still throttled'; the bookmark keeps its "
         "value and run",
@@ -760,9 +761,9 @@ def test_dynamodb_write_applied_but_its_response_lost_is_not_a_conflict(
 
     store = dynamo
 
-    aws_faults.lose_response(UPDATE_ITEM, 1)
+    aws_faults.lose_response(BOOKMARK_COMMIT, 1)
     store.commit_bookmark("bookings", T1, T2, "RUN-A")  # botocore repeats the applied write
-    assert aws_faults.attempts[UPDATE_ITEM] == 2
+    assert aws_faults.attempts[BOOKMARK_COMMIT] == 2
     expected = {"state.bookmarks": Counter([("bookings", T2, "RUN-A")])}
     assert stored_bookmark(store) == expected
     with pytest.raises(BookmarkConflict):  # another run's commit from the same value still loses
