@@ -10,9 +10,11 @@ rejection reason (the rejected record is the raw row, which the corpus itself st
 run, every source row must be in exactly one of the two places.
 
 Values a column's type cannot hold at all (text in a DECIMAL, 30 February, an integer past the
-column's range…) cannot reach the typed raw layer, so they are not rejected: the run fails at
-Extract with exit 1 and one line naming the table, the column, the row's key and the value;
-bookmarks and the warehouse stay as they were; once the value is fixed, the next run curates it.
+column's range…) cannot reach the typed raw layer: their rows are quarantined, each in
+curated.rejected_rows once as ``invalid_value`` with the source row as text and ``_invalid``
+naming the column, the value and the problem, and the run goes on; once the value is fixed by a
+later version, the next run curates the row. Only a watermark whose highest value is not a
+timestamp still fails its table: no bookmark can be placed after it.
 """
 
 from __future__ import annotations
