@@ -125,7 +125,7 @@ RESTORE = {
 RETYPE_PRICE = Drift(
     {
         "sqlite": "bookings.total_price retyped to REAL (binary floats), then holding "
-        "0.1 + 0.2 = 0.30000000000000004",
+        "0.1 + 0.2 = 0.30000000000000004 and 'abc'",
         "mariadb": "bookings.total_price retyped DECIMAL(12,2) -> VARCHAR(20), then holding 'abc'",
     },
     {
