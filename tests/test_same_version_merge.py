@@ -59,7 +59,7 @@ def test_a_newer_version_still_wins_over_greater_columns(ctx: Context) -> None:
 
 def test_another_row_of_the_curated_version_is_not_already_curated(ctx: Context) -> None:
     raw = (
-        "(1, 'Loft', 's', 100, 'EUR', '2024-01-01', 1, '{t}', '{run}', now())".format(t=T, run=run)
+        f"(1, 'Loft', 's', 100, 'EUR', '2024-01-01', 1, '{T}', '{run}', now())"
         for run in ("R1", "R3")
     )
     with ctx.warehouse() as w:  # R1 and R3 read the same row; R2 another row of its version
