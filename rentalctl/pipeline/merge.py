@@ -54,6 +54,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
     the run record). Raises PipelineFailed, merging nothing, when the quality gate fails."""
     ordered = [t for t in TABLES if t in tables]
     report = {t: read_stats(ctx, t, run_id) for t in ordered}
+    quality.add_warnings(ctx, run_id, report)
     quality.gate(report, ctx.settings.max_rejected_share)
 
     with ctx.warehouse() as warehouse:

@@ -6,6 +6,9 @@ curated layer does not know). The gate runs before anything is merged: when a ta
 larger share of its rows than ``quality.max_rejected_share``, the run fails (exit 1), nothing
 is merged, no bookmark moves, and the next run meets the same rows until they are fixed or the
 threshold is changed.
+
+A table also carries ``warnings``: what went through but deserves a look, such as rows dated
+after the source's clock plus the allowed skew (processed; the bookmark does not follow them).
 """
 
 from __future__ import annotations
@@ -33,6 +36,18 @@ def gate(stats: dict[str, dict[str, Any]], max_share: float) -> None:
             f"data-quality gate: {'; '.join(failures)}, above quality.max_rejected_share "
             f"{max_share * 100:g}%; nothing was merged"
         )
+
+
+def add_warnings(ctx: Any, run_id: str, report: dict[str, dict[str, Any]]) -> None:
+    """Add each table's warnings from its extract manifest: rows dated in the future."""
+    from rentalctl.pipeline.extract import future_message
+    from rentalctl.pipeline.rawfiles import read_manifest
+
+    for table, stats in report.items():
+        manifest = read_manifest(ctx.lake, table, run_id)
+        if manifest.future_rows:
+            stats["future_dated"] = manifest.future_rows
+            stats["warnings"] = [future_message(manifest)]
 
 
 def save(state: Any, run_id: str, report: dict[str, Any]) -> None:

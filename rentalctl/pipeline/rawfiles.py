@@ -69,6 +69,11 @@ class Manifest:
     # holds them as curated.rejected_rows rows (gzip CSV, the same dialect; None when none).
     invalid_rows: int = 0
     invalid_file: PartFile | None = None
+    # Where the bookmark moves after the run: ``high``, or below it when rows are dated after
+    # the source's clock plus the allowed skew (``future_rows`` of them, after ``future_after``).
+    bookmark_high: str | int | None = None
+    future_rows: int = 0
+    future_after: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -77,6 +82,7 @@ class Manifest:
     def from_json(cls, data: bytes) -> Manifest:
         doc = json.loads(data)
         doc["files"] = [PartFile(**f) for f in doc["files"]]
+        doc.setdefault("bookmark_high", doc["high"])  # written before the cap existed
         if doc.get("invalid_file"):
             doc["invalid_file"] = PartFile(**doc["invalid_file"])
         return cls(**doc)

@@ -25,6 +25,7 @@ from rentalctl.pipeline.extract import (
     backfill_window,
     extract_table,
     incremental_window,
+    reaches,
 )
 from rentalctl.pipeline.rawfiles import Manifest, read_manifest
 from rentalctl.tables import table
@@ -120,19 +121,22 @@ class BookmarkMove:
 
 def commit_bookmarks(ctx: Context, run_id: str, tables: list[str]) -> list[BookmarkMove]:
     """Move each table's bookmark to the high mark its extract recorded. Runs only after the
-    run's data is committed in the warehouse. Backfills and empty tables move nothing; a
-    bookmark that changed since the extract raises BookmarkConflict for that table."""
+    run's data is committed in the warehouse. Backfills and empty tables move nothing, and no
+    bookmark moves past the source's clock plus the allowed skew (``extract.bookmark_cap``);
+    a bookmark that changed since the extract raises BookmarkConflict for that table."""
     moves = []
     for name in tables:
         manifest = read_manifest(ctx.lake, table(name).name, run_id)
+        new = manifest.bookmark_high  # high, or below rows dated in the future
         if (
             manifest.mode == "backfill"
-            or manifest.high is None
-            or manifest.high == manifest.bookmark
+            or new is None
+            or new == manifest.bookmark
+            or (manifest.bookmark is not None and not reaches(new, manifest.bookmark))
         ):
             moves.append(BookmarkMove(name, manifest.bookmark, manifest.bookmark, False))
             continue
-        ctx.state.commit_bookmark(name, manifest.bookmark, manifest.high, run_id)
-        log.info("bookmark %s: %s -> %s", name, manifest.bookmark, manifest.high)
-        moves.append(BookmarkMove(name, manifest.bookmark, manifest.high, True))
+        ctx.state.commit_bookmark(name, manifest.bookmark, new, run_id)
+        log.info("bookmark %s: %s -> %s", name, manifest.bookmark, new)
+        moves.append(BookmarkMove(name, manifest.bookmark, new, True))
     return moves
