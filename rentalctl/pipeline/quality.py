@@ -39,12 +39,17 @@ def gate(stats: dict[str, dict[str, Any]], max_share: float) -> None:
 
 
 def add_warnings(ctx: Any, run_id: str, report: dict[str, dict[str, Any]]) -> None:
-    """Add each table's warnings from its extract manifest: rows dated in the future."""
+    """Add each table's warnings from its extract manifest: rows dated in the future. (A
+    table without a manifest, as in a merge of transform output written by other means, has
+    none.)"""
     from rentalctl.pipeline.extract import future_message
-    from rentalctl.pipeline.rawfiles import read_manifest
+    from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, run_prefix
 
     for table, stats in report.items():
-        manifest = read_manifest(ctx.lake, table, run_id)
+        key = run_prefix(table, run_id) + MANIFEST
+        if not ctx.lake.exists(key):
+            continue
+        manifest = Manifest.from_json(ctx.lake.get_bytes(key))
         if manifest.future_rows:
             stats["future_dated"] = manifest.future_rows
             stats["warnings"] = [future_message(manifest)]
