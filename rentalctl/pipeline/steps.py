@@ -27,7 +27,7 @@ from rentalctl.pipeline.extract import (
     incremental_window,
     reaches,
 )
-from rentalctl.pipeline.rawfiles import Manifest, read_manifest
+from rentalctl.pipeline.rawfiles import Manifest, read_manifest, verify_files
 from rentalctl.tables import table
 
 if TYPE_CHECKING:
@@ -72,13 +72,14 @@ def extract(
 
 def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
     """Load the run's extracted files of one table into ``raw.<table>`` (replacing that run's
-    rows, so a repeated load never duplicates). Failed runs' rows of the table that are still to
-    be discarded go first (``rentalctl.pipeline.settle``). Returns the rows loaded and how many
-    of them the curated layer does not hold yet (``not_curated``; the transform skips a table
-    where that is 0)."""
+    rows, so a repeated load never duplicates), once every file is found as its manifest lists
+    it. Failed runs' rows of the table that are still to be discarded go first
+    (``rentalctl.pipeline.settle``). Returns the rows loaded and how many of them the curated
+    layer does not hold yet (``not_curated``; the transform skips a table where that is 0)."""
     from rentalctl.pipeline.settle import discard_pending
 
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
+    verify_files(ctx.lake, manifest)  # before COPY too: Redshift would load whatever is there
     discard_pending(ctx, manifest.table)
     with ctx.warehouse() as warehouse:
         rows = warehouse.load_raw(ctx.lake, manifest)

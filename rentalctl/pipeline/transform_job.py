@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rentalctl.curated import data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.pipeline.rawfiles import read_manifest, verify_files
 from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ def run_transform(
             from rentalctl.spark import local_session
 
             spark = local_session(ctx.settings.spark_master)
+        verify_files(ctx.lake, manifest)  # Spark reads the files again after the raw load
         raw = read_raw(spark, spec.name, [spark_uri(ctx.lake, f.key) for f in manifest.files])
         # Persisted: the stats and both outputs read it, and the raw files are read once.
         classified = classify(spec.name, raw, ctx.settings.fx_rates).persist()
