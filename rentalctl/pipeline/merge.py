@@ -55,7 +55,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
     ordered = [t for t in TABLES if t in tables]
     report = {t: read_stats(ctx, t, run_id) for t in ordered}
     quality.add_warnings(ctx, run_id, report)
-    quality.gate(report, ctx.settings.max_rejected_share)
+    quality.gate(report, ctx.settings.max_rejected_share, ctx.settings.quality_min_rows)
 
     with ctx.warehouse() as warehouse:
         dialect = warehouse.dialect
