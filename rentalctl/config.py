@@ -255,6 +255,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
     home_raw = get("home")
     if not isinstance(home_raw, str) or not home_raw.strip():
         raise InvalidSetting("home", home_raw, "a directory path", origin("home"))
+    if "\\" in home_raw:
+        raise InvalidSetting("home", home_raw, urls.NO_BACKSLASH, origin("home"))
     home = (cwd / Path(home_raw).expanduser()).resolve()
 
     def url(key: str) -> str:
