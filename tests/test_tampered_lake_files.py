@@ -74,8 +74,8 @@ def test_on_s3_a_changed_object_is_refused_before_any_copy(aws_credentials: str)
 
     from rentalctl import aws
     from rentalctl.adapters.lake_s3 import S3Lake
-    from rentalctl.pipeline.rawfiles import Manifest, PartFile, verify_files
-    from rentalctl.tables import TABLES
+    from rentalctl.pipeline.rawfiles import PartFile, verify_files
+    from tests.test_warehouse_redshift import manifest as bookings_manifest
 
     key = "raw/bookings/run_id=R1/part-00000.csv.gz"
     written = gzip.compress(b'booking_status\n"confirmed"\n', mtime=0)
@@ -86,21 +86,8 @@ def test_on_s3_a_changed_object_is_refused_before_any_copy(aws_credentials: str)
         )
         lake = S3Lake("lake", "dev", boto3_session=session)
         lake.put_bytes(key, written)
-        manifest = Manifest(
-            table="bookings",
-            run_id="R1",
-            mode="full",
-            watermark_column="last_modified_timestamp",
-            bookmark=None,
-            lower=None,
-            high="2025-01-01 00:00:00.000000",
-            since=None,
-            until=None,
-            extracted_at="2025-01-02T00:00:00.000000Z",
-            columns=list(TABLES["bookings"].column_names),
-            rows=1,
-            files=[PartFile(key, 1, len(written), hashlib.sha256(written).hexdigest())],
-        )
+        digest = hashlib.sha256(written).hexdigest()
+        manifest = bookings_manifest(files=[PartFile(key, 1, len(written), digest)])
         verify_files(lake, manifest)  # as written: no complaint
         changed = gzip.compress(b'booking_status\n"pending__"\n', mtime=0)
         lake.put_bytes(key, changed)
