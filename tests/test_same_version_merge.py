@@ -84,3 +84,16 @@ def test_another_row_of_the_curated_version_is_not_already_curated(ctx: Context)
             counted[run] = w.query(sql, [run])[0][0]
     # R3 read R1's row again; R2's row differs from it in `source`.
     assert counted == {"R2": 1, "R3": 0}
+
+
+def test_the_already_curated_count_nests_no_correlation_two_levels_deep() -> None:
+    """Redshift refuses a correlated reference that skips a query level; every subquery of the
+    count refers to the outer raw row from one level down only."""
+    import sqlglot
+    from sqlglot import exp
+
+    for table in ("apartments", "apartment_attributes", "user_viewing", "bookings"):
+        tree = sqlglot.parse_one(curated_sql.not_curated_sql(table, "%s"), read="redshift")
+        subqueries = list(tree.find_all(exp.Exists))
+        assert subqueries
+        assert all(s.this.find(exp.Exists) is None for s in subqueries), table

@@ -146,22 +146,24 @@ def not_curated_sql(table: str, placeholder: str) -> str:
     would change nothing: the merge takes new keys and newer versions only, and a rejected row
     version is recorded once."""
     spec = CURATED[table]
-    key = q(spec.key)
-    newer = ""
-    if spec.version:
-        # At the same version the curated row may be another row of that version (the merge
-        # then decides between the two): the raw row counts as curated only when an earlier
-        # run read that very row (every column the same), so its merge has already decided.
-        version = q(spec.version)
-        same_row = " AND ".join(_same("x", "r", c) for c in SOURCE_TABLES[table].column_names)
-        newer = (
-            f" AND (c.{version} > r.{version} OR (c.{version} = r.{version} AND EXISTS ("
-            f"SELECT 1 FROM raw.{q(table)} x WHERE x.{key} = r.{key} "
-            f"AND x.{q('_run_id')} <> r.{q('_run_id')} AND {same_row})))"
+    key, raw, run = q(spec.key), f"raw.{q(table)}", q("_run_id")
+    select = f"SELECT COUNT(*) FROM {raw} r WHERE r.{run} = {placeholder} "
+    if not spec.version:
+        return (
+            select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key})"
         )
+    # At the same version the curated row may be another row of that version (the merge then
+    # decides between the two): the raw row counts as curated only when an earlier run read
+    # that very row (every column the same), so its merge has already decided. Written as two
+    # subqueries of one level each: Redshift refuses a correlation that skips a level.
+    version = q(spec.version)
+    same_row = " AND ".join(_same("x", "r", c) for c in SOURCE_TABLES[table].column_names)
     return (
-        f"SELECT COUNT(*) FROM raw.{q(table)} r WHERE r.{q('_run_id')} = {placeholder} "
-        f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key}{newer})"
+        select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key} "
+        f"AND c.{version} > r.{version}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c, {raw} x "
+        f"WHERE c.{key} = r.{key} AND c.{version} = r.{version} AND x.{key} = r.{key} "
+        f"AND x.{run} <> r.{run} AND {same_row})"
     )
 
 
