@@ -35,6 +35,7 @@ ENV_OVERRIDES = {
     "RENTALCTL_WAREHOUSE_URL": "warehouse.url",
     "RENTALCTL_STATE_URL": "state.url",
     "RENTALCTL_SPARK_MASTER": "spark.master",
+    "RENTALCTL_ENGINE": "transform.engine",
 }
 DEFAULT_FX_RATES = {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
 DEFAULT_TIMESTAMP_LOOKBACK_SECONDS = 300
@@ -99,6 +100,9 @@ class Settings:
     max_clock_skew_seconds: int = 60
     # Below this many rows read, a table's rejected share is not held against the gate.
     quality_min_rows: int = 100
+    #: what runs the transform of local runs: DuckDB (through SQLFrame) or Spark on spark_master.
+    #: Glue jobs always run Spark.
+    transform_engine: str = "duckdb"
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
 
@@ -116,6 +120,7 @@ class Settings:
             "lookback": dict(self.lookback),
             "fx_rates": {k: str(v) for k, v in self.fx_rates.items()},
             "spark.master": self.spark_master,
+            "transform.engine": self.transform_engine,
         }
 
 
@@ -218,6 +223,7 @@ _SECTIONS = {
     "pipeline",
     "retry",
     "spark",
+    "transform",
     "aws",
 }
 
@@ -306,6 +312,9 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         spark_master=setting_checks.check_spark_master(get("spark.master"), origin("spark.master")),
         # 40: the most iterations an inline Map runs at once on AWS.
         max_concurrency=_int(get, origin, "pipeline.max_concurrency", 0, 40),
+        transform_engine=setting_checks.check_engine(
+            get("transform.engine"), origin("transform.engine")
+        ),
         retry=RetryPolicy(
             interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
             max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),
@@ -336,6 +345,7 @@ _PLAIN: dict[str, Any] = {
     "retry.backoff_rate": 2.0,
     "retry.max_delay_seconds": 120,
     "spark.master": "local[*]",
+    "transform.engine": "duckdb",
 }
 
 

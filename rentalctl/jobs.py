@@ -135,6 +135,7 @@ def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> 
         "table": m.table,
         "mode": m.mode,
         "rows": m.rows,
+        "invalid_rows": m.invalid_rows,
         "files": len(m.files),
         "bookmark": m.bookmark,
         "lower": m.lower,
@@ -159,7 +160,14 @@ def _transform(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, A
     from rentalctl.pipeline.transform_job import run_transform
 
     run_id = str(_arg(args, "run_id"))
-    return {t: run_transform(ctx, t, run_id, spark) for t in _tables(args)}
+
+    # Per table, so that a retried or resumed Transform does again only the tables not done.
+    def one(table: str) -> dict[str, Any]:
+        return dict(
+            _step(ctx, run_id, "transform", table, lambda: run_transform(ctx, table, run_id, spark))
+        )
+
+    return {t: one(t) for t in _tables(args)}
 
 
 def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:

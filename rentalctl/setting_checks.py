@@ -131,3 +131,15 @@ def check_spark_master(value: object, origin: str | None) -> str:
             origin,
         )
     return value
+
+
+#: the engines of ``transform.engine`` (rentalctl.pipeline.frame_api names them)
+TRANSFORM_ENGINES = ("duckdb", "spark")
+
+
+def check_engine(value: object, origin: str | None) -> str:
+    """The ``transform.engine`` setting, or InvalidSetting."""
+    if value not in TRANSFORM_ENGINES:
+        raise InvalidSetting("transform.engine", value, " or ".join(TRANSFORM_ENGINES), origin)
+    assert isinstance(value, str)
+    return value

@@ -1,19 +1,23 @@
-"""The SparkSession of local runs: one per process, sized for a small machine, on the master of
-the ``spark.master`` setting (``local[*]``: in this process; ``spark://HOST:PORT``: an existing
-cluster).
+"""The sessions the transform of local runs is given, chosen once here by ``transform.engine``:
+- ``duckdb`` (the default): a SQLFrame session over an in-process DuckDB connection, which
+  answers the PySpark DataFrame API with DuckDB SQL; no Java, no JVM start-up;
+- ``spark``: the SparkSession, one per process, sized for a small machine, on the master of the
+  ``spark.master`` setting (``local[*]``: in this process; ``spark://HOST:PORT``: a cluster).
 
-pyspark is imported inside the function only: the CLI must start (and print ``--help``) without
-loading it. The Glue context is not built here; Glue entrypoints bring their own session, and the
-setting does not apply to them.
+pyspark and sqlframe are imported inside the functions only: the CLI must start (and print
+``--help``) without loading them. The Glue context is not built here; Glue entrypoints bring
+their own session (always Spark), and the settings do not apply to them.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from rentalctl.config import Settings
 
 APP_NAME = "rentalctl"
 
@@ -62,3 +66,26 @@ def local_session(master: str) -> SparkSession:
         raise ResourceUnavailable(f"cannot start Spark on {master}: {exc}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+# DuckDB keeps the rows' order only where a query asks for one (none of the transform's
+# outputs has an order), which lets it stream instead of buffering. No time zone is set: the
+# transform's times are wall-clock (TIMESTAMP without zone), and setting one needs DuckDB's
+# ICU extension, which may not be installed.
+DUCKDB_CONFIG = {"preserve_insertion_order": False}
+
+
+@functools.lru_cache(maxsize=1)
+def duckdb_session() -> Any:
+    """The process's SQLFrame DuckDB session, over its own in-memory DuckDB connection."""
+    import duckdb
+    from sqlframe.duckdb import DuckDBSession
+
+    return DuckDBSession(conn=duckdb.connect(config=dict(DUCKDB_CONFIG)))
+
+
+def transform_session(settings: Settings) -> Any:
+    """The session the transform of a local run uses, as ``transform.engine`` says."""
+    if settings.transform_engine == "spark":
+        return local_session(settings.spark_master)
+    return duckdb_session()

@@ -125,6 +125,25 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     session.stop()
 
 
+@pytest.fixture(params=["duckdb", "spark"])
+def frames(request: pytest.FixtureRequest) -> object:
+    """A transform session of each engine in turn: SQLFrame over DuckDB, then the ``spark``
+    session (the transform must give the same answers on both)."""
+    if request.param == "spark":
+        return request.getfixturevalue("spark")
+    from rentalctl.spark import duckdb_session
+
+    return duckdb_session()
+
+
+@pytest.fixture
+def duckdb_frames() -> object:
+    """The SQLFrame DuckDB session (the transform of local runs by default)."""
+    from rentalctl.spark import duckdb_session
+
+    return duckdb_session()
+
+
 @pytest.fixture(scope="session")
 def pipeline_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A RENTALCTL_HOME where small demo data (scale 0.01) went through one local run: every

@@ -596,3 +596,38 @@ def test_an_operators_bookmark_change_and_a_run_exclude_each_other(ctx: Context)
             ctx.state.acquire_lock(holder, stale)
     dead = {**describe_self("bookmarks-old"), "pid": 999_999_999}  # no such process
     assert stale(dead) is True
+
+
+def test_a_failed_run_is_resumed_as_a_new_execution_of_the_same_run(ctx: Context) -> None:
+    from rentalctl.orchestration.resume import check_resumable, reopen
+
+    deploy(ctx, missing=("publish",))
+    first = start(ctx, "run-resumed")
+    assert aws_run.follow(ctx, first, TABLES, poll_seconds=0.05)["status"] == "FAILED"
+    boto3.client("glue", region_name=REGION).create_job(
+        Name="rentalctl-publish",
+        Role=f"arn:aws:iam::{ACCOUNT}:role/rentalctl-glue",
+        Command={"Name": "pythonshell", "ScriptLocation": "s3://test-lake/x.py"},
+    )
+    record = check_resumable(ctx, "run-resumed")
+    arn = aws_run.start(
+        ctx,
+        run_id="run-resumed",
+        mode=record.get("mode") or "incremental",
+        since=None,
+        until=None,
+        tables=record.get("tables") or TABLES,
+        name="run-resumed.resume-1",
+        before=lambda new_arn: reopen(ctx, "run-resumed", new_arn),
+    )
+    assert arn == f"{SM_ARN.replace(':stateMachine:', ':execution:')}:run-resumed.resume-1"
+    given = json.loads(sfn().describe_execution(executionArn=arn)["input"])
+    assert given["run_id"] == "run-resumed"
+    done = aws_run.follow(ctx, arn, TABLES, poll_seconds=0.05)
+    assert done["status"] == "SUCCEEDED", done.get("error")
+    stored = ctx.state.get_run("run-resumed")
+    assert stored is not None and stored["execution_arn"] == arn
+    (attempt,) = stored["attempts"]
+    assert attempt["status"] == "FAILED"
+    assert attempt["error"]["Error"] == "Glue.EntityNotFoundException"
+    assert_lock_free(ctx)

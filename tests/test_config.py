@@ -914,6 +914,7 @@ def test_public_settings_hold_no_secret(tmp_path: Path, monkeypatch: pytest.Monk
         "lookback",
         "fx_rates",
         "spark.master",
+        "transform.engine",
     }
     assert public["fx_rates"] == {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
     assert public["tables"] == list(ALL_TABLES)
@@ -941,6 +942,26 @@ def test_fx_rate_with_trailing_zeros_fits() -> None:
     assert settings.fx_rates["EUR"] == Decimal("1.1")
 
 
+# --------------------------------------------------------------------------- transform.engine
+
+
+def test_transform_engine_defaults_to_duckdb(tmp_path: Path) -> None:
+    assert load(tmp_path).transform_engine == "duckdb"
+    assert load(tmp_path, config_file=write_config(tmp_path, "")).transform_engine == "duckdb"
+
+
+@pytest.mark.parametrize("engine", ["Spark", "pandas", "null"])
+def test_bad_transform_engine(tmp_path: Path, engine: str) -> None:
+    with pytest.raises(InvalidSetting) as excinfo:
+        load(tmp_path, env={"RENTALCTL_ENGINE": engine})
+    assert_error(
+        excinfo,
+        "invalid setting transform.engine",
+        "(from RENTALCTL_ENGINE)",
+        "expected duckdb or spark",
+    )
+
+
 # --------------------------------------------------------------------------- spark.master
 
 
@@ -949,14 +970,25 @@ def test_spark_master_defaults_to_every_local_core(tmp_path: Path) -> None:
     assert load(tmp_path, config_file=write_config(tmp_path, "")).spark_master == "local[*]"
 
 
-def test_spark_master_from_file_env_and_set(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "spark:\n  master: local[2]\n")
-    assert load(tmp_path, config_file=path).spark_master == "local[2]"
-    env = {"RENTALCTL_SPARK_MASTER": "spark://10.0.0.5:7077"}
-    assert load(tmp_path, config_file=path, env=env).spark_master == "spark://10.0.0.5:7077"
-    s = load(tmp_path, config_file=path, env=env, overrides={"spark.master": "yarn"})
-    assert s.spark_master == "yarn"
-    assert s.public()["spark.master"] == "yarn"
+@pytest.mark.parametrize(
+    ("key", "env_var", "in_file", "in_env", "in_set"),
+    [
+        ("spark.master", "RENTALCTL_SPARK_MASTER", "local[2]", "spark://10.0.0.5:7077", "yarn"),
+        ("transform.engine", "RENTALCTL_ENGINE", "spark", "duckdb", "spark"),
+    ],
+)
+def test_engine_settings_from_file_env_and_set(
+    tmp_path: Path, key: str, env_var: str, in_file: str, in_env: str, in_set: str
+) -> None:
+    section, name = key.split(".")
+    field = key.replace(".", "_")
+    path = write_config(tmp_path, f"{section}:\n  {name}: {in_file}\n")
+    assert getattr(load(tmp_path, config_file=path), field) == in_file
+    env = {env_var: in_env}
+    assert getattr(load(tmp_path, config_file=path, env=env), field) == in_env
+    s = load(tmp_path, config_file=path, env=env, overrides={key: in_set})
+    assert getattr(s, field) == in_set
+    assert s.public()[key] == in_set
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def run(home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch) -> Ex
 
 
 def test_tables_at_once_end_where_one_at_a_time_ends(
-    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at_once, one_by_one = tmp_path / "at-once", tmp_path / "one-by-one"
     monkeypatch.setenv("RENTALCTL_HOME", str(at_once))

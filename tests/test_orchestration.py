@@ -51,7 +51,7 @@ def bookmarks(home: Path) -> dict[str, Any]:
     return {t: b["value"] for t, b in cli(home, "seed-bookmarks")["bookmarks"].items()}
 
 
-def test_run_status_rerun_backfill_and_changes(spark: Any, tmp_path: Path) -> None:
+def test_run_status_rerun_backfill_and_changes(tmp_path: Path) -> None:
     home = tmp_path / "home"
     cli(home, "demo-data", "--scale", "0.005", "--seed", "11")
 

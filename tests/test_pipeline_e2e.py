@@ -1,4 +1,4 @@
-"""The whole local pipeline on dirty demo data: extract → raw → Spark transform → merge →
+"""The whole local pipeline on dirty demo data: extract → raw → transform (DuckDB) → merge →
 presentation → bookmarks. After each run the curated layer must equal an independent reading of
 SPEC section 5 over every extracted row version (tests/support/reference.py), every extracted
 version must be accounted for, and an incremental history must end where a fresh pipeline over
@@ -34,12 +34,12 @@ def make_context(home: Path, source: Path) -> Context:
     return ctx
 
 
-def run(ctx: Context, run_id: str, spark: Any) -> dict[str, Any]:
+def run(ctx: Context, run_id: str, session: Any) -> dict[str, Any]:
     tables = list(ctx.settings.tables)
     for table in tables:
         steps.extract(ctx, table, run_id)
         steps.load_raw(ctx, table, run_id)
-        run_transform(ctx, table, run_id, spark)
+        run_transform(ctx, table, run_id, session)
     report = merge(ctx, run_id, tables)
     with ctx.warehouse() as warehouse:
         refresh_presentation(warehouse)
@@ -79,25 +79,27 @@ def assert_every_version_accounted_for(ctx: Context, reports: list[dict[str, Any
     assert all(r[t]["rows_read"] >= r[t]["curated"] for r in reports for t in r)
 
 
-def test_demo_data_through_the_whole_pipeline(spark: Any, tmp_path: Path) -> None:
+def test_demo_data_through_the_whole_pipeline(duckdb_frames: Any, tmp_path: Path) -> None:
+    # DuckDB, the default engine of local runs (the engines agree: test_engine_parity.py)
+    session = duckdb_frames
     source = tmp_path / "source.db"
     with open_source(urls.SqliteURL(source), create=True) as src:
         write_demo(src, scale=0.01, seed=7, changes=False, replace=False, progress=False)
     ctx = make_context(tmp_path / "incremental", source)
 
-    first = run(ctx, "R1", spark)
+    first = run(ctx, "R1", session)
     assert_curated_matches_reference(ctx)
     assert first["bookings"]["orphans"] > 0
     presentation_after_r1 = {t: layer(ctx, "presentation", t) for t in KPI_TABLES}
     assert all(presentation_after_r1.values())
 
     # Nothing new: the second run reads only the lookback, and changes nothing.
-    run(ctx, "R2", spark)
+    run(ctx, "R2", session)
     assert {t: layer(ctx, "presentation", t) for t in KPI_TABLES} == presentation_after_r1
 
     with open_source(ctx.settings.source) as src:
         write_demo(src, scale=0.01, seed=7, changes=True, replace=False, progress=False)
-    third = run(ctx, "R3", spark)
+    third = run(ctx, "R3", session)
     assert third["apartments"]["updated"] > 0 and third["bookings"]["inserted"] > 0
     assert_curated_matches_reference(ctx)
     assert_every_version_accounted_for(ctx, [first, third])
@@ -106,7 +108,7 @@ def test_demo_data_through_the_whole_pipeline(spark: Any, tmp_path: Path) -> Non
     fresh_source = tmp_path / "fresh-source.db"
     shutil.copy(source, fresh_source)
     fresh = make_context(tmp_path / "fresh", fresh_source)
-    run(fresh, "F1", spark)
+    run(fresh, "F1", session)
     for table in CURATED:
         assert layer(fresh, "curated", table) == layer(ctx, "curated", table), table
     for table in KPI_TABLES:

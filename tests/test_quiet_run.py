@@ -70,7 +70,7 @@ def test_nothing_new_transforms_nothing_and_starts_no_engine(
         def no_engine(*args: Any) -> None:
             raise AssertionError("a run with nothing new started an engine")
 
-        m.setattr(rentalctl.spark, "local_session", no_engine)
+        m.setattr(rentalctl.spark, "transform_session", no_engine)
         quick = ok_json("run")
     assert quick["status"] == "SUCCEEDED"
     summary = quick["summary"]

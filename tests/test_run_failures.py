@@ -1,9 +1,8 @@
 """Orchestration through the command line (SPEC sections 4, 7 and 8): how runs fail, retry,
 lock each other out and leave the bookmarks, the warehouse and the lake.
 
-Every full run uses tiny demo data and the session's SparkSession (the ``spark`` fixture), so
-the local Spark job reuses it instead of starting a JVM of its own; only the ``--no-wait``
-tests pay for a background process with its own Spark.
+Every full run uses tiny demo data and transforms on DuckDB (the default engine), in this
+process; the ``--no-wait`` tests pay for a background process of their own.
 """
 
 from __future__ import annotations
@@ -144,9 +143,7 @@ def wait_for(run_id: str, timeout: float = NO_WAIT_TIMEOUT) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 1. quality gate
 
 
-def test_quality_gate_failure_moves_nothing_and_the_next_run_recovers(
-    home: Path, spark: Any
-) -> None:
+def test_quality_gate_failure_moves_nothing_and_the_next_run_recovers(home: Path) -> None:
     make_demo(home)
     failed = invoke("-o", "json", "--set", STRICT_GATE, "--set", FAST_RETRY, "run")
     assert failed.exit_code == 1, (failed.stdout, failed.stderr)
@@ -192,7 +189,7 @@ def test_quality_gate_failure_moves_nothing_and_the_next_run_recovers(
     assert_lock_free(home)
 
 
-def test_quality_gate_failure_is_reported_as_one_error(home: Path, spark: Any) -> None:
+def test_quality_gate_failure_is_reported_as_one_error(home: Path) -> None:
     make_demo(home)
     result = invoke("-o", "json", "--set", STRICT_GATE, "--set", FAST_RETRY, "run")
     assert result.exit_code == 1, (result.stdout, result.stderr)
@@ -230,7 +227,7 @@ def seeded_context(home: Path) -> Context:
 
 
 def test_a_transient_failure_is_retried_after_the_configured_interval(
-    home: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+    home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_demo(home)
     ctx = seeded_context(home)
@@ -262,7 +259,7 @@ def test_a_transient_failure_is_retried_after_the_configured_interval(
 
 
 def test_a_non_transient_failure_is_retried_as_on_aws_but_does_its_work_once(
-    home: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+    home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_demo(home)
     ctx = seeded_context(home)
@@ -348,9 +345,7 @@ def rebooted_holder() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("holder", [dead_holder, rebooted_holder], ids=["dead-pid", "rebooted"])
-def test_a_stale_lock_is_taken_over_and_its_run_marked_abandoned(
-    home: Path, spark: Any, holder: Any
-) -> None:
+def test_a_stale_lock_is_taken_over_and_its_run_marked_abandoned(home: Path, holder: Any) -> None:
     make_demo(home)
     ctx = context(home)
     runs.start(

@@ -7,7 +7,8 @@ its temp files (TMPDIR), is a private empty tmpfs, as a Glue worker has its own 
 driver keeps in its temp folder the executors cannot see, and what the executors write there the
 driver cannot see. Only that folder is hidden, not all of /tmp, so a checkout or venv under /tmp
 stays visible to the worker. The lake is a folder outside it, shared by both, as S3 is on AWS.
-The run goes through the CLI with ``RENTALCTL_SPARK_MASTER`` naming the cluster.
+Both runs go through the CLI with ``RENTALCTL_ENGINE=spark``, the cluster's with
+``RENTALCTL_SPARK_MASTER`` naming the cluster.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def test_a_run_on_a_cluster_equals_the_run_in_one_process(
     # 600 rows (100 apartments and attribute rows, 150 viewings, 250 bookings), with dirt.
     _rentalctl(tmp_path / "demo", source, "demo-data", "--scale", "0.0005", "--seed", "7")
 
-    _rentalctl(tmp_path / "single", source, "run", "--run-id", RUN)
+    _rentalctl(tmp_path / "single", source, "run", "--run-id", RUN, RENTALCTL_ENGINE="spark")
     expected = _output(tmp_path / "single")
     for table in TABLES:
         assert expected[f"curated.{table}"], table  # the comparison below is not vacuous
@@ -203,6 +204,7 @@ def test_a_run_on_a_cluster_equals_the_run_in_one_process(
             "run",
             "--run-id",
             RUN,
+            RENTALCTL_ENGINE="spark",
             RENTALCTL_SPARK_MASTER=cluster["url"],
             PYSPARK_PYTHON=sys.executable,  # as the worker's
             TMPDIR=str(tmp_path),

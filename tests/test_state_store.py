@@ -368,6 +368,17 @@ def serialise_moto_puts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoDBBackend, "put_item", put_item)
 
 
+def test_delete_runs_forgets_every_run_and_nothing_else(store: StateStore) -> None:
+    store.seed(["bookings"])
+    store.commit_bookmark("bookings", None, "2025-01-01 00:00:00.000000", "run-1")
+    for n in range(3):
+        store.put_run({"run_id": f"run-{n}", "started_at": f"2025-04-0{n + 1}T06:00:00Z"})
+    assert store.delete_runs() == 3
+    assert store.list_runs() == [] and store.get_run("run-1") is None
+    assert store.bookmarks()["bookings"].value == "2025-01-01 00:00:00.000000"
+    assert store.delete_runs() == 0
+
+
 def test_concurrent_run_updates_lose_nothing(
     backend: Backend, store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,7 +46,7 @@ def test_a_changed_part_file_is_refused_and_the_next_run_reads_the_source(
     assert str(caught.value).endswith(
         f", but its manifest lists {part.bytes:,} bytes with sha256 {part.sha256}: it changed "
         "after the extract. Nothing of apartments was loaded and no bookmark moved; the next "
-        "run extracts the rows again"
+        "run extracts the rows again (not `run --resume`, which keeps this run's files)"
     )
     assert caught.value.exit_code == 1
     assert p.bookmark("apartments") is None

@@ -1,7 +1,8 @@
 """The curated transform does what SPEC section 5 says: normalisation, rejection reasons in
 order, one version per key, duplicates, money in USD, and the raw row as JSON. Whole frames are
-compared with assertDataFrameEqual against expectations written by hand from the SPEC; the
-end-to-end tests extract from SQLite, run the transform job and read its Parquet with DuckDB."""
+compared exactly (values as text) against expectations written by hand from the SPEC, on both
+engines (DuckDB through SQLFrame, and Spark); the end-to-end tests extract from SQLite, run the
+transform job and read its Parquet with DuckDB."""
 
 from __future__ import annotations
 
@@ -25,17 +26,8 @@ from rentalctl.context import Context
 from rentalctl.curated import CURATED, data_files
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline import steps
+from rentalctl.pipeline.frame_api import engine_of, using
 from rentalctl.pipeline.rawfiles import read_manifest
-from rentalctl.tables import TABLES
-
-try:
-    from pyspark.testing import assertDataFrameEqual
-except ImportError:
-    # pyspark 3.5's ``pyspark.testing`` package also imports its pandas helpers, and pandas is
-    # not a dependency. assertDataFrameEqual itself lives in ``pyspark.testing.utils``, which
-    # needs no pandas and was loaded (and stays loaded) before the package import failed.
-    from pyspark.testing.utils import assertDataFrameEqual
-
 from rentalctl.pipeline.transform import (
     classify,
     rates_column,
@@ -43,7 +35,9 @@ from rentalctl.pipeline.transform import (
     stats,
     transform,
 )
-from rentalctl.pipeline.transform_job import read_raw, run_transform, spark_uri
+from rentalctl.pipeline.transform_job import read_raw_keys, run_transform, spark_uri
+from rentalctl.tables import TABLES
+from tests.support.frames import assert_frame, frame, schema
 
 RUN = "R1"
 RATES = {"USD": D("1.0"), "EUR": D("1.08"), "GBP": D("1.27"), "INR": D("0.012")}
@@ -101,6 +95,8 @@ def record(table: str, row: tuple[Any, ...]) -> str:
             text = f'"{value.isoformat()}"'
         elif isinstance(value, str):
             text = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, D):
+            text = format(value, "f")  # plain notation: 0.0000000, never 0E-7
         else:
             text = str(value)
         fields.append(f'"{name}":{text}')
@@ -113,32 +109,31 @@ def rej(table: str, row: tuple[Any, ...], reason: str, raw_json: str | None = No
 
 
 def check(
-    spark: Any,
+    frames: Any,
     table: str,
     rows: list[tuple],
     curated: list[tuple],
     rejected: list[tuple],
     rates: dict[str, D] = RATES,
 ) -> None:
-    got_curated, got_rejected = transform(
-        table, spark.createDataFrame(rows, RAW_DDL[table]), RUN, rates
-    )
-    assertDataFrameEqual(got_curated, spark.createDataFrame(curated, CURATED_DDL[table]))
-    assertDataFrameEqual(got_rejected, spark.createDataFrame(rejected, REJECTED_DDL))
+    got_curated, got_rejected = transform(table, frame(frames, rows, RAW_DDL[table]), RUN, rates)
+    assert_frame(got_curated, curated, CURATED_DDL[table])
+    assert_frame(got_rejected, rejected, REJECTED_DDL)
 
 
-def test_raw_schema_follows_the_table_specs(spark: Any) -> None:
+def test_raw_schema_follows_the_table_specs(frames: Any) -> None:
     for name in TABLES:
-        expected = spark.createDataFrame([], RAW_DDL[name]).schema
-        assert [(f.name, f.dataType) for f in raw_schema(name).fields] == [
-            (f.name, f.dataType) for f in expected.fields
-        ]
+        expected = schema(frames, RAW_DDL[name])
+        with using(engine_of(frames)):
+            assert [(f.name, f.dataType) for f in raw_schema(name).fields] == [
+                (f.name, f.dataType) for f in expected.fields
+            ]
 
 
 def test_transform_modules_do_not_import_pyspark_at_import_time() -> None:
     code = (
         "import sys, rentalctl.spark, rentalctl.pipeline.transform_job; "
-        "sys.exit('pyspark' in sys.modules)"
+        "sys.exit('pyspark' in sys.modules or 'sqlframe' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -167,14 +162,14 @@ def apt_out(id_: int, usd: D, active: bool = True, **kw: Any) -> tuple:
     return (*apt(id_, active=active, **kw), usd)
 
 
-def test_apartments_text_normalisation_and_booleans(spark: Any) -> None:
+def test_apartments_text_normalisation_and_booleans(frames: Any) -> None:
     rows = [
         apt(1, title="  Sunny \t flat\n\nnear  the park ", source="", currency=" eur "),
         apt(2, title="   ", source=" Rent\tLingo ", currency="Usd"),
         apt(3, title="\r\nCRLF\r\n", currency="gbp", price=D("10.00"), active=0),
     ]
     check(
-        spark,
+        frames,
         "apartments",
         rows,
         [
@@ -186,7 +181,7 @@ def test_apartments_text_normalisation_and_booleans(spark: Any) -> None:
     )
 
 
-def test_money_is_rounded_half_up_to_the_cent(spark: Any) -> None:
+def test_money_is_rounded_half_up_to_the_cent(frames: Any) -> None:
     rates = {"USD": D("1.0"), "GBP": D("1.27"), "CHF": D("0.5")}
     rows = [
         apt(1, price=D("20.01"), currency="CHF"),  # 10.005
@@ -197,7 +192,7 @@ def test_money_is_rounded_half_up_to_the_cent(spark: Any) -> None:
         apt(6, price=D("9999999999.99"), currency="GBP"),  # 12699999999.9873
     ]
     check(
-        spark,
+        frames,
         "apartments",
         rows,
         [
@@ -213,7 +208,7 @@ def test_money_is_rounded_half_up_to_the_cent(spark: Any) -> None:
     )
 
 
-def test_apartments_rejections(spark: Any) -> None:
+def test_apartments_rejections(frames: Any) -> None:
     bad = {
         "missing_key": [apt(None)],
         "invalid_price": [apt(2, price=None), apt(3, price=D("0.00")), apt(4, price=D("-1.00"))],
@@ -224,7 +219,7 @@ def test_apartments_rejections(spark: Any) -> None:
     literal = apt(12, title='say "hi",\n ok', currency="eur", price=D("1.00"), active=None)
     rows = [r for group in bad.values() for r in group] + [apt(11, price=D("0.01")), literal]
     check(
-        spark,
+        frames,
         "apartments",
         rows,
         [apt_out(11, D("0.01"), price=D("0.01"))],
@@ -243,7 +238,7 @@ def test_apartments_rejections(spark: Any) -> None:
     )
 
 
-def test_apartments_get_the_first_applicable_reason(spark: Any) -> None:
+def test_apartments_get_the_first_applicable_reason(frames: Any) -> None:
     rows = [
         apt(None, price=D("0.00"), currency="JPY", created=None, active=None),
         apt(2, price=None, currency=None, created=None, active=None),
@@ -252,7 +247,7 @@ def test_apartments_get_the_first_applicable_reason(spark: Any) -> None:
     ]
     reasons = ["missing_key", "invalid_price", "unknown_currency", "missing_date"]
     check(
-        spark,
+        frames,
         "apartments",
         rows,
         [],
@@ -260,7 +255,7 @@ def test_apartments_get_the_first_applicable_reason(spark: Any) -> None:
     )
 
 
-def test_versions_one_valid_row_per_key_and_stats(spark: Any) -> None:
+def test_versions_one_valid_row_per_key_and_stats(frames: Any) -> None:
     rows = [
         apt(1, stamp=T0, price=D("100.00")),
         apt(1, stamp=T2, price=D("300.00")),  # the newest valid version wins
@@ -276,7 +271,7 @@ def test_versions_one_valid_row_per_key_and_stats(spark: Any) -> None:
         apt(6, stamp=T1),
     ]
     check(
-        spark,
+        frames,
         "apartments",
         rows,
         [
@@ -292,7 +287,7 @@ def test_versions_one_valid_row_per_key_and_stats(spark: Any) -> None:
             rej("apartments", rows[10], "missing_date"),
         ],
     )
-    raw = spark.createDataFrame(rows, RAW_DDL["apartments"])
+    raw = frame(frames, rows, RAW_DDL["apartments"])
     assert stats("apartments", classify("apartments", raw, RATES)) == {
         "rows_read": 12,
         "valid": 9,
@@ -309,7 +304,7 @@ def test_versions_one_valid_row_per_key_and_stats(spark: Any) -> None:
     }
 
 
-def test_rates_must_fit_the_fx_rates_table(spark: Any) -> None:
+def test_rates_must_fit_the_fx_rates_table(frames: Any) -> None:
     with pytest.raises(ConfigError, match="DECIMAL\\(18,6\\)"):
         rates_column({"EUR": D("1.0800001")})
 
@@ -345,7 +340,7 @@ def attr_out(id_: int, has_photo: bool | None, **kw: Any) -> tuple:
     return attr(id_, **(kw | {"has_photo": has_photo}))
 
 
-def test_attributes_normalisation_and_has_photo(spark: Any) -> None:
+def test_attributes_normalisation_and_has_photo(frames: Any) -> None:
     rows = [
         attr(
             1,
@@ -365,7 +360,7 @@ def test_attributes_normalisation_and_has_photo(spark: Any) -> None:
         attr(9, cityname="New", stamp=T1),
     ]
     check(
-        spark,
+        frames,
         "apartment_attributes",
         rows,
         [
@@ -383,7 +378,7 @@ def test_attributes_normalisation_and_has_photo(spark: Any) -> None:
     )
 
 
-def test_attributes_rejections(spark: Any) -> None:
+def test_attributes_rejections(frames: Any) -> None:
     rows = [
         attr(None, bedrooms=D("-1.0")),  # both apply: the first listed wins
         attr(2, bedrooms=D("-1.0")),
@@ -394,7 +389,7 @@ def test_attributes_rejections(spark: Any) -> None:
         attr(7, bedrooms=D("0.0"), bathrooms=D("0.0"), square_feet=1),
     ]
     check(
-        spark,
+        frames,
         "apartment_attributes",
         rows,
         [
@@ -431,7 +426,7 @@ def cut(full: str, head: str) -> str:
 
 
 def test_a_rejected_record_longer_than_redshift_holds_is_cut_between_characters(
-    spark: Any,
+    frames: Any,
 ) -> None:
     # The raw rows as JSON: 65,535 bytes (fits), 65,536 (one byte too many), and ~70 KB of
     # two-, three- and four-byte characters (é, €, 😀), as long TEXT columns can hold.
@@ -445,7 +440,7 @@ def test_a_rejected_record_longer_than_redshift_holds_is_cut_between_characters(
 
     _, rejected = transform(
         "apartment_attributes",
-        spark.createDataFrame([fits, over, wide], RAW_DDL["apartment_attributes"]),
+        frame(frames, [fits, over, wide], RAW_DDL["apartment_attributes"]),
         RUN,
         RATES,
     )
@@ -479,7 +474,7 @@ def view_out(id_: int, wish: bool, user: int | None = -1, at: Any = V0, cta: Any
     return (id_, id_ if user == -1 else user, 100, at, wish, cta)
 
 
-def test_viewing_is_wishlisted_words(spark: Any) -> None:
+def test_viewing_is_wishlisted_words(frames: Any) -> None:
     words = {
         True: ["Y", "yes", " TRUE ", "t", "1"],
         False: ["n", "No", "FALSE", "f", "0", None, "", " \t "],
@@ -496,7 +491,7 @@ def test_viewing_is_wishlisted_words(spark: Any) -> None:
         view(23, cta=""),
     ]
     check(
-        spark,
+        frames,
         "user_viewing",
         rows,
         [*expected, view_out(22, True, cta="contact owner"), view_out(23, True, cta=None)],
@@ -507,7 +502,7 @@ def test_viewing_is_wishlisted_words(spark: Any) -> None:
     )
 
 
-def test_viewing_rejections_in_order(spark: Any) -> None:
+def test_viewing_rejections_in_order(frames: Any) -> None:
     rows = [
         view(1, user=None),
         view(2, apt_id=None),
@@ -516,7 +511,7 @@ def test_viewing_rejections_in_order(spark: Any) -> None:
         view(5, wish="maybe"),
     ]
     check(
-        spark,
+        frames,
         "user_viewing",
         rows,
         [],
@@ -534,7 +529,7 @@ def test_viewing_rejections_in_order(spark: Any) -> None:
     )
 
 
-def test_viewing_duplicates_keep_the_smallest_valid_id(spark: Any) -> None:
+def test_viewing_duplicates_keep_the_smallest_valid_id(frames: Any) -> None:
     rows = [
         view(9, user=9, wish="y"),  # listed first, but 4 has the smaller id
         view(1, user=7),
@@ -548,7 +543,7 @@ def test_viewing_duplicates_keep_the_smallest_valid_id(spark: Any) -> None:
         view(11, user=7, at=V1),  # another moment: not a duplicate
     ]
     check(
-        spark,
+        frames,
         "user_viewing",
         rows,
         [
@@ -565,7 +560,7 @@ def test_viewing_duplicates_keep_the_smallest_valid_id(spark: Any) -> None:
             rej("user_viewing", rows[4], "invalid_boolean"),
         ],
     )
-    raw = spark.createDataFrame(rows, RAW_DDL["user_viewing"])
+    raw = frame(frames, rows, RAW_DDL["user_viewing"])
     assert stats("user_viewing", classify("user_viewing", raw, RATES)) == {
         "rows_read": 10,
         "valid": 6,
@@ -599,7 +594,7 @@ def bk_out(id_: int, usd: D, nights: int, **kw: Any) -> tuple:
     return (*bk(id_, **kw), usd, nights)
 
 
-def test_bookings_normalisation_money_and_nights(spark: Any) -> None:
+def test_bookings_normalisation_money_and_nights(frames: Any) -> None:
     rates = RATES | {"CHF": D("0.5")}
     rows = [
         bk(1, status="CANCELLED "),
@@ -610,7 +605,7 @@ def test_bookings_normalisation_money_and_nights(spark: Any) -> None:
         bk(6, booked=None),
     ]
     check(
-        spark,
+        frames,
         "bookings",
         rows,
         [
@@ -633,7 +628,27 @@ def test_bookings_normalisation_money_and_nights(spark: Any) -> None:
     )
 
 
-def test_bookings_rejections_in_order(spark: Any) -> None:
+def test_letters_the_engines_case_differently_get_one_answer(frames: Any) -> None:
+    # Java lower-cases U+0130 (dotted capital I) to "i" + U+0307 and DuckDB to a plain "i";
+    # the transform spells it as Java does first, so both engines give Spark's answer. A zero
+    # decimal of scale 7 is written in plain notation in the rejected row's JSON on both.
+    rows = [
+        attr(1, cityname="\u0130STANBUL"),
+        attr(2, cityname="D\u0130YARBAKIR k\u0130lis", latitude=D("0.0000000"), square_feet=0),
+    ]
+    check(
+        frames,
+        "apartment_attributes",
+        rows,
+        [attr_out(1, True, cityname="I\u0307stanbul")],
+        [rej("apartment_attributes", rows[1], "invalid_measure")],
+    )
+    assert '"latitude":0.0000000,' in record("apartment_attributes", rows[1])
+    booking = bk(5, status="CONF\u0130RMED")
+    check(frames, "bookings", [booking], [], [rej("bookings", booking, "invalid_status")])
+
+
+def test_bookings_rejections_in_order(frames: Any) -> None:
     feb1 = date(2025, 2, 1)
     bad = {
         "missing_key": [bk(None, user=None)],
@@ -671,10 +686,10 @@ def test_bookings_rejections_in_order(spark: Any) -> None:
         '"last_modified_timestamp":"2025-01-01 12:00:00.123456"}',
         RUN,
     )
-    check(spark, "bookings", rows, [], expected)
+    check(frames, "bookings", rows, [], expected)
 
 
-def test_bookings_newer_rejected_version_keeps_the_older_valid_one(spark: Any) -> None:
+def test_bookings_newer_rejected_version_keeps_the_older_valid_one(frames: Any) -> None:
     rows = [
         bk(1, stamp=T0),
         bk(1, stamp=T1, status="refunded"),
@@ -682,7 +697,7 @@ def test_bookings_newer_rejected_version_keeps_the_older_valid_one(spark: Any) -
         bk(2, stamp=T2, status="Cancelled"),
     ]
     check(
-        spark,
+        frames,
         "bookings",
         rows,
         [bk_out(1, D("300.00"), 3), bk_out(2, D("300.00"), 3, stamp=T2, status="canceled")],
@@ -736,11 +751,11 @@ AWKWARD_APARTMENTS = [
 ]  # fmt: skip
 
 
-def test_raw_reader_keeps_the_extract_dialect_exactly(spark: Any, tmp_path: Path) -> None:
+def test_raw_reader_keeps_the_extract_dialect_exactly(frames: Any, tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     insert(ctx, "apartments", AWKWARD_APARTMENTS)
     manifest = steps.extract(ctx, "apartments", RUN)
-    raw = read_raw(spark, "apartments", [ctx.lake.uri(f.key) for f in manifest.files])
+    raw = read_raw_keys(ctx.lake, frames, "apartments", [f.key for f in manifest.files])
     jan1 = datetime(2024, 1, 1)
     expected = [
         (1, "🏠 Zürich \u2013 “quoted” ½", "RentLingo", D("1000.00"), "eur",
@@ -755,10 +770,10 @@ def test_raw_reader_keeps_the_extract_dialect_exactly(spark: Any, tmp_path: Path
         (1, "older version", "RentLingo", D("900.00"), "USD", jan1, 1, datetime(2024, 12, 31)),
         (7, "tab\there", "s", D("3.30"), "INR", jan1, 1, datetime(2025, 1, 1, 0, 0, 6)),
     ]  # fmt: skip
-    assertDataFrameEqual(raw, spark.createDataFrame(expected, RAW_DDL["apartments"]))
+    assert_frame(raw, expected, RAW_DDL["apartments"])
 
 
-def test_run_transform_writes_parquet_that_duckdb_reads(spark: Any, tmp_path: Path) -> None:
+def test_run_transform_writes_parquet_that_duckdb_reads(frames: Any, tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     insert(ctx, "apartments", AWKWARD_APARTMENTS)
     insert(ctx, "apartment_attributes", [
@@ -784,7 +799,7 @@ def test_run_transform_writes_parquet_that_duckdb_reads(spark: Any, tmp_path: Pa
     results = {}
     for name in TABLES:
         steps.extract(ctx, name, RUN)
-        results[name] = run_transform(ctx, name, RUN, spark)
+        results[name] = run_transform(ctx, name, RUN, frames)
 
     # Types as DuckDB sees them are the curated contract's (VARCHAR has no length in Parquet).
     for name, table in CURATED.items():
@@ -883,19 +898,26 @@ def test_run_transform_writes_parquet_that_duckdb_reads(spark: Any, tmp_path: Pa
 
     # A retry replaces the run's output and leaves nothing of the first attempt behind.
     ctx.lake.put_bytes(f"curated/apartments/run_id={RUN}/part-00007.parquet", b"stale")
-    assert run_transform(ctx, "apartments", RUN, spark) == apartments_stats
-    part = r"part-00000-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-c000\.snappy\.parquet"
+    assert run_transform(ctx, "apartments", RUN, frames) == apartments_stats
     curated_keys = ctx.lake.list(f"curated/apartments/run_id={RUN}/")
-    assert curated_keys[:2] == [
-        f"curated/apartments/run_id={RUN}/_SUCCESS",
-        f"curated/apartments/run_id={RUN}/_stats.json",
-    ]
-    assert len(curated_keys) == 3
-    assert re.fullmatch(f"curated/apartments/run_id={RUN}/{part}", curated_keys[2])
     rejected_keys = ctx.lake.list(f"rejected/apartments/run_id={RUN}/")
-    assert rejected_keys[0] == f"rejected/apartments/run_id={RUN}/_SUCCESS"
-    assert len(rejected_keys) == 2
-    assert re.fullmatch(f"rejected/apartments/run_id={RUN}/{part}", rejected_keys[1])
+    if engine_of(frames) == "duckdb":  # one file per folder, named as Spark's data files are
+        assert curated_keys == [
+            f"curated/apartments/run_id={RUN}/_stats.json",
+            f"curated/apartments/run_id={RUN}/part-00000.parquet",
+        ]
+        assert rejected_keys == [f"rejected/apartments/run_id={RUN}/part-00000.parquet"]
+    else:
+        part = r"part-00000-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-c000\.snappy\.parquet"
+        assert curated_keys[:2] == [
+            f"curated/apartments/run_id={RUN}/_SUCCESS",
+            f"curated/apartments/run_id={RUN}/_stats.json",
+        ]
+        assert len(curated_keys) == 3
+        assert re.fullmatch(f"curated/apartments/run_id={RUN}/{part}", curated_keys[2])
+        assert rejected_keys[0] == f"rejected/apartments/run_id={RUN}/_SUCCESS"
+        assert len(rejected_keys) == 2
+        assert re.fullmatch(f"rejected/apartments/run_id={RUN}/{part}", rejected_keys[1])
     assert parquet(ctx, "curated", "apartments", "SELECT * FROM OUT ORDER BY id") == curated_apts
 
 
@@ -945,6 +967,28 @@ def test_rows_the_writer_loses_fail_the_step(
     )
     assert caught.value.exit_code == 1
     # Not complete: no _stats.json, so the merge refuses this run's output.
+    assert not ctx.lake.exists(f"curated/bookings/run_id={RUN}/_stats.json")
+
+
+def test_rows_duckdb_loses_fail_the_step(
+    duckdb_frames: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rentalctl.pipeline import transform_duckdb
+
+    ctx = make_ctx(tmp_path)
+    insert(ctx, "bookings", BOOKINGS)
+    steps.extract(ctx, "bookings", RUN)
+    write = transform_duckdb.write_parquet  # the real writer, given all rows but one
+    monkeypatch.setattr(
+        transform_duckdb, "write_parquet", lambda lake, df, prefix: write(lake, df.limit(1), prefix)
+    )
+    with pytest.raises(PipelineFailed) as caught:
+        run_transform(ctx, "bookings", RUN, duckdb_frames)
+    assert str(caught.value) == (
+        "transform of bookings in run R1 counted 2 curated rows, but the 1 Parquet files "
+        f"written to file://{tmp_path}/home/lake/curated/bookings/run_id=R1 hold 1: DuckDB "
+        "wrote fewer rows than it computed (a disk full, or a bug to report)"
+    )
     assert not ctx.lake.exists(f"curated/bookings/run_id={RUN}/_stats.json")
 
 

@@ -182,6 +182,11 @@ class StateStore(ABC):
     def get_run(self, run_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
+    def delete_runs(self) -> int:
+        """Forget every run record (``demo-data --replace``: the data they describe is gone);
+        returns how many there were. Bookmarks, their history and the lock stay."""
+
+    @abstractmethod
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent runs first (by started_at, then run_id)."""
 

@@ -393,6 +393,13 @@ class DynamoStateStore(StateStore):
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
+    def delete_runs(self) -> int:
+        items = self._scan("run#")
+        with self._errors():
+            for item in items:
+                self._client.delete_item(**self._key(item["pk"]["S"]))
+        return len(items)
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         items = self._scan("run#")
         items.sort(key=lambda i: (i["started_at"]["S"], i["run_id"]["S"]), reverse=True)

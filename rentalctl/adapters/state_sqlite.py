@@ -293,6 +293,10 @@ class SqliteStateStore(StateStore):
             row = conn.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def delete_runs(self) -> int:
+        with self._guard() as conn, self._write(conn):
+            return int(conn.execute("DELETE FROM runs").rowcount)
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self._guard() as conn:
             rows = conn.execute(

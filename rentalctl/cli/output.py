@@ -84,6 +84,10 @@ class AppState:
         else:
             render(self.stdout())
 
+    def can_ask(self) -> bool:
+        """Whether a person can answer a question: text output and a terminal on stdin."""
+        return not self.json and sys.stdin.isatty()
+
     def show_progress(self) -> bool:
         """Progress bars only for a person watching a terminal."""
         return not self.json and sys.stderr.isatty()

@@ -44,13 +44,30 @@ def run(
     no_wait: NoWaitOption = False,
     run_id: RunIdOption = None,
     dry_run: DryRunOption = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID",
+            help="Continue a failed run from where it failed: the same run id, tables and "
+            "windows; the steps it completed are not done again. Only the latest run.",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline once, and follow it to the end.
 
-    Extracts what changed since each table's bookmark, loads it, cleans it (Spark), merges it
-    into the curated layer, rebuilds the KPIs, moves the bookmarks and archives the raw files.
-    Exits 0 when the run succeeds, 1 when it fails, 4 when another run holds the lock.
+    Extracts what changed since each table's bookmark, loads it, cleans it, merges it into the
+    curated layer, rebuilds the KPIs, moves the bookmarks and archives the raw files. Exits 0
+    when the run succeeds, 1 when it fails, 4 when another run holds the lock.
     """
+    if resume is not None:
+        if tables or run_id or dry_run:
+            raise typer.BadParameter(
+                "--resume continues a run as it was: no --tables, --run-id or --dry-run",
+                param_hint="--resume",
+            )
+        _resume(ctx, resume, no_wait)
+        return
     if dry_run:
         from rentalctl.cli.dry_run import show_plan
 
@@ -97,6 +114,51 @@ def backfill(
         show_plan(ctx.obj, _tables(ctx.obj.settings(), tables), since, until)
         return
     _start(ctx, "backfill", since, until, tables, no_wait, run_id)
+
+
+def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
+    from rentalctl.context import Context
+    from rentalctl.orchestration.resume import check_resumable
+
+    state: AppState = ctx.obj
+    context = Context(state.settings())
+    record = check_resumable(context, run_id)
+    mode, since, until = (
+        record.get("mode") or "incremental",
+        record.get("since"),
+        record.get("until"),
+    )
+    tables = list(record.get("tables") or [])
+    if state.settings().target == "aws":
+        attempt = len(record.get("attempts") or []) + 1
+        _start_aws(
+            state,
+            context,
+            run_id,
+            mode,
+            since,
+            until,
+            tables,
+            no_wait,
+            f"{run_id}.resume-{attempt}",
+        )
+        return
+    if no_wait:
+        raise typer.BadParameter("a local --resume runs in this process", param_hint="--no-wait")
+    from rentalctl.orchestration.local import run_local
+    from rentalctl.orchestration.lock import PipelineLock
+    from rentalctl.orchestration.resume import reopen
+
+    _preflight(context, tables)
+    # The lock is taken before the record is reopened, so no other run sees it half-done; the
+    # run below takes the same lock again (same run id) and releases it at its end.
+    with PipelineLock(context.state, run_id):
+        reopen(context, run_id)
+        execute = partial(
+            run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
+        )
+        record = _follow(state, run_id, mode, tables, execute)
+    _report(state, context, record)
 
 
 def _tables(settings: Any, option: str | None) -> list[str]:
@@ -158,13 +220,25 @@ def _start_aws(
     until: str | None,
     tables: list[str],
     no_wait: bool,
+    resumed_as: str | None = None,
 ) -> None:
-    """A Step Functions execution named after the run; followed through its history."""
+    """A Step Functions execution named after the run (a resumed run's: ``resumed_as``);
+    followed through its history."""
     from rentalctl.orchestration import aws_run
+    from rentalctl.orchestration.resume import reopen
 
     context.state.ensure()
     context.state.seed(tables)
-    arn = aws_run.start(context, run_id=run_id, mode=mode, since=since, until=until, tables=tables)
+    arn = aws_run.start(
+        context,
+        run_id=run_id,
+        mode=mode,
+        since=since,
+        until=until,
+        tables=tables,
+        name=resumed_as,
+        before=(lambda new_arn: reopen(context, run_id, new_arn)) if resumed_as else None,
+    )
     if no_wait:
         doc = {
             "run_id": run_id,

@@ -119,6 +119,12 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         f"Run {record['run_id']} ({record.get('mode')}{window}): "
         f"{_status(record.get('status'))}{took}"
     )
+    for n, attempt in enumerate(record.get("attempts") or [], start=1):
+        error = attempt.get("error") or {}
+        console.print(
+            f"  attempt {n}: {_status(attempt.get('status'))} at {attempt.get('ended_at')}"
+            f"{': ' + escape(str(error.get('Cause'))) if error.get('Cause') else ''} (resumed)"
+        )
     if not brief and record.get("states"):
         states = Table("state", "status", "seconds", "attempts", "job run", "error", box=None)
         for s in record["states"]:

@@ -219,6 +219,7 @@ def render_config(settings: Settings) -> bytes:
     handled |= {"lookback", "fx_rates", "batch_size", "part_file_rows", "max_rejected_share"}
     handled |= {"retry", "aws", "max_clock_skew_seconds", "quality_min_rows"}
     handled |= {"spark_master"}  # not shipped: a Glue job's Spark session is Glue's own
+    handled |= {"transform_engine"}  # not shipped: Glue jobs always transform on Spark
     handled |= {"max_concurrency"}  # not shipped: deploy-sfn renders it into the Map
     missing = set(Settings.__dataclass_fields__) - handled
     if missing:  # a new setting must be shipped to the jobs too: teach this function about it

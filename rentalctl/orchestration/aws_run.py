@@ -56,8 +56,12 @@ def start(
     since: str | None,
     until: str | None,
     tables: list[str],
+    name: str | None = None,
+    before: Callable[[str], object] | None = None,
 ) -> str:
-    """Start a run as an execution named ``run_id``; returns the execution's ARN.
+    """Start a run as an execution named ``run_id`` (or ``name``: a resumed run's new
+    execution); returns the execution's ARN. ``before(arn)`` runs once no other execution is
+    running, right before this one starts.
 
     Raises LockHeld when an execution of the state machine is running, ResourceUnavailable
     when the state machine is not deployed, ConfigError when ``run_id`` was used already.
@@ -86,12 +90,15 @@ def start(
         )
 
     payload = {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables}
+    name = name or run_id
+    if before is not None:
+        before(execution_arn(machine, name))
     with aws.errors(f"starting an execution of {machine}"):
         try:
             return str(
-                sfn.start_execution(
-                    stateMachineArn=machine, name=run_id, input=json.dumps(payload)
-                )["executionArn"]
+                sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))[
+                    "executionArn"
+                ]
             )
         except ClientError as exc:
             code = aws.error_code(exc)
@@ -105,6 +112,11 @@ def start(
             if code in ("InvalidName", "InvalidExecutionInput", "ValidationException"):
                 raise ConfigError(f"starting run {run_id}: AWS refused it ({code})") from None
             raise
+
+
+def execution_arn(machine_arn: str, name: str) -> str:
+    """The ARN an execution named ``name`` of the state machine ``machine_arn`` gets."""
+    return f"{machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 def _iso(value: Any) -> str:

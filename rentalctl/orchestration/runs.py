@@ -95,7 +95,10 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
         extract = _result(ctx, run_id, "extract", table)
         q = quality.get(table, {})
         summary[table] = {
-            "extracted": extract.get("rows"),
+            # Rows read from the source: those in the raw files and those quarantined.
+            "extracted": None
+            if extract.get("rows") is None
+            else extract["rows"] + extract.get("invalid_rows", 0),
             "window": {k: extract.get(k) for k in ("lower", "high", "since", "until")},
             "loaded_raw": _result(ctx, run_id, "load-raw", table).get("rows"),
             "curated": q.get("curated"),

@@ -112,7 +112,7 @@ def verify_files(lake: Lake, manifest: Manifest) -> None:
             f"raw file {lake.uri(part.key)} of run {manifest.run_id} {found}, but its manifest "
             f"lists {part.bytes:,} bytes with sha256 {part.sha256}: it changed after the "
             f"extract. Nothing of {manifest.table} was loaded and no bookmark moved; the next "
-            "run extracts the rows again"
+            "run extracts the rows again (not `run --resume`, which keeps this run's files)"
         )
 
 

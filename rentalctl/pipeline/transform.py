@@ -1,7 +1,9 @@
 """The curated transform (SPEC section 5): raw rows of one table and run -> curated rows and
 rejected rows. Pure DataFrame -> DataFrame functions with explicit parameters; reads and writes
 happen in ``transform_job``. Spark built-in functions only, never Python UDFs: they run inside
-the JVM (fast on Glue) and behave the same everywhere.
+the JVM (fast on Glue) and behave the same everywhere. The same code runs on DuckDB through
+SQLFrame (``frame_api``): only functions both engines answer identically are used, and each entry
+point resolves ``F``, ``T`` and ``Window`` for the engine of the DataFrame it is given.
 
 Every raw row ends up in exactly one of three places (``_status`` of ``classify``):
 - ``rejected``: the first failing check in ``REASONS`` order, recorded with the raw row as JSON;
@@ -14,11 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
-
-from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from typing import TYPE_CHECKING, Any
 
 from rentalctl.curated import (
     BOOKING_STATUSES,
@@ -30,14 +28,18 @@ from rentalctl.curated import (
     TRUE_WORDS,
 )
 from rentalctl.errors import ConfigError
+from rentalctl.pipeline.frame_api import SPARK, F, T, Window, current, follows_frame
 from rentalctl.tables import Column as SpecColumn
 from rentalctl.tables import Kind
 from rentalctl.tables import table as table_spec
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
 #: curated.fx_rates.rate_to_usd: the rates are used at exactly the precision the table keeps,
 #: so every price_usd can be recomputed from curated.fx_rates.
-RATE_TYPE = T.DecimalType(18, 6)
-USD_TYPE = T.DecimalType(18, 2)
+RATE_PRECISION, RATE_SCALE = 18, 6
+USD_TYPE = "DECIMAL(18,2)"
 #: how timestamps appear in a rejected row's JSON (DATETIME(6) keeps its microseconds)
 RECORD_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 REJECTED_COLUMNS = tuple(name for name, _ in REJECTED_ROWS_COLUMNS)
@@ -112,39 +114,59 @@ def _same_types(actual: T.StructType, expected: T.StructType) -> bool:
 
 
 def clean_text(c: Column) -> Column:
-    """Runs of whitespace -> one space, trimmed, empty -> NULL. Whitespace is Unicode's
-    White_Space (``(?U)`` in Java's regex): spaces, tabs, line ends, vertical tab and form feed,
-    and also no-break, em, ideographic and other spaces and the line and paragraph separators,
-    which text copied from web pages carries. Zero-width characters are not whitespace."""
-    collapsed = F.trim(F.regexp_replace(c, r"(?U)\s+", " "))
+    r"""Runs of whitespace -> one space, trimmed, empty -> NULL. Whitespace is Unicode's
+    White_Space: spaces, tabs, line ends, vertical tab and form feed, and also no-break, em,
+    ideographic and other spaces and the line and paragraph separators, which text copied from
+    web pages carries. Zero-width characters are not whitespace. The class is spelt out so that
+    Java's regex and RE2 (DuckDB) read it alike: ``\s`` is ASCII whitespace in both, ``\p{Z}``
+    the Unicode separators, plus the two White_Space controls outside both (U+000B and U+0085);
+    ``(?U)`` would mean Unicode classes to Java but "ungreedy" to RE2."""
+    collapsed = F.trim(F.regexp_replace(c, r"[\s\p{Z}\x0b\x85]+", " "))
     return F.when(collapsed != "", collapsed)  # no otherwise: NULL for "" (and for NULL)
 
 
+def _unfold_dotted_capital_i(c: Column) -> Column:
+    # The one letter whose lower case Java (Spark) and DuckDB disagree on in practice: Java maps
+    # U+0130 (Turkish dotted capital I, 'İstanbul') to 'i' + U+0307, DuckDB to a plain 'i'.
+    # Spelling it as Java's answer first makes both engines lower-case it the same way.
+    return F.regexp_replace(c, "\u0130", "i\u0307")
+
+
+def _lower(c: Column) -> Column:
+    return F.lower(_unfold_dotted_capital_i(c))
+
+
+def _initcap(c: Column) -> Column:
+    return F.initcap(_unfold_dotted_capital_i(c))
+
+
 def _booking_status(c: Column) -> Column:
-    lowered = F.lower(c)
+    lowered = _lower(c)
     return F.when(lowered == "cancelled", F.lit("canceled")).otherwise(lowered)
 
 
 # Column-specific rules, applied to the cleaned text (same rule wherever the column appears).
+# (Functions, not F's members: F resolves to an engine's function at call time.)
 _TEXT_RULES = {
-    "currency": F.upper,
+    "currency": lambda c: F.upper(c),
     "booking_status": _booking_status,
-    "cityname": F.initcap,  # after collapsing: '  new   YORK ' -> 'New York'
+    "cityname": _initcap,  # after collapsing: '  new   YORK ' -> 'New York'
 }
 
 
 def _word_boolean(c: Column, extra_true: tuple[str, ...] = ()) -> Column:
     """true/false for the words of SPEC section 5 (cleaned, any case); NULL for anything else."""
-    word = F.lower(c)
+    word = _lower(c)
     return F.when(word.isin(*TRUE_WORDS, *extra_true), F.lit(True)).when(
         word.isin(*FALSE_WORDS), F.lit(False)
     )
 
 
 def _usd(amount: Column) -> Column:
-    # DECIMAL(12,2) * DECIMAL(18,6) is exact (DECIMAL(31,8)); Spark's round on decimals is
-    # HALF_UP, so 10.005 -> 10.01.
-    return F.round(amount * F.col("_rate"), 2).cast(USD_TYPE)
+    # DECIMAL(12,2) * DECIMAL(19,6) is exact (DECIMAL(32,8) on Spark); the rate is widened to 19
+    # digits so that DuckDB also computes in 128 bits (with both sides within 18 digits it keeps
+    # 64 bits and overflows). Spark's and DuckDB's round on decimals is HALF_UP: 10.005 -> 10.01.
+    return F.round(amount * F.col("_rate").cast("DECIMAL(19,6)"), 2).cast(USD_TYPE)
 
 
 def _derived(table: str) -> dict[str, Column]:
@@ -167,7 +189,8 @@ def _derived(table: str) -> dict[str, Column]:
     if table == "bookings":
         return {
             "total_price_usd": _usd(c("total_price")),
-            "nights": F.datediff(c("checkout_date"), c("checkin_date")),
+            # INTEGER on both engines (DuckDB's date difference is a BIGINT)
+            "nights": F.datediff(c("checkout_date"), c("checkin_date")).cast("int"),
         }
     raise ValueError(table)
 
@@ -237,41 +260,93 @@ def bounded_record(record: Column) -> Column:
     Spark cuts strings in characters and a UTF-8 character takes 1 to 4 bytes, so the beginning
     kept is the longest of a few prefixes (room / w characters, w from 1 to 4 in steps of 1/4)
     that fits the room in bytes: at least 80% of the room is used, all of it for text of one
-    width."""
-    size = F.octet_length(record)
+    width. Sizes are measured in bits (``bit_length``, which both engines have; SQLFrame has no
+    ``octet_length``)."""
+    bits = F.bit_length(record)
     room = REDSHIFT_VARCHAR_MAX - _MARKER_BYTES
     prefixes = [F.substring(record, 1, room * 4 // quarters) for quarters in range(4, 17)]
-    head = F.coalesce(*[F.when(F.octet_length(p) <= room, p) for p in prefixes])
+    head = F.coalesce(*[F.when(F.bit_length(p) <= room * 8, p) for p in prefixes])
     marker = F.concat(
         F.lit(" ...[truncated from "),
-        size.cast("string"),
+        (bits / 8).cast("bigint").cast("string"),
         F.lit(" bytes, sha256 "),
         F.sha2(record, 256),
         F.lit("]"),
     )
-    return F.when(size <= REDSHIFT_VARCHAR_MAX, record).otherwise(F.concat(head, marker))
+    return F.when(bits <= REDSHIFT_VARCHAR_MAX * 8, record).otherwise(F.concat(head, marker))
 
 
 def rates_column(rates: Mapping[str, Decimal]) -> Column:
     """The rates as a literal map column (currency -> DECIMAL(18,6)); no join, no UDF."""
+    rate_type = T.DecimalType(RATE_PRECISION, RATE_SCALE)
     if not rates:
-        return F.lit(None).cast(T.MapType(T.StringType(), RATE_TYPE))
+        return F.lit(None).cast(T.MapType(T.StringType(), rate_type))
     parts = []
     for code, rate in sorted(rates.items()):
         value = Decimal(str(rate))
         exact = value.is_finite() and value == value.quantize(Decimal("0.000001"))
-        if not exact or value.adjusted() >= RATE_TYPE.precision - RATE_TYPE.scale:
+        if not exact or value.adjusted() >= RATE_PRECISION - RATE_SCALE:
             raise ConfigError(
                 f"fx rate {code} = {rate} does not fit curated.fx_rates.rate_to_usd "
                 "DECIMAL(18,6): use at most 6 decimal places"
             )
-        parts += [F.lit(code), F.lit(str(value)).cast(RATE_TYPE)]
+        parts += [F.lit(code), F.lit(str(value)).cast(rate_type)]
     return F.create_map(*parts)
 
 
 # --- the transform --------------------------------------------------------------------------
 
 
+_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
+    (chr(code), {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(code, f"\\u{code:04x}"))
+    for code in range(32)
+]
+
+
+def _json_value(column: SpecColumn, value: Column) -> Column:
+    """One raw value as JSON text, as Spark's ``to_json`` writes it (``null`` for NULL), except
+    decimals, always in plain notation (``0.0000000``, where ``to_json`` writes ``0E-7``).
+    Built from string functions, the same on both engines: SQLFrame's ``to_json`` ignores its
+    options and writes decimals as floating-point numbers."""
+    if column.kind is Kind.TEXT:
+        for raw, escaped in _JSON_ESCAPES:  # backslash first: the escapes add backslashes
+            value = F.replace(value, F.lit(raw), F.lit(escaped))
+        text = F.concat(F.lit('"'), value, F.lit('"'))
+    elif column.kind is Kind.DATETIME:
+        text = F.concat(F.lit('"'), F.date_format(value, RECORD_TIMESTAMP_FORMAT), F.lit('"'))
+    elif column.kind is Kind.DATE:
+        text = F.concat(F.lit('"'), F.date_format(value, "yyyy-MM-dd"), F.lit('"'))
+    elif column.kind is Kind.DECIMAL:
+        text = _plain_decimal(value, column)
+    else:  # integers: their text is their JSON
+        text = value.cast("string")
+    return F.coalesce(text, F.lit("null"))
+
+
+def _plain_decimal(value: Column, column: SpecColumn) -> Column:
+    """A decimal as text in plain notation on both engines. Spark's text of a decimal is Java's
+    BigDecimal.toString, which turns to scientific notation below 1E-6 (0E-7 for a zero of
+    scale 7, 1E-7): below 1 in magnitude the digits are spelt out from the unscaled value."""
+    precision_scale = column.precision_scale
+    assert precision_scale is not None, column
+    scale = precision_scale[1]
+    digits = (F.abs(value) * F.lit(10**scale)).cast("bigint").cast("string")
+    small = F.concat(
+        F.when(value < 0, F.lit("-")).otherwise(F.lit("")), F.lit("0."), F.lpad(digits, scale, "0")
+    )
+    return F.when(F.abs(value) < 1, small).otherwise(value.cast("string"))
+
+
+def _json_record(spec_columns: tuple[SpecColumn, ...], raw_names: list[str]) -> Column:
+    """``{"col": value, ...}`` over the raw columns, every column present, in spec order."""
+    parts: list[Column] = []
+    for i, (column, name) in enumerate(zip(spec_columns, raw_names)):
+        prefix = ("{" if i == 0 else ",") + f'"{column.name}":'
+        parts += [F.lit(prefix), _json_value(column, F.col(name))]
+    return F.concat(*parts, F.lit("}"))
+
+
+@follows_frame("raw")
 def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFrame:
     """Every raw row, normalised and typed, with ``_record_key``, ``_record`` (raw JSON),
     ``_reason`` (NULL when valid) and ``_status`` (curated | superseded | rejected)."""
@@ -293,11 +368,12 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
             if rule is not None:
                 value = rule(value)
         normalised.append(value.alias(column.name))
+    # The raw values are carried along only until the rejected rows' JSON is built below.
+    raw_names = [f"_raw_{name}" for name in spec.column_names]
     df = raw.select(
         *normalised,
         F.col(spec.key).cast("string").alias("_record_key"),
-        # The raw row is carried along only until the rejected rows' JSON is built below.
-        F.struct(*[F.col(name) for name in spec.column_names]).alias("_raw"),
+        *[F.col(name).alias(alias) for name, alias in zip(spec.column_names, raw_names)],
     )
     if "currency" in spec.column_names:
         df = df.withColumn("_rate", F.try_element_at(rates_column(rates), F.col("currency")))
@@ -326,13 +402,12 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
 
     # The raw row as JSON, for rejected rows only (building it for every row costs more than
     # the rest of the transform); nulls kept so every column is present.
-    record = F.to_json(
-        F.col("_raw"),
-        {"ignoreNullFields": "false", "timestampNTZFormat": RECORD_TIMESTAMP_FORMAT},
-    )
+    # Two steps: ``bounded_record`` uses the record many times, and an engine that inlines
+    # expressions as SQL text (DuckDB through SQLFrame) would otherwise repeat it in each place.
     df = df.withColumn(
-        "_record", F.when(F.col("_reason").isNotNull(), bounded_record(record))
-    ).drop("_raw")
+        "_record", F.when(F.col("_reason").isNotNull(), _json_record(spec.columns, raw_names))
+    ).drop(*raw_names)
+    df = df.withColumn("_record", bounded_record(F.col("_record")))
 
     # One version per key among the VALID rows: a newer rejected version never displaces an
     # older valid one. Ties on the timestamp between different rows of one key (and, for the
@@ -361,11 +436,13 @@ PARQUET_CALENDAR_CONF = {
 }
 
 
+@follows_frame("classified")
 def split(table: str, classified: DataFrame, run_id: str) -> tuple[DataFrame, DataFrame]:
-    """(curated, rejected) of a ``classify`` result, ready to be written as Parquet (the session
-    is set to write old dates and timestamps unchanged)."""
-    for key, value in PARQUET_CALENDAR_CONF.items():
-        classified.sparkSession.conf.set(key, value)
+    """(curated, rejected) of a ``classify`` result, ready to be written as Parquet (a Spark
+    session is set to write old dates and timestamps unchanged; DuckDB always does)."""
+    if current() == SPARK:
+        for key, value in PARQUET_CALENDAR_CONF.items():
+            classified.sparkSession.conf.set(key, value)
     spec = table_spec(table)
     expected = curated_schema(spec.name)
     # No casts here: each column already has its contract type, and a cast would hide a bug.
@@ -403,6 +480,7 @@ def empty_stats(table: str) -> dict[str, Any]:
     }
 
 
+@follows_frame("classified")
 def stats(table: str, classified: DataFrame) -> dict[str, Any]:
     """Counts of a ``classify`` result, from one aggregation (a handful of rows reach the
     driver, never the data). Every reason of the table is listed, in order, zeros included."""

@@ -6,14 +6,18 @@ Output layout (``rentalctl.curated.output_prefix``)::
     curated/<table>/run_id=<id>/part-00000-<uuid>-c000.snappy.parquet ... _stats.json
     rejected/<table>/run_id=<id>/part-00000-<uuid>-c000.snappy.parquet ...
 
-Spark's executors write the Parquet files straight into the lake (S3, or the lake folder): on a
-cluster they run on other machines, whose local disks the driver never sees. The rows the files
-hold are then counted from their footers and must equal the rows counted before writing.
+The session is a SparkSession or, with ``transform.engine: duckdb``, SQLFrame's DuckDB session
+(``rentalctl.spark.transform_session``); this module's reads and writes are the only places that
+tell them apart (the DuckDB side is ``transform_duckdb``). Spark's executors write the Parquet
+files straight into the lake (S3, or the lake folder): on a cluster they run on other machines,
+whose local disks the driver never sees. DuckDB writes one ``part-00000.parquet`` per output
+folder. The rows the files hold are then counted from their footers and must equal the rows
+counted before writing.
 ``_stats.json`` is written last: its presence marks the table's transform of that run complete.
 A retry first deletes both prefixes, so it never mixes two attempts. An empty frame writes no
 Parquet file at all.
 
-pyspark is imported inside ``run_transform`` only: importing this module stays cheap.
+pyspark and sqlframe are imported inside functions only: importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.curated import data_files, output_prefix
+from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
+from rentalctl.pipeline import transform_duckdb
+from rentalctl.pipeline.frame_api import DUCKDB, engine_of
 from rentalctl.pipeline.rawfiles import read_manifest, verify_files
 from rentalctl.tables import table as table_spec
 
@@ -67,6 +73,14 @@ def read_raw(spark: SparkSession, table: str, paths: list[str]) -> DataFrame:
     return spark.read.options(**CSV_OPTIONS).csv(paths, schema=raw_schema(table))
 
 
+def read_raw_keys(lake: Lake, session: Any, table: str, keys: list[str]) -> Any:
+    """The raw files ``keys`` of one table, read by ``session`` (Spark or SQLFrame DuckDB)."""
+    if engine_of(session) == DUCKDB:
+        paths = [transform_duckdb.lake_folder(lake, key) for key in keys]
+        return transform_duckdb.read_raw(session, table, paths)
+    return read_raw(session, table, [spark_uri(lake, key) for key in keys])
+
+
 def spark_uri(lake: Lake, key: str) -> str:
     """Where Spark reads or writes ``key``: the lake's s3:// URI (which Glue's Spark reads and
     writes), or the lake folder as a file:// URI, explicit so that a cluster whose default file
@@ -83,6 +97,10 @@ def _write_parquet(
     if rows == 0:
         return
     prefix = output_prefix(kind, table, run_id)
+    if engine_of(df) == DUCKDB:
+        uri, written = transform_duckdb.write_parquet(lake, df, prefix)
+        _check_written(table, run_id, kind, rows, uri, 1, written, DUCKDB_LOST_ROWS)
+        return
     uri = spark_uri(lake, prefix.rstrip("/"))
     # The prefix was emptied through the Lake port; "overwrite" also clears what only Spark's
     # file system sees there (such as a folder marker an earlier attempt left on S3).
@@ -92,13 +110,49 @@ def _write_parquet(
     files = [spark_uri(lake, key) for key in data_files(prefix, lake.list(prefix))]
     reader = df.sparkSession.read.schema(df.schema)
     written = reader.parquet(*files).count() if files else 0
+    _check_written(table, run_id, kind, rows, uri, len(files), written, SPARK_LOST_ROWS)
+
+
+SPARK_LOST_ROWS = (
+    "Spark's executors must write where the driver reads (S3; on a Spark cluster, a lake "
+    "folder every worker shares at the same path)"
+)
+DUCKDB_LOST_ROWS = "DuckDB wrote fewer rows than it computed (a disk full, or a bug to report)"
+
+
+def _check_written(
+    table: str, run_id: str, kind: str, rows: int, uri: str, files: int, written: int, why: str
+) -> None:
     if written != rows:
         raise PipelineFailed(
             f"transform of {table} in run {run_id} counted {rows} {kind} rows, but the "
-            f"{len(files)} Parquet files written to {uri} hold {written}: Spark's executors "
-            "must write where the driver reads (S3; on a Spark cluster, a lake folder every "
-            "worker shares at the same path)"
+            f"{files} Parquet files written to {uri} hold {written}: {why}"
         )
+
+
+def read_invalid(lake: Lake, session: Any, table: str, key: str) -> Any:
+    """The run's quarantined rows of ``table`` (``rawfiles.INVALID_FILE``: rows of
+    curated.rejected_rows as text, in the raw CSV dialect), read by ``session``."""
+    if engine_of(session) == DUCKDB:
+        return transform_duckdb.read_invalid(
+            session, table, transform_duckdb.lake_folder(lake, key)
+        )
+    from pyspark.sql import types as T
+
+    fields = [T.StructField(name, T.StringType()) for name, _ in REJECTED_ROWS_COLUMNS]
+    schema = T.StructType(fields)
+    return session.read.options(**CSV_OPTIONS).csv(spark_uri(lake, key), schema=schema)
+
+
+def with_invalid_values(stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The transform's stats with the rows quarantined at extraction: read and rejected, under
+    their own reason, which comes first."""
+    return {
+        **stats,
+        "rows_read": stats["rows_read"] + rows,
+        "rejected": stats["rejected"] + rows,
+        "rejected_by_reason": {INVALID_VALUE: rows, **stats["rejected_by_reason"]},
+    }
 
 
 def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
@@ -132,30 +186,49 @@ def run_transform(
         ctx.lake.delete_prefix(prefix)  # a retry starts clean
 
     result = empty_stats(spec.name)
-    if manifest.files and _all_curated(ctx, spec.name, run_id):
+    invalid = manifest.invalid_file
+    if manifest.files and not invalid and _all_curated(ctx, spec.name, run_id):
         # Nothing to do: transforming and merging rows already curated changes nothing.
         result.update(rows_read=manifest.rows, already_curated=manifest.rows)
-    elif manifest.files:
+    elif manifest.files or invalid:
         if spark is None:
-            from rentalctl.spark import local_session
+            from rentalctl.spark import transform_session
 
-            spark = local_session(ctx.settings.spark_master)
-        verify_files(ctx.lake, manifest)  # Spark reads the files again after the raw load
-        raw = read_raw(spark, spec.name, [spark_uri(ctx.lake, f.key) for f in manifest.files])
-        # Persisted: the stats and both outputs read it, and the raw files are read once.
-        classified = classify(spec.name, raw, ctx.settings.fx_rates).persist()
+            spark = transform_session(ctx.settings)
+        on_duckdb = engine_of(spark) == DUCKDB
+        verify_files(ctx.lake, manifest)  # the engine reads the files again after the raw load
+        quarantined = read_invalid(ctx.lake, spark, spec.name, invalid.key) if invalid else None
+        classified = None
         try:
-            result = stats(spec.name, classified)
-            if result["rows_read"] != manifest.rows:
-                raise PipelineFailed(
-                    f"raw {spec.name} of run {run_id}: read {result['rows_read']} rows, "
-                    f"the manifest lists {manifest.rows}"
-                )
-            curated, rejected = split(spec.name, classified, run_id)
-            _write_parquet(ctx.lake, curated, result["curated"], "curated", spec.name, run_id)
-            _write_parquet(ctx.lake, rejected, result["rejected"], "rejected", spec.name, run_id)
+            curated = rejected = None
+            if manifest.files:
+                raw = read_raw_keys(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
+                # Computed once: the stats and both outputs read it, the raw files read once.
+                classified = classify(spec.name, raw, ctx.settings.fx_rates)
+                if on_duckdb:
+                    classified = transform_duckdb.materialise(spark, spec.name, classified)
+                else:
+                    classified = classified.persist()
+                result = stats(spec.name, classified)
+                if result["rows_read"] != manifest.rows:
+                    raise PipelineFailed(
+                        f"raw {spec.name} of run {run_id}: read {result['rows_read']} rows, "
+                        f"the manifest lists {manifest.rows}"
+                    )
+                curated, rejected = split(spec.name, classified, run_id)
+            if quarantined is not None:
+                rejected = quarantined if rejected is None else rejected.unionByName(quarantined)
+            assert rejected is not None  # there are raw files, or quarantined rows
+            if curated is not None:
+                _write_parquet(ctx.lake, curated, result["curated"], "curated", spec.name, run_id)
+            rejected_rows = result["rejected"] + manifest.invalid_rows
+            _write_parquet(ctx.lake, rejected, rejected_rows, "rejected", spec.name, run_id)
         finally:
-            classified.unpersist()
+            if on_duckdb:
+                transform_duckdb.release(spark, spec.name)
+            elif classified is not None:
+                classified.unpersist()
+    result = with_invalid_values(result, manifest.invalid_rows)
     ctx.lake.put_bytes(curated_prefix + STATS, json.dumps(result, indent=2).encode())
     log.info("transform %s %s: %s", spec.name, run_id, result)
     return result

@@ -49,8 +49,8 @@ T0 = "2025-03-01 00:00:00.000000"
 
 
 @pytest.fixture
-def reference(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Reference:
-    return clean_reference(tmp_path_factory, spark)
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    return clean_reference(tmp_path_factory)
 
 
 def state(home: Path) -> StateStore:

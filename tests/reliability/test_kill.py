@@ -61,7 +61,7 @@ def run_here() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def clean(source: Path, tmp_path_factory: pytest.TempPathFactory, spark: Any) -> dict[str, Any]:
+def clean(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What an undisturbed run over the same source leaves, and what a second run after it
     leaves: that one re-reads the lookback window (SPEC section 4), so each raw table whose
     bookmark had moved holds those rows once more (once per run); nothing else changes."""
@@ -176,7 +176,6 @@ def test_a_killed_run_is_recovered_by_the_next(
     clean: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    spark: Any,
     reliability: Any,
 ) -> None:
     home = fresh_home(tmp_path, source, monkeypatch)

@@ -150,7 +150,6 @@ def test_local_run_leaks_no_secret(
     mysql_server: dict[str, Any],
     mysql_user: tuple[str, str],
     home: Path,
-    spark: Any,
     monkeypatch: pytest.MonkeyPatch,
     reliability: Any,
 ) -> None:

@@ -80,13 +80,12 @@ class Reference:
     bookmarks: dict[str, Any]
 
 
-def clean_reference(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Reference:
+def clean_reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """One clean run of the demo data (SQLite source), made once per session: its home lives
     in the session's base temporary directory, so every test module that asks finds it.
 
     The MySQL tests compare against it too: the demo data is the same rows in either source,
     and both must give the same warehouse."""
-    assert spark is not None  # the run below uses the session's SparkSession
     base = tmp_path_factory.getbasetemp() / "clean-reference"
     home = base / "home"
     if not (base / "complete").exists():
@@ -97,8 +96,8 @@ def clean_reference(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Ref
 
 
 @pytest.fixture
-def reference(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Reference:
-    return clean_reference(tmp_path_factory, spark)
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    return clean_reference(tmp_path_factory)
 
 
 def assert_equals_clean_run(home: Path, reference: Reference) -> str:
