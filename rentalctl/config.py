@@ -96,6 +96,10 @@ class Settings:
     spark_master: str
     # Map iterations (tables) that run at once, in the state machine (0: all of them).
     max_concurrency: int = 4
+    # How far ahead of the source's clock a timestamp may be and still carry a bookmark.
+    max_clock_skew_seconds: int = 60
+    # Below this many rows read, a table's rejected share is not held against the gate.
+    quality_min_rows: int = 100
     #: what runs the transform of local runs: DuckDB (through SQLFrame) or Spark on spark_master.
     #: Glue jobs always run Spark.
     transform_engine: str = "duckdb"
@@ -257,6 +261,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
     home_raw = get("home")
     if not isinstance(home_raw, str) or not home_raw.strip():
         raise InvalidSetting("home", home_raw, "a directory path", origin("home"))
+    if "\\" in home_raw:
+        raise InvalidSetting("home", home_raw, urls.NO_BACKSLASH, origin("home"))
     home = (cwd / Path(home_raw).expanduser()).resolve()
 
     def url(key: str) -> str:
@@ -301,6 +307,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         batch_size=_int(get, origin, "extract.batch_size", 100, 1_000_000),
         part_file_rows=_int(get, origin, "extract.part_file_rows", 1000, 100_000_000),
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
+        quality_min_rows=_int(get, origin, "quality.min_rows", 0, 1_000_000_000),
+        max_clock_skew_seconds=_int(get, origin, "extract.max_clock_skew_seconds", 0, 86_400),
         spark_master=setting_checks.check_spark_master(get("spark.master"), origin("spark.master")),
         # 40: the most iterations an inline Map runs at once on AWS.
         max_concurrency=_int(get, origin, "pipeline.max_concurrency", 0, 40),
@@ -328,7 +336,9 @@ _PLAIN: dict[str, Any] = {
     "tables": list(TABLES),
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 100_000,
+    "extract.max_clock_skew_seconds": 60,
     "quality.max_rejected_share": 0.2,
+    "quality.min_rows": 100,
     "pipeline.max_concurrency": 4,
     "retry.interval_seconds": 10,
     "retry.max_attempts": 2,

@@ -140,6 +140,8 @@ def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> 
         "bookmark": m.bookmark,
         "lower": m.lower,
         "high": m.high,
+        "bookmark_high": m.bookmark_high,
+        "future_rows": m.future_rows,
         "since": m.since,
         "until": m.until,
     }

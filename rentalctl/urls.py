@@ -111,12 +111,20 @@ def mask(url: str) -> str:
     return f"{scheme}://{userinfo}@{hostpart}"
 
 
+# DuckDB takes a backslash in a file path for a folder separator (as on Windows), so a lake or
+# warehouse under such a folder would pass every check and then be looked for elsewhere at the
+# raw load. Refused up front instead.
+NO_BACKSLASH = "a path without a backslash (\\): DuckDB reads one as a folder separator"
+
+
 def _path_after(
     url: str, scheme: str, base: Path, key: str, origin: str | None, forms: str
 ) -> Path:
     raw = url[len(scheme) :]
     if not raw.strip():
         raise InvalidSetting(key, url, f"a URL with a file path ({forms})", origin)
+    if "\\" in raw:
+        raise InvalidSetting(key, url, NO_BACKSLASH, origin)
     path = Path(raw)
     return path if path.is_absolute() else (base / path).resolve()
 

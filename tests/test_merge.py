@@ -139,16 +139,16 @@ def test_the_quality_gate_blocks_before_anything_is_merged(ctx: Context) -> None
         apartments("(1, 'A', 's', 100, 'EUR', '2024-01-01', true, '2025-01-01 10:00:00', 108)"),
         None,
         stats={
-            "rows_read": 10,
-            "rejected": 3,
-            "rejected_by_reason": {"invalid_price": 2, "missing_key": 1},
+            "rows_read": 1000,
+            "rejected": 300,
+            "rejected_by_reason": {"invalid_price": 200, "missing_key": 100},
         },
     )
     with pytest.raises(PipelineFailed) as caught:
         merge(ctx, "R1", ["apartments"])
     assert str(caught.value) == (
-        "data-quality gate: apartments rejected 3 of 10 rows (30.0%: invalid_price 2, "
-        "missing_key 1), above quality.max_rejected_share 20%; nothing was merged"
+        "data-quality gate: apartments rejected 300 of 1,000 rows (30.0%: invalid_price 200, "
+        "missing_key 100), above quality.max_rejected_share 20%; nothing was merged"
     )
     assert caught.value.exit_code == 1
     with ctx.warehouse() as w:

@@ -45,7 +45,24 @@ class LocalLake(Lake):
         self.name = f"file://{self.root}"
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        return self._inside(self.root / check_key(key))
+
+    def _folder(self, prefix: str) -> Path:
+        return self._inside(self.root / _check_prefix(prefix))
+
+    def _inside(self, path: Path) -> Path:
+        """``path``, refused when a symbolic link inside the lake takes it out of the lake: a
+        write, a read or a delete there would reach files that are not the lake's. (The lake's
+        root itself may be a link.)"""
+        real, root = Path(os.path.realpath(path)), Path(os.path.realpath(self.root))
+        if real != root and root not in real.parents:
+            raise ConfigError(
+                f"lake path {path} leads to {real}, outside the lake {root}: a symbolic link "
+                "inside the lake points out of it. rentalctl reads, writes and deletes only "
+                "inside the lake: replace the link by a folder, or point lake.url at the "
+                "real location"
+            )
+        return path
 
     def _write_atomically(self, dest: Path, fill: Callable[[BinaryIO], object]) -> None:
         """Create a temp file next to ``dest``, let ``fill(fileobj)`` write it, fsync, rename."""
@@ -105,7 +122,7 @@ class LocalLake(Lake):
         return path.stat().st_size
 
     def list(self, prefix: str) -> list[str]:
-        folder = self.root / _check_prefix(prefix) if prefix.rstrip("/") else self.root
+        folder = self._folder(prefix) if prefix.rstrip("/") else self.root
         if not folder.is_dir():
             return []
         keys = []
@@ -137,7 +154,7 @@ class LocalLake(Lake):
         if not prefix.rstrip("/"):
             # Refused rather than supported: one empty string would wipe the whole lake.
             raise ConfigError("refusing to delete the whole lake (empty prefix)")
-        folder = self.root / _check_prefix(prefix)
+        folder = self._folder(prefix)
         if not folder.is_dir():
             return 0
         # Temp files, checksum files and unfinished Spark output go too, but were never objects.
@@ -151,7 +168,7 @@ class LocalLake(Lake):
         return count
 
     def discard_unfinished(self, prefix: str) -> int:
-        folder = self.root / _check_prefix(prefix)
+        folder = self._folder(prefix)
         removed = 0
         for dirpath, dirs, files in os.walk(folder):
             for name in files:

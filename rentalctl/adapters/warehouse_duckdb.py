@@ -35,6 +35,31 @@ if TYPE_CHECKING:
 _DDL = threading.Lock()  # one connection at a time creates schemas and tables
 
 
+def check_writable(path: Path) -> None:
+    """ResourceUnavailable, before a run starts, when the warehouse file or its folder cannot be
+    written: a read-only or immutable (``chattr +i``) file, a read-only folder or file system.
+    No retry mends that, whereas DuckDB's own error for it looks like the passing one of a file
+    another process holds open (which a run does retry)."""
+    import errno
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        # DuckDB writes its journal (``<file>.wal``) next to the file.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".rentalctl-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        raise ResourceUnavailable(
+            f"DuckDB warehouse {path} cannot be written ({reason}: {exc.filename}): give this "
+            "user write access to the file and its folder (an immutable file shows an `i` in "
+            "`lsattr`; `chattr -i` clears it). Nothing was run"
+        ) from None
+
+
 def _duckdb_type(sql_type: str) -> str:
     return "VARCHAR" if sql_type.startswith("VARCHAR") else sql_type
 

@@ -263,11 +263,16 @@ def _start_aws(
 
 def _preflight(context: Any, tables: list[str]) -> None:
     """Fail fast, before a run starts, on what no retry can fix: a missing source, source table
-    or store."""
+    or store, a warehouse file that cannot be written."""
+    from rentalctl import urls
     from rentalctl.tables import table
 
     with context.source() as source:
         source.check_tables([table(t) for t in tables])
+    if isinstance(context.settings.warehouse, urls.DuckdbURL):
+        from rentalctl.adapters.warehouse_duckdb import check_writable
+
+        check_writable(context.settings.warehouse.path)
     context.state.ensure()  # local: the bookmark store is created on the first run
     context.state.seed(tables)
 

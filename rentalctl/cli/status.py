@@ -169,6 +169,8 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
             )
             if reasons:
                 console.print(f"  rejected in {name}: {reasons}")
+            for warning in t.get("warnings") or []:
+                console.print(f"  [yellow]warning[/]: {escape(warning)}")
     error = record.get("error")
     if error:
         console.print(

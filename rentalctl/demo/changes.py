@@ -57,8 +57,26 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def _scalar(source: Source, sql: str) -> Any:
-    return source.query(sql)[0][0]
+def _scalar(source: Source, sql: str, params: Sequence[Any] = ()) -> Any:
+    return source.query(sql, params)[0][0]
+
+
+def _newest_change(source: Source, table: str) -> datetime:
+    """The table's newest ``last_modified_timestamp`` not after the source's clock: a row
+    dated in the future (``9999-12-31``) is not where business resumes, as it is not where a
+    run's bookmark stops (``extract.bookmark_cap``)."""
+    from rentalctl.pipeline.rawvalues import canonical_timestamp
+
+    now = canonical_timestamp(_as_datetime(_scalar(source, "SELECT CURRENT_TIMESTAMP")))
+    column, p = source.quote("last_modified_timestamp"), source.placeholder
+    sql = f"SELECT MAX({column}) FROM {source.quote(table)} WHERE {column} <= {p}"
+    newest = _scalar(source, sql, [now])
+    if newest is None:
+        raise ConfigError(
+            f"every change in the source's {table} is dated after the source's clock ({now}): "
+            "demo-data --changes plays the day after the newest change up to now"
+        )
+    return _as_datetime(newest)
 
 
 def build_changes(source: Source, seed: int) -> Batch:
@@ -73,14 +91,11 @@ def build_changes(source: Source, seed: int) -> Batch:
     max_booking = _scalar(source, f"SELECT MAX({q('booking_id')}) FROM {q('bookings')}") or 0
     max_user = _scalar(source, f"SELECT MAX({q('user_id')}) FROM {q('bookings')}") or 50
     high = max(
-        _as_datetime(_scalar(source, f"SELECT MAX({q('last_modified_timestamp')}) FROM {q(t)}"))
-        for t in ("apartments", "apartment_attributes", "bookings")
+        _newest_change(source, t) for t in ("apartments", "apartment_attributes", "bookings")
     )
     # Late changes are stamped just before the apartments table's own high mark, which is what
     # its bookmark holds after a run: inside the lookback, behind the bookmark.
-    apt_high = _as_datetime(
-        _scalar(source, f"SELECT MAX({q('last_modified_timestamp')}) FROM {q('apartments')}")
-    )
+    apt_high = _newest_change(source, "apartments")
     rng = random.Random(f"rentalctl-demo:{seed}:changes:{high.isoformat()}:{max_apt}:{max_booking}")
     start = to_seconds(high) + 3600  # business resumes an hour after the last recorded change
 

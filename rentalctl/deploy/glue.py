@@ -217,7 +217,7 @@ def render_config(settings: Settings) -> bytes:
 
     handled = {"config_file", "home", "target", "source", "lake", "warehouse", "state", "tables"}
     handled |= {"lookback", "fx_rates", "batch_size", "part_file_rows", "max_rejected_share"}
-    handled |= {"retry", "aws"}
+    handled |= {"retry", "aws", "max_clock_skew_seconds", "quality_min_rows"}
     handled |= {"spark_master"}  # not shipped: a Glue job's Spark session is Glue's own
     handled |= {"transform_engine"}  # not shipped: Glue jobs always transform on Spark
     handled |= {"max_concurrency"}  # not shipped: deploy-sfn renders it into the Map
@@ -234,8 +234,15 @@ def render_config(settings: Settings) -> bytes:
         "tables": list(settings.tables),
         "lookback": dict(settings.lookback),
         "fx_rates": {code: str(rate) for code, rate in settings.fx_rates.items()},
-        "extract": {"batch_size": settings.batch_size, "part_file_rows": settings.part_file_rows},
-        "quality": {"max_rejected_share": settings.max_rejected_share},
+        "extract": {
+            "batch_size": settings.batch_size,
+            "part_file_rows": settings.part_file_rows,
+            "max_clock_skew_seconds": settings.max_clock_skew_seconds,
+        },
+        "quality": {
+            "max_rejected_share": settings.max_rejected_share,
+            "min_rows": settings.quality_min_rows,
+        },
         "retry": asdict(settings.retry),
         "aws": {
             k: list(v) if isinstance(v, tuple) else v

@@ -109,6 +109,7 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
             "inserted": q.get("inserted"),
             "updated": q.get("updated"),
             "orphans": q.get("orphans"),
+            "warnings": q.get("warnings") or [],
         }
     return summary
 

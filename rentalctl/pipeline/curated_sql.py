@@ -27,6 +27,7 @@ from rentalctl.curated import (
     CuratedTable,
     redshift_type,
 )
+from rentalctl.tables import TABLES as SOURCE_TABLES
 
 Statement = Union[str, tuple[str, list[object]]]  # evaluated at import, on Python 3.9 too
 
@@ -78,10 +79,36 @@ def candidates_name(table: str) -> str:
     return f"merge_candidates_{table}"
 
 
+def _same(a: str, b: str, column: str) -> str:
+    """``a.column`` and ``b.column`` hold the same value, NULL matching NULL (Redshift has no
+    IS NOT DISTINCT FROM)."""
+    x, y = f"{a}.{q(column)}", f"{b}.{q(column)}"
+    return f"({x} = {y} OR ({x} IS NULL AND {y} IS NULL))"
+
+
+def _greater(spec: CuratedTable, column: str) -> str:
+    """``s.column`` sorts after ``t.column``, NULL first (Spark's ``desc_nulls_last`` ranks
+    the greatest first and NULL last). Booleans compare by logic: Redshift has no ``>`` on
+    them."""
+    s, t = f"s.{q(column)}", f"t.{q(column)}"
+    above = f"({s} AND NOT {t})" if dict(spec.columns)[column] == "BOOLEAN" else f"{s} > {t}"
+    return f"({above} OR ({s} IS NOT NULL AND {t} IS NULL))"
+
+
 def _newer(spec: CuratedTable) -> str:
     """When staged row s replaces stored row t of the same key (the one place this rule is
-    written: the counts and the merge both use it)."""
-    return f"s.{q(spec.version)} > t.{q(spec.version)}" if spec.version else "FALSE"
+    written: the counts and the merge both use it). The order is the transform's: the newer
+    version, and between two different rows of one version the one whose source columns,
+    compared in order, are greatest (``rentalctl.pipeline.transform.classify``). So a second
+    row of the same version arriving in a later run ends where one run over both rows would
+    leave it, whatever the order the two arrive in."""
+    if not spec.version:
+        return "FALSE"
+    order = [spec.version, *SOURCE_TABLES[spec.name].column_names]
+    rule = "FALSE"
+    for column in reversed(order):
+        rule = f"({_greater(spec, column)} OR ({_same('s', 't', column)} AND {rule}))"
+    return rule
 
 
 def merge_statements(table: str) -> list[Statement]:
@@ -119,11 +146,24 @@ def not_curated_sql(table: str, placeholder: str) -> str:
     would change nothing: the merge takes new keys and newer versions only, and a rejected row
     version is recorded once."""
     spec = CURATED[table]
-    key = q(spec.key)
-    newer = f" AND c.{q(spec.version)} >= r.{q(spec.version)}" if spec.version else ""
+    key, raw, run = q(spec.key), f"raw.{q(table)}", q("_run_id")
+    select = f"SELECT COUNT(*) FROM {raw} r WHERE r.{run} = {placeholder} "
+    if not spec.version:
+        return (
+            select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key})"
+        )
+    # At the same version the curated row may be another row of that version (the merge then
+    # decides between the two): the raw row counts as curated only when an earlier run read
+    # that very row (every column the same), so its merge has already decided. Written as two
+    # subqueries of one level each: Redshift refuses a correlation that skips a level.
+    version = q(spec.version)
+    same_row = " AND ".join(_same("x", "r", c) for c in SOURCE_TABLES[table].column_names)
     return (
-        f"SELECT COUNT(*) FROM raw.{q(table)} r WHERE r.{q('_run_id')} = {placeholder} "
-        f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key}{newer})"
+        select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key} "
+        f"AND c.{version} > r.{version}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c, {raw} x "
+        f"WHERE c.{key} = r.{key} AND c.{version} = r.{version} AND x.{key} = r.{key} "
+        f"AND x.{run} <> r.{run} AND {same_row})"
     )
 
 

@@ -140,6 +140,34 @@ def read_high(source: Source, snap: Snapshot, spec: TableSpec) -> Watermark | No
         ) from None
 
 
+@dataclass(frozen=True)
+class BookmarkCap:
+    """Where a run may leave a bookmark: ``value``, the highest watermark not after ``limit``
+    (the source's clock plus ``extract.max_clock_skew_seconds``), and the rows dated after it,
+    which are read like any other but would stop every later run if the bookmark followed them
+    (every real change would then be stamped before the bookmark)."""
+
+    value: Watermark | None
+    limit: str | None = None
+    future_rows: int = 0
+
+
+def bookmark_cap(
+    source: Source, snap: Snapshot, spec: TableSpec, high: Watermark | None, skew: int
+) -> BookmarkCap:
+    """The value the bookmark moves to after a window read up to ``high`` in ``snap``."""
+    if high is None or spec.watermark_kind is not Kind.DATETIME:
+        return BookmarkCap(high)  # ids come from the database itself, never from a clock
+    now = snap.query("SELECT CURRENT_TIMESTAMP")[0][0]
+    limit = canonical_timestamp(datetime.fromisoformat(str(now)) + timedelta(seconds=skew))
+    if str(high) <= limit:  # one text form, whose order is time's (watermark_value)
+        return BookmarkCap(high, limit)
+    wm, name, p = source.quote(spec.watermark), source.quote(spec.name), source.placeholder
+    below = snap.query(f"SELECT MAX({wm}) FROM {name} WHERE {wm} <= {p}", [limit])[0][0]
+    future = snap.query(f"SELECT COUNT(*) FROM {name} WHERE {wm} > {p}", [limit])[0][0]
+    return BookmarkCap(watermark_value(spec, below), limit, int(future))
+
+
 def count_window(
     source: Source, snap: Snapshot, spec: TableSpec, window: Window, high: Watermark | None
 ) -> int:
@@ -175,8 +203,11 @@ def extract_table(
         if missing:
             raise PipelineFailed(missing_columns_message(spec, missing, source.name))
         high = read_high(source, snap, spec)
-        if window.mode == "incremental" and bookmark is not None and not _reaches(high, bookmark):
+        if window.mode == "incremental" and bookmark is not None and not reaches(high, bookmark):
             raise PipelineFailed(behind_message(spec, high, bookmark))
+        cap = BookmarkCap(None)
+        if window.mode != "backfill":  # a backfill moves no bookmark
+            cap = bookmark_cap(source, snap, spec, high, settings.max_clock_skew_seconds)
         writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
         if high is not None or window.mode == "backfill":  # else the table is empty
             sql, params = _query(source, spec, window, high)
@@ -207,9 +238,14 @@ def extract_table(
         files=files,
         invalid_rows=writer.invalid_rows,
         invalid_file=writer.invalid_file,
+        bookmark_high=cap.value,
+        future_rows=cap.future_rows,
+        future_after=cap.limit if cap.future_rows else None,
     )
     lake.put_bytes(prefix + MANIFEST, manifest.to_json())
     log.info("extracted %s rows of %s for run %s", manifest.rows, spec.name, run_id)
+    if manifest.future_rows:
+        log.warning(future_message(manifest))
     if manifest.invalid_rows:
         log.warning(
             "%s: %s row(s) quarantined as invalid_value (a value does not fit its column)",
@@ -219,7 +255,16 @@ def extract_table(
     return manifest
 
 
-def _reaches(high: Watermark | None, bookmark: Watermark) -> bool:
+def future_message(manifest: Manifest) -> str:
+    """The warning of a window holding rows dated after now plus the allowed clock skew."""
+    return (
+        f"{manifest.table}: {manifest.future_rows:,} row(s) with {manifest.watermark_column} "
+        f"after {manifest.future_after} (the source's clock plus extract.max_clock_skew_seconds)"
+        f"; processed, but the bookmark stays at {manifest.bookmark_high}"
+    )
+
+
+def reaches(high: Watermark | None, bookmark: Watermark) -> bool:
     # Both come from watermark_value: ints, or timestamps in one text form whose order is time's.
     return high is not None and (
         int(high) >= int(bookmark) if isinstance(bookmark, int) else str(high) >= str(bookmark)

@@ -54,7 +54,8 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
     the run record). Raises PipelineFailed, merging nothing, when the quality gate fails."""
     ordered = [t for t in TABLES if t in tables]
     report = {t: read_stats(ctx, t, run_id) for t in ordered}
-    quality.gate(report, ctx.settings.max_rejected_share)
+    quality.add_warnings(ctx, run_id, report)
+    quality.gate(report, ctx.settings.max_rejected_share, ctx.settings.quality_min_rows)
 
     with ctx.warehouse() as warehouse:
         dialect = warehouse.dialect

@@ -20,8 +20,10 @@ from rentalctl.orchestration.runs import duration
 from rentalctl.pipeline.extract import (
     Window,
     backfill_window,
+    bookmark_cap,
     count_window,
     incremental_window,
+    reaches,
     read_high,
 )
 from rentalctl.tables import table
@@ -66,7 +68,9 @@ def plan_table(
     with ctx.source() as source, source.snapshot() as snap:
         high = read_high(source, snap, spec)
         rows = count_window(source, snap, spec, window, high)
-    moves = window.mode != "backfill" and high is not None
+        moves = window.mode != "backfill" and high is not None
+        after = bookmark_cap(source, snap, spec, high, ctx.settings.max_clock_skew_seconds).value
+    moves = moves and after is not None and (bookmark is None or reaches(after, bookmark))
     return TablePlan(
         table=name,
         mode=window.mode,
@@ -76,7 +80,7 @@ def plan_table(
         until=window.until,
         high=high,
         rows=rows,
-        bookmark_after=high if moves else bookmark,
+        bookmark_after=after if moves else bookmark,
     )
 
 

@@ -69,6 +69,11 @@ class Manifest:
     # holds them as curated.rejected_rows rows (gzip CSV, the same dialect; None when none).
     invalid_rows: int = 0
     invalid_file: PartFile | None = None
+    # Where the bookmark moves after the run: ``high``, or below it when rows are dated after
+    # the source's clock plus the allowed skew (``future_rows`` of them, after ``future_after``).
+    bookmark_high: str | int | None = None
+    future_rows: int = 0
+    future_after: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -77,6 +82,7 @@ class Manifest:
     def from_json(cls, data: bytes) -> Manifest:
         doc = json.loads(data)
         doc["files"] = [PartFile(**f) for f in doc["files"]]
+        doc.setdefault("bookmark_high", doc["high"])  # written before the cap existed
         if doc.get("invalid_file"):
             doc["invalid_file"] = PartFile(**doc["invalid_file"])
         return cls(**doc)
@@ -84,6 +90,43 @@ class Manifest:
 
 def read_manifest(lake: Lake, table: str, run_id: str) -> Manifest:
     return Manifest.from_json(lake.get_bytes(run_prefix(table, run_id) + MANIFEST))
+
+
+def verify_files(lake: Lake, manifest: Manifest) -> None:
+    """Every file the manifest lists is as the extract wrote it, in size and SHA-256; else
+    PipelineFailed naming the file. A file changed or replaced after the extract (by hand, by a
+    tool, by a restored backup) would otherwise be loaded and curated as if it were the source's
+    rows. No retry of the run can mend it; the next run extracts the rows again."""
+    from rentalctl.errors import PipelineFailed
+
+    listed = [*manifest.files, *([manifest.invalid_file] if manifest.invalid_file else [])]
+    for part in listed:
+        if not lake.exists(part.key):
+            found = "is missing"
+        else:
+            size, digest = _size_and_digest(lake, part.key)
+            if (size, digest) == (part.bytes, part.sha256):
+                continue
+            found = f"holds {size:,} bytes with sha256 {digest}"
+        raise PipelineFailed(
+            f"raw file {lake.uri(part.key)} of run {manifest.run_id} {found}, but its manifest "
+            f"lists {part.bytes:,} bytes with sha256 {part.sha256}: it changed after the "
+            f"extract. Nothing of {manifest.table} was loaded and no bookmark moved; the next "
+            "run extracts the rows again (not `run --resume`, which keeps this run's files)"
+        )
+
+
+def _size_and_digest(lake: Lake, key: str) -> tuple[int, str]:
+    path = lake.local_path(key)
+    if path is None:
+        data = lake.get_bytes(key)
+        return len(data), hashlib.sha256(data).hexdigest()
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:  # in chunks: a part file never has to fit in memory
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 INVALID_FILE = "invalid_values.csv.gz"

@@ -25,8 +25,9 @@ from rentalctl.pipeline.extract import (
     backfill_window,
     extract_table,
     incremental_window,
+    reaches,
 )
-from rentalctl.pipeline.rawfiles import Manifest, read_manifest
+from rentalctl.pipeline.rawfiles import Manifest, read_manifest, verify_files
 from rentalctl.tables import table
 
 if TYPE_CHECKING:
@@ -71,13 +72,14 @@ def extract(
 
 def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
     """Load the run's extracted files of one table into ``raw.<table>`` (replacing that run's
-    rows, so a repeated load never duplicates). Failed runs' rows of the table that are still to
-    be discarded go first (``rentalctl.pipeline.settle``). Returns the rows loaded and how many
-    of them the curated layer does not hold yet (``not_curated``; the transform skips a table
-    where that is 0)."""
+    rows, so a repeated load never duplicates), once every file is found as its manifest lists
+    it. Failed runs' rows of the table that are still to be discarded go first
+    (``rentalctl.pipeline.settle``). Returns the rows loaded and how many of them the curated
+    layer does not hold yet (``not_curated``; the transform skips a table where that is 0)."""
     from rentalctl.pipeline.settle import discard_pending
 
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
+    verify_files(ctx.lake, manifest)  # before COPY too: Redshift would load whatever is there
     discard_pending(ctx, manifest.table)
     with ctx.warehouse() as warehouse:
         rows = warehouse.load_raw(ctx.lake, manifest)
@@ -120,19 +122,22 @@ class BookmarkMove:
 
 def commit_bookmarks(ctx: Context, run_id: str, tables: list[str]) -> list[BookmarkMove]:
     """Move each table's bookmark to the high mark its extract recorded. Runs only after the
-    run's data is committed in the warehouse. Backfills and empty tables move nothing; a
-    bookmark that changed since the extract raises BookmarkConflict for that table."""
+    run's data is committed in the warehouse. Backfills and empty tables move nothing, and no
+    bookmark moves past the source's clock plus the allowed skew (``extract.bookmark_cap``);
+    a bookmark that changed since the extract raises BookmarkConflict for that table."""
     moves = []
     for name in tables:
         manifest = read_manifest(ctx.lake, table(name).name, run_id)
+        new = manifest.bookmark_high  # high, or below rows dated in the future
         if (
             manifest.mode == "backfill"
-            or manifest.high is None
-            or manifest.high == manifest.bookmark
+            or new is None
+            or new == manifest.bookmark
+            or (manifest.bookmark is not None and not reaches(new, manifest.bookmark))
         ):
             moves.append(BookmarkMove(name, manifest.bookmark, manifest.bookmark, False))
             continue
-        ctx.state.commit_bookmark(name, manifest.bookmark, manifest.high, run_id)
-        log.info("bookmark %s: %s -> %s", name, manifest.bookmark, manifest.high)
-        moves.append(BookmarkMove(name, manifest.bookmark, manifest.high, True))
+        ctx.state.commit_bookmark(name, manifest.bookmark, new, run_id)
+        log.info("bookmark %s: %s -> %s", name, manifest.bookmark, new)
+        moves.append(BookmarkMove(name, manifest.bookmark, new, True))
     return moves

@@ -31,7 +31,7 @@ from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS, data_files, 
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import transform_duckdb
 from rentalctl.pipeline.frame_api import DUCKDB, engine_of
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.pipeline.rawfiles import read_manifest, verify_files
 from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
@@ -196,6 +196,7 @@ def run_transform(
 
             spark = transform_session(ctx.settings)
         on_duckdb = engine_of(spark) == DUCKDB
+        verify_files(ctx.lake, manifest)  # the engine reads the files again after the raw load
         quarantined = read_invalid(ctx.lake, spark, spec.name, invalid.key) if invalid else None
         classified = None
         try:
