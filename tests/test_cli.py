@@ -262,7 +262,7 @@ def test_demo_data_changes(runner: CliRunner, home: Path) -> None:
 def test_demo_data_replace(runner: CliRunner, home: Path) -> None:
     first = demo_json(runner, "--scale", "0.002")
     demo_json(runner, "--changes")
-    doc = demo_json(runner, "--replace", "--scale", "0.002")
+    doc = demo_json(runner, "--replace", "--yes", "--scale", "0.002")
     assert doc["mode"] == "replaced"
     for name in DEMO_TABLES:
         # same seed and scale: the same data set as the first run, the changes gone
