@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
 
 PART_FILE = "part-00000.parquet"
+# The raw CSV dialect (rawfiles.py), every field as text.
+RAW_CSV: dict[str, Any] = {
+    "header": True,
+    "all_varchar": True,
+    "delimiter": ",",
+    "quotechar": '"',
+    "escapechar": '"',
+    "allow_quoted_nulls": False,
+    "compression": "gzip",
+    "encoding": "utf-8",
+    "strict_mode": True,
+    "hive_partitioning": False,  # the run_id=... folder is no column of the rows
+}
 
 
 def lake_folder(lake: Lake, key: str) -> Path:
@@ -48,19 +61,7 @@ def read_raw(session: Any, table: str, paths: list[Path]) -> Any:
     from rentalctl.pipeline.transform import raw_schema
 
     spec = table_spec(table)
-    relation = session._conn.read_csv(
-        [str(p) for p in paths],
-        header=True,
-        all_varchar=True,
-        delimiter=",",
-        quotechar='"',
-        escapechar='"',
-        allow_quoted_nulls=False,
-        compression="gzip",
-        encoding="utf-8",
-        strict_mode=True,
-        hive_partitioning=False,  # the run_id=... folder is no column of the raw rows
-    )
+    relation = session._conn.read_csv([str(p) for p in paths], **RAW_CSV)
     if relation.columns != list(spec.column_names):
         raise PipelineFailed(
             f"raw {spec.name} files {paths[0]}...: header {relation.columns}, expected "
@@ -77,19 +78,7 @@ def read_raw(session: Any, table: str, paths: list[Path]) -> Any:
 
 def read_invalid(session: Any, table: str, path: Path) -> Any:
     """The run's quarantined rows of ``table`` (all text columns: rawfiles.INVALID_FILE)."""
-    relation = session._conn.read_csv(
-        str(path),
-        header=True,
-        all_varchar=True,
-        delimiter=",",
-        quotechar='"',
-        escapechar='"',
-        allow_quoted_nulls=False,
-        compression="gzip",
-        encoding="utf-8",
-        strict_mode=True,
-        hive_partitioning=False,
-    )
+    relation = session._conn.read_csv(str(path), **RAW_CSV)
     view = f"rentalctl_invalid_{table_spec(table).name}"
     relation.create_view(view, replace=True)
     return session.table(view).select(*(name for name, _ in REJECTED_ROWS_COLUMNS))
