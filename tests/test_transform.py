@@ -867,6 +867,7 @@ def test_run_transform_writes_parquet_that_duckdb_reads(frames: Any, tmp_path: P
         "curated": 4,
         "rejected": 3,
         "rejected_by_reason": {
+            "invalid_value": 0,  # rows quarantined at extraction: none here
             "missing_key": 0,
             "invalid_price": 1,
             "unknown_currency": 1,
@@ -883,9 +884,10 @@ def test_run_transform_writes_parquet_that_duckdb_reads(frames: Any, tmp_path: P
         "superseded": 0,
         "curated": 1,
         "rejected": 0,
-        "rejected_by_reason": {"missing_key": 0, "invalid_measure": 0},
+        "rejected_by_reason": {"invalid_value": 0, "missing_key": 0, "invalid_measure": 0},
     }
     assert results["bookings"]["rejected_by_reason"] == {
+        "invalid_value": 0,
         "missing_key": 1,
         "missing_field": 0,
         "invalid_stay": 1,
@@ -1035,6 +1037,7 @@ def test_an_empty_manifest_reads_nothing_and_writes_only_stats(tmp_path: Path) -
         "curated": 0,
         "rejected": 0,
         "rejected_by_reason": {
+            "invalid_value": 0,
             "missing_key": 0,
             "missing_field": 0,
             "invalid_stay": 0,
