@@ -396,7 +396,9 @@ JOB_CALLS = {
     ("s3", "list_objects_v2"): {"s3:ListBucket"},
     ("dynamodb", "get_item"): {"dynamodb:GetItem"},
     ("dynamodb", "put_item"): {"dynamodb:PutItem"},
-    ("dynamodb", "update_item"): {"dynamodb:UpdateItem"},
+    # A bookmark moves with its history entry in one transaction, authorised item by item: the
+    # bookmark's update and the history entry's put.
+    ("dynamodb", "transact_write_items"): {"dynamodb:UpdateItem", "dynamodb:PutItem"},
     ("dynamodb", "delete_item"): {"dynamodb:DeleteItem"},
     ("dynamodb", "scan"): {"dynamodb:Scan"},
     ("secretsmanager", "get_secret_value"): {"secretsmanager:GetSecretValue"},
