@@ -10,7 +10,6 @@ would then skip the rows between, silently.
 from __future__ import annotations
 
 import re
-import sys
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -198,7 +197,7 @@ def _change(
     """Compute the new value from the current one, check it against the source, show what the
     next run would read, and (unless a dry run) confirm and write it under the pipeline lock."""
     state: AppState = ctx.obj
-    if not dry_run and not yes and (state.json or not sys.stdin.isatty()):
+    if not dry_run and not yes and not state.can_ask():
         raise ConfigError("changing a bookmark needs confirmation: add --yes in scripts")
     from rentalctl.context import Context
 

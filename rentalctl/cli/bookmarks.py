@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -37,7 +36,7 @@ def seed_bookmarks(
     from rentalctl.tables import table
 
     to_reset = [table(name).name for name in dict.fromkeys(reset or [])]
-    interactive = not state.json and sys.stdin.isatty()
+    interactive = state.can_ask()
     if to_reset and not yes and not interactive:
         # Refused before anything is created: a failed command leaves no trace.
         raise ConfigError("--reset needs confirmation: add --yes to confirm in scripts")
