@@ -8,7 +8,6 @@ location. Every expectation is a literal.
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from typer.testing import CliRunner
 from rentalctl import aws
 from rentalctl.adapters.state import StateStore, open_state
 from rentalctl.cli import app
-from rentalctl.cli import bookmarks as bookmarks_cli
 from rentalctl.urls import parse_state
 
 DDB_TABLE = "rentalctl-state"
@@ -283,9 +281,11 @@ def test_reset_of_an_unknown_table_exits_2_naming_it(runner: CliRunner, backend:
 
 
 def _pretend_tty(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CliRunner's stdin is never a TTY; the command asks ``sys.stdin.isatty()``."""
-    fake_sys = types.SimpleNamespace(stdin=types.SimpleNamespace(isatty=lambda: True))
-    monkeypatch.setattr(bookmarks_cli, "sys", fake_sys)
+    """CliRunner's stdin is never a TTY; the command asks ``AppState.can_ask`` (a terminal on
+    stdin, text output)."""
+    from rentalctl.cli.output import AppState
+
+    monkeypatch.setattr(AppState, "can_ask", lambda self: not self.json)
 
 
 def test_reset_confirmed_at_the_prompt(
