@@ -29,6 +29,7 @@ from rentalctl.errors import (
     RentalctlError,
     ResourceUnavailable,
 )
+from rentalctl.run_results import failure_key, result_key, run_folder
 
 # Glue job type of each job: Python shell for light work, Spark for the transform.
 JOB_TYPES = {
@@ -38,9 +39,6 @@ JOB_TYPES = {
     "publish": "pythonshell",
     "record-failure": "pythonshell",
 }
-# Steps whose results ``status`` shows, per table or once per run, in the order they run.
-TABLE_STEPS = ("extract", "load-raw")
-RUN_STEPS = ("transform", "merge", "presentation", "commit-bookmarks", "archive")
 # Error name a failure is recorded under, by type (the most specific first).
 ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
     (ResourceUnavailable, "Rentalctl.ResourceUnavailable"),
@@ -53,19 +51,6 @@ ERROR_NAMES: tuple[tuple[type[RentalctlError], str], ...] = (
 # the Spark transform reaches the source database or Redshift. The transform reads and writes S3
 # only, and a job without a connection does not start in the VPC, so it needs no VPC endpoints.
 USES_CONNECTIONS = {job: job != "transform" for job in JOB_TYPES}
-
-
-def run_folder(run_id: str) -> str:
-    """Where a run's step results and failure markers live."""
-    return f"runs/run_id={run_id}/"
-
-
-def result_key(run_id: str, job: str, table: str | None = None) -> str:
-    return f"{run_folder(run_id)}{job}{'.' + table if table else ''}.json"
-
-
-def failure_key(run_id: str, job: str, table: str | None = None) -> str:
-    return result_key(run_id, f"failed/{job}", table)
 
 
 def error_name(exc: RentalctlError) -> str:

@@ -11,9 +11,9 @@ import pytest
 from rentalctl import config
 from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
-from rentalctl.jobs import result_key
 from rentalctl.orchestration import runs
 from rentalctl.pipeline.settle import discard_pending, settle_failed_run
+from rentalctl.run_results import result_key
 from rentalctl.tables import TABLES, table
 
 FAILED_RUN = "20250101T000000Z-aaaaaa"

@@ -188,8 +188,8 @@ def _discard_unfinished_writes(ctx: Context, run_id: str, tables: list[str]) -> 
     leaves temporary files in its folders. No reader takes them for data, but nothing else
     would remove them; the run is over, so none of them can still be written."""
     from rentalctl.curated import output_prefix
-    from rentalctl.jobs import run_folder
     from rentalctl.pipeline.rawfiles import run_prefix
+    from rentalctl.run_results import run_folder
 
     prefixes = [run_folder(run_id)]
     for name in tables:

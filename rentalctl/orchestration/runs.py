@@ -78,7 +78,7 @@ def update(ctx: Context, run_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def _result(ctx: Context, run_id: str, job: str, table: str | None = None) -> dict[str, Any]:
-    from rentalctl.jobs import result_key
+    from rentalctl.run_results import result_key
 
     try:
         doc: dict[str, Any] = json.loads(ctx.lake.get_bytes(result_key(run_id, job, table)))
@@ -125,7 +125,7 @@ def steps(ctx: Context, run_id: str, tables: list[str]) -> list[dict[str, Any]]:
     """Each step of the run, done or not, from the results in the lake: the steps inside the
     jobs (extract and raw load per table; merge, presentation, bookmark commit, archive inside
     ``publish``), which the execution's states do not show one by one."""
-    from rentalctl.jobs import RUN_STEPS, TABLE_STEPS, result_key
+    from rentalctl.run_results import RUN_STEPS, TABLE_STEPS, result_key
 
     wanted: list[tuple[str, str | None]] = [(step, t) for t in tables for step in TABLE_STEPS]
     wanted += [(step, None) for step in RUN_STEPS]

@@ -35,7 +35,7 @@ DISCARDED = "raw_discarded"  # run record field: rows discarded per table
 
 
 def _committed_tables(ctx: Context, run_id: str, tables: list[str]) -> list[str]:
-    from rentalctl.jobs import result_key
+    from rentalctl.run_results import result_key
 
     if ctx.lake.exists(result_key(run_id, "commit-bookmarks")):
         return tables

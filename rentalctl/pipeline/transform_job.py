@@ -158,7 +158,7 @@ def with_invalid_values(stats: dict[str, Any], rows: int) -> dict[str, Any]:
 def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
     """Whether the run's raw load of ``table`` found every row in the curated layer already,
     at its version or a newer one (``steps.load_raw``)."""
-    from rentalctl.jobs import result_key
+    from rentalctl.run_results import result_key
 
     try:
         loaded = json.loads(ctx.lake.get_bytes(result_key(run_id, "load-raw", table)))
