@@ -200,6 +200,10 @@ class StateStore(ABC):
         died), take it over and return the stale holder; otherwise return None."""
 
     @abstractmethod
+    def lock_holder(self) -> dict[str, Any] | None:
+        """Who holds the pipeline lock now (the holder given to ``acquire_lock``), or None."""
+
+    @abstractmethod
     def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
         """Record that ``run_id``, the holder, is alive; nothing if it does not hold the lock."""
 

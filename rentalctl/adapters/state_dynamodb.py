@@ -323,7 +323,7 @@ class DynamoStateStore(StateStore):
 
     _LOCK = "lock#pipeline"
 
-    def _lock_holder(self) -> dict[str, Any] | None:
+    def lock_holder(self) -> dict[str, Any] | None:
         with self._errors():
             item = self._client.get_item(**self._key(self._LOCK), ConsistentRead=True)
         return json.loads(item["Item"]["holder"]["S"]) if "Item" in item else None
@@ -331,7 +331,7 @@ class DynamoStateStore(StateStore):
     def acquire_lock(
         self, holder: dict[str, Any], is_stale: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any] | None:
-        current = self._lock_holder()
+        current = self.lock_holder()
         other = current is not None and current.get("run_id") != holder["run_id"]
         if other and not is_stale(current):  # type: ignore[arg-type]
             raise lock_held(current)  # type: ignore[arg-type]
@@ -356,13 +356,13 @@ class DynamoStateStore(StateStore):
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            now = self._lock_holder()
+            now = self.lock_holder()
             if now != json.loads(json.dumps(holder)):  # not this very put, repeated by a retry
                 raise lock_held(now or {}) from None
         return dict(current) if other and current else None
 
     def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
-        current = self._lock_holder()
+        current = self.lock_holder()
         if not current or current.get("run_id") != run_id:
             return
         try:

@@ -324,6 +324,12 @@ class SqliteStateStore(StateStore):
             )
         return dict(current) if other and current else None
 
+    def lock_holder(self) -> dict[str, Any] | None:
+        with self._guard() as conn, self._write(conn):
+            conn.execute(self._LOCKS)
+            row = conn.execute("SELECT holder FROM locks WHERE name = 'pipeline'").fetchone()
+        return dict(json.loads(row[0])) if row else None
+
     def refresh_lock(self, run_id: str, heartbeat_at: str) -> None:
         with self._guard() as conn, self._write(conn):
             conn.execute(self._LOCKS)

@@ -15,6 +15,7 @@ import typer
 
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError, InvalidSetting, LockHeld, PipelineFailed
+from rentalctl.preflight import before_run
 
 TablesOption = Annotated[
     str | None,
@@ -149,7 +150,7 @@ def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
     from rentalctl.orchestration.lock import PipelineLock
     from rentalctl.orchestration.resume import reopen
 
-    _preflight(context, tables)
+    before_run(context, tables)
     # The lock is taken before the record is reopened, so no other run sees it half-done; the
     # run below takes the same lock again (same run id) and releases it at its end.
     with PipelineLock(context.state, run_id):
@@ -199,7 +200,7 @@ def _start(
     if settings.target == "aws":
         _start_aws(state, context, run_id, mode, since, until, tables, no_wait)
         return
-    _preflight(context, tables)
+    before_run(context, tables)
     if no_wait:
         _detach(state, context, mode, since, until, tables, run_id)
         return
@@ -259,22 +260,6 @@ def _start_aws(
         context,
         _follow(state, run_id, mode, tables, partial(aws_run.follow, context, arn, tables)),
     )
-
-
-def _preflight(context: Any, tables: list[str]) -> None:
-    """Fail fast, before a run starts, on what no retry can fix: a missing source, source table
-    or store, a warehouse file that cannot be written."""
-    from rentalctl import urls
-    from rentalctl.tables import table
-
-    with context.source() as source:
-        source.check_tables([table(t) for t in tables])
-    if isinstance(context.settings.warehouse, urls.DuckdbURL):
-        from rentalctl.adapters.warehouse_duckdb import check_writable
-
-        check_writable(context.settings.warehouse.path)
-    context.state.ensure()  # local: the bookmark store is created on the first run
-    context.state.seed(tables)
 
 
 def _follow(
