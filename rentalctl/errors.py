@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     UNAVAILABLE = 3
     LOCKED = 4
+    INTERRUPTED = 130  # 128 + SIGINT, as shells report a process Ctrl-C stopped
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class RentalctlError(Exception):
@@ -65,3 +67,13 @@ class LockHeld(RentalctlError):
 
     exit_code = ExitCode.LOCKED
     kind = "lock_held"
+
+
+class Cancelled(RentalctlError):
+    """The run was stopped by a signal (Ctrl-C: 130, SIGTERM: 143) and recorded CANCELLED."""
+
+    kind = "cancelled"
+
+    def __init__(self, message: str, exit_code: int = ExitCode.INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode(exit_code)

@@ -12,6 +12,7 @@ their own session (always Spark), and the settings do not apply to them.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,31 @@ if TYPE_CHECKING:
     from rentalctl.config import Settings
 
 APP_NAME = "rentalctl"
+
+log = logging.getLogger(__name__)
+
+# The engines this process started, so that an interrupted run can stop their work.
+_engines: list[tuple[str, Any]] = []
+
+
+def interrupt() -> None:
+    """Stop what the engines of this process are running (called when a run is cancelled):
+    Spark cancels its jobs, DuckDB its query; the task waiting on them then fails at once.
+    Never raises: the engine may be starting or stopping."""
+    for kind, engine in list(_engines):
+        try:
+            if kind == "spark":
+                engine.sparkContext.cancelAllJobs()
+                continue
+            # DuckDB interrupts per connection: the transform's own statements run on the
+            # session's connection, SQLFrame's on the cursor it keeps (made on first use).
+            engine._conn.interrupt()
+            cursor = engine.__dict__.get("_cur")
+            if cursor is not None:
+                cursor.interrupt()
+        except Exception:  # nothing more can be done; the run stops at its next state anyway
+            log.debug("could not interrupt the %s engine", kind, exc_info=True)
+
 
 # Small and predictable: two cores, a handful of shuffle partitions (the default 200 makes tiny
 # jobs slow), no UI port to collide on, and UTC so nothing depends on the machine's zone.
@@ -65,6 +91,7 @@ def local_session(master: str) -> SparkSession:
     except Exception as exc:  # py4j/pyspark raise plain exceptions when the JVM cannot start
         raise ResourceUnavailable(f"cannot start Spark on {master}: {exc}") from None
     session.sparkContext.setLogLevel("ERROR")
+    _engines.append(("spark", session))
     return session
 
 
@@ -81,7 +108,9 @@ def duckdb_session() -> Any:
     import duckdb
     from sqlframe.duckdb import DuckDBSession
 
-    return DuckDBSession(conn=duckdb.connect(config=dict(DUCKDB_CONFIG)))
+    session = DuckDBSession(conn=duckdb.connect(config=dict(DUCKDB_CONFIG)))
+    _engines.append(("duckdb", session))
+    return session
 
 
 def transform_session(settings: Settings) -> Any:

@@ -138,7 +138,8 @@ def main_options(
 ) -> None:
     """Configuration comes from the profile's YAML file, then RENTALCTL_* environment
     variables, then --set flags. Exit codes: 0 ok, 1 pipeline failed, 2 usage or
-    configuration error, 3 resource unreachable, 4 another run holds the lock."""
+    configuration error, 3 resource unreachable, 4 another run holds the lock, 130/143 the run was
+    cancelled by Ctrl-C/SIGTERM."""
     ctx.obj = AppState(config, profile, {}, output.value, verbose)
     ctx.obj.overrides = _overrides(set_)  # after ctx.obj exists, so errors honour --output
     _configure_logging(verbose)
@@ -165,6 +166,7 @@ def _register() -> None:
         aws_commands,
         bookmark_commands,
         bookmarks,
+        cancel,
         demo,
         deploy,
         kpis,
@@ -179,6 +181,7 @@ def _register() -> None:
     app.command("run")(run.run)
     app.command("status")(status.status)
     app.command("backfill")(run.backfill)
+    app.command("cancel")(cancel.cancel)
     app.command("kpis")(kpis.kpis)
     app.command("report")(report.report)
     app.command("upload-scripts")(deploy.upload_scripts)

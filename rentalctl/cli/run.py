@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,14 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError, InvalidSetting, LockHeld, PipelineFailed
+from rentalctl.errors import (
+    Cancelled,
+    ConfigError,
+    InvalidSetting,
+    LockHeld,
+    PipelineFailed,
+    RentalctlError,
+)
 from rentalctl.preflight import before_run
 
 TablesOption = Annotated[
@@ -146,7 +154,6 @@ def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
         return
     if no_wait:
         raise typer.BadParameter("a local --resume runs in this process", param_hint="--no-wait")
-    from rentalctl.orchestration.local import run_local
     from rentalctl.orchestration.lock import PipelineLock
     from rentalctl.orchestration.resume import reopen
 
@@ -155,11 +162,7 @@ def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
     # run below takes the same lock again (same run id) and releases it at its end.
     with PipelineLock(context.state, run_id):
         reopen(context, run_id)
-        execute = partial(
-            run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
-        )
-        record = _follow(state, run_id, mode, tables, execute)
-    _report(state, context, record)
+        _run_here(state, context, run_id, mode, since, until, tables)
 
 
 def _tables(settings: Any, option: str | None) -> list[str]:
@@ -204,12 +207,43 @@ def _start(
     if no_wait:
         _detach(state, context, mode, since, until, tables, run_id)
         return
+    _run_here(state, context, run_id, mode, since, until, tables)
+
+
+def run_log(context: Any, run_id: str) -> Any:
+    """The run's log file under the home: a detached run's output, and the JVM's."""
+    return context.settings.home / "logs" / f"{run_id}.log"
+
+
+def _run_here(
+    state: AppState,
+    context: Any,
+    run_id: str,
+    mode: str,
+    since: str | None,
+    until: str | None,
+    tables: list[str],
+) -> None:
+    """Run the pipeline in this process and report it; Ctrl-C or SIGTERM cancels the run."""
+    from rentalctl.cli.interrupts import run_stoppable
+    from rentalctl.orchestration.cancel import StopRequest
     from rentalctl.orchestration.local import run_local
 
+    stop = StopRequest()
     execute = partial(
-        run_local, context, run_id=run_id, mode=mode, since=since, until=until, tables=tables
+        run_local,
+        context,
+        run_id=run_id,
+        mode=mode,
+        since=since,
+        until=until,
+        tables=tables,
+        stop=stop,
     )
-    _report(state, context, _follow(state, run_id, mode, tables, execute))
+    record = _follow(
+        state, run_id, mode, tables, lambda **kw: run_stoppable(partial(execute, **kw), stop)
+    )
+    _report(state, context, record, stop.signum)
 
 
 def _start_aws(
@@ -306,7 +340,9 @@ def _progress_table(states: dict[str, Any]) -> Any:
     return table
 
 
-def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
+def _report(
+    state: AppState, context: Any, record: dict[str, Any], signum: int | None = None
+) -> None:
     from rentalctl.cli.status import render_kpis, render_run
     from rentalctl.orchestration.runs import kpi_snapshot
 
@@ -319,16 +355,29 @@ def _report(state: AppState, context: Any, record: dict[str, Any]) -> None:
         render_run(console, record, brief=True)
         render_kpis(console, snapshot)
 
-    state.emit({**record, "kpis": snapshot}, render)
-    if record.get("status") != "SUCCEEDED":
-        error = record.get("error") or {}
+    error = record.get("error") or {}
+    if record.get("status") == "CANCELLED":
+        # One line, no run table: the operator asked for it. Exit 128 + the signal received
+        # (SIGTERM's when the run was cancelled from elsewhere).
+        failure: RentalctlError = Cancelled(
+            f"run {record['run_id']} {error.get('Cause') or 'cancelled'}: settled as a failed "
+            "run (the next run reads its rows again)",
+            128 + (signum or signal.SIGTERM),
+        )
+        if state.json:
+            state.emit(record, lambda console: None)
+    else:
+        state.emit({**record, "kpis": snapshot}, render)
+        if record.get("status") == "SUCCEEDED":
+            return
         message = f"run {record['run_id']} failed: {error.get('Cause') or error}"
         # A run its Begin refused (another run started in the same instant) exits as refused.
         kind = LockHeld if error.get("Error") == "Rentalctl.LockHeld" else PipelineFailed
-        if state.json:  # the record above is the one JSON document; the error goes to stderr
-            sys.stderr.write(f"error: {message}\n")
-            raise typer.Exit(int(kind.exit_code))
-        raise kind(message)
+        failure = kind(message)
+    if state.json:  # the record above is the one JSON document; the error goes to stderr
+        sys.stderr.write(f"error: {failure}\n")
+        raise typer.Exit(int(failure.exit_code))
+    raise failure
 
 
 def _detach(
@@ -350,9 +399,8 @@ def _detach(
     recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
     if recovered:
         abandon(context, recovered.get("run_id"), run_id)
-    logs = context.settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{run_id}.log"
+    log_path = run_log(context, run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         sys.executable,
         "-m",

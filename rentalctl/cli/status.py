@@ -87,7 +87,8 @@ def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
 
 
 def _status(value: Any) -> str:
-    color = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow"}.get(str(value), "")
+    colors = {"SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "red", "RUNNING": "yellow"}
+    color = colors.get(str(value), "")
     return f"[{color}]{value}[/]" if color else str(value)
 
 

@@ -184,12 +184,16 @@ def _close(
     """Store the states of an ended execution; close the record if its jobs could not (a
     stopped or timed-out execution runs no RecordFailure), settling what the run left."""
     from rentalctl.orchestration.begin import close_failed
+    from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
 
     record = ctx.state.get_run(run_id)
     fields: dict[str, Any] = {"states": states}
     if record is None or record.get("status") == "RUNNING":
         outcome = _outcome(description)
-        if outcome["status"] == "FAILED":
+        if description.get("error") == ERROR:  # stopped by `rentalctl cancel`
+            closed = close_cancelled(ctx, run_id, str(description.get("cause")))
+            outcome.update(status=CANCELLED, error=closed.get("error"))
+        elif outcome["status"] == "FAILED":
             close_failed(ctx, run_id, outcome["error"])
         fields.update(outcome)
     return runs.update(ctx, run_id, **fields)

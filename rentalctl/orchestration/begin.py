@@ -180,10 +180,10 @@ def close_failed(ctx: Context, run_id: str, error: dict[str, Any]) -> None:
     log.warning("run %s ended without closing its record: %s", run_id, error["Cause"])
     record = runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
     settle_failed_run(ctx, run_id)
-    _discard_unfinished_writes(ctx, run_id, list(record.get("tables") or []))
+    discard_unfinished_writes(ctx, run_id, list(record.get("tables") or []))
 
 
-def _discard_unfinished_writes(ctx: Context, run_id: str, tables: list[str]) -> None:
+def discard_unfinished_writes(ctx: Context, run_id: str, tables: list[str]) -> None:
     """A run that died mid-write (kill -9 while one of its tables wrote a step record, say)
     leaves temporary files in its folders. No reader takes them for data, but nothing else
     would remove them; the run is over, so none of them can still be written."""

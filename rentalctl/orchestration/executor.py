@@ -20,6 +20,10 @@ Choices made where AWS's behaviour cannot be copied in process (see the module t
   that ran longer fails with ``States.Timeout`` (its result is dropped); it is not interrupted.
   HeartbeatSeconds and the state machine's own TimeoutSeconds are not enforced.
 - Waits and retry back-off go through the injectable clock, so tests never sleep.
+- ``execute(..., stop=event)``: setting the event stops the execution as StopExecution does,
+  at the next state boundary or retry (a running handler finishes or fails first; the caller
+  interrupts its work if it can): no more states run, Catch and Retry included, and the
+  execution ends ABORTED. A Succeed state still runs: the work before it is done.
 - Path, template and intrinsic failures are ``States.Runtime``, which no Retry or Catch sees
   (AWS: "A retry or catch on States.ALL won't catch States.Runtime errors").
 - Events' ``previousEventId`` is the event before it in its own thread of execution, as on
@@ -133,7 +137,7 @@ class Execution:
     name: str
     execution_arn: str
     input: Any
-    status: str = "RUNNING"  # then SUCCEEDED or FAILED
+    status: str = "RUNNING"  # then SUCCEEDED, FAILED or ABORTED
     output: Any = None
     error: str | None = None
     cause: str | None = None
@@ -214,12 +218,15 @@ class Executor:
             f"arn:aws:states:{region}:{account}:stateMachine:{state_machine_name}"
         )
 
-    def execute(self, input: Any = None, name: str | None = None) -> Execution:
-        """Run to the end. ``input`` is the parsed JSON input (default ``{}``)."""
+    def execute(
+        self, input: Any = None, name: str | None = None, stop: threading.Event | None = None
+    ) -> Execution:
+        """Run to the end, or until ``stop`` is set. ``input`` is the parsed JSON input
+        (default ``{}``)."""
         name = name or str(uuid.uuid4())
         data = json.loads(jp.dumps({} if input is None else input))
         arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        return _Run(self, Execution(name=name, execution_arn=arn, input=data)).run()
+        return _Run(self, Execution(name=name, execution_arn=arn, input=data), stop).run()
 
 
 def _iso(moment: datetime) -> str:
@@ -251,8 +258,11 @@ def _matches(error_equals: list[str], error: str | None) -> bool:
 class _Run:
     """One execution: the interpreter loop, the history and the context object."""
 
-    def __init__(self, executor: Executor, execution: Execution) -> None:
+    def __init__(
+        self, executor: Executor, execution: Execution, stop: threading.Event | None = None
+    ) -> None:
         self.x = executor
+        self.stop = stop
         self.clock = executor.clock
         self.execution = execution
         self.started = self.clock.now()
@@ -282,10 +292,14 @@ class _Run:
     def run(self) -> Execution:
         ex = self.execution
         ex.start_date = self.started
-        self.local.strand = _Strand()
+        # The stop signal is the top strand's: every Map iteration inherits it.
+        self.local.strand = _Strand(stops=(self.stop,) if self.stop else ())
         self.emit("ExecutionStarted", {"input": jp.dumps(ex.input), "inputDetails": _NT})
         try:
             output = self.run_machine(self.x.definition, copy.deepcopy(ex.input))
+        except _Stopped:
+            ex.status, ex.error, ex.cause = "ABORTED", "States.Aborted", "the execution was stopped"
+            self.emit("ExecutionAborted", None)
         except _Failure as failure:
             ex.status, ex.error, ex.cause = "FAILED", failure.error, failure.cause
             details = {"error": failure.error, "cause": failure.cause}
@@ -299,7 +313,8 @@ class _Run:
     def run_machine(self, machine: Mapping[str, Any], data: Any) -> Any:
         name: str | None = machine["StartAt"]
         while name is not None:
-            self.strand.check()
+            if machine["States"][name]["Type"] != "Succeed":  # a stop after the work is too late
+                self.strand.check()
             data, name = self.run_state(name, machine["States"][name], data)
         return data
 
@@ -401,7 +416,8 @@ class _Run:
                 delay = self.backoff(retriers[match], attempts[match])
                 self.strand.check()
                 if delay > 0:
-                    self.clock.sleep(delay)
+                    self.sleep(delay)
+                    self.strand.check()
                 continue
             for catcher in state.get("Catch", []):
                 if _matches(catcher["ErrorEquals"], failure.error):
@@ -412,6 +428,13 @@ class _Run:
                         raise self.failure(sc, jp.EvaluationError(str(exc))) from None
                     return caught, catcher["Next"]
             raise failure
+
+    def sleep(self, seconds: float) -> None:
+        """The clock's sleep; on the real clock cut short when the execution is stopped."""
+        if self.stop is not None and isinstance(self.clock, RealClock):
+            self.stop.wait(seconds)
+        else:
+            self.clock.sleep(seconds)
 
     def backoff(self, retrier: Mapping[str, Any], attempt: int) -> float:
         delay = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** (attempt - 1)
@@ -602,7 +625,7 @@ class _Run:
             now = self.clock.now()
             delay = (until - (now if now.tzinfo else now.replace(tzinfo=UTC))).total_seconds()
         if delay > 0:
-            self.clock.sleep(delay)
+            self.sleep(delay)
         return self.path(sc, state, "OutputPath", effective), state.get("Next")
 
     def state_succeed(

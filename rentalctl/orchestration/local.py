@@ -14,6 +14,7 @@ from typing import Any
 from rentalctl.context import Context
 from rentalctl.errors import RentalctlError
 from rentalctl.orchestration import runs
+from rentalctl.orchestration.cancel import StopRequest, close_cancelled
 from rentalctl.orchestration.executor import Clock, Executor, TaskContext, TaskFailed
 from rentalctl.orchestration.lock import PipelineLock
 from rentalctl.orchestration.progress import StateTracker
@@ -78,8 +79,10 @@ def run_local(
     tables: list[str],
     progress: Progress | None = None,
     clock: Clock | None = None,
+    stop: StopRequest | None = None,
 ) -> dict[str, Any]:
-    """Run to the end; returns the final run record."""
+    """Run to the end, or until ``stop`` is requested (then the run is closed CANCELLED and
+    settled); returns the final run record."""
     with PipelineLock(ctx.state, run_id):
         # Opened here too (Begin finds it open), so that a run killed before Begin is recorded.
         runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
@@ -102,9 +105,12 @@ def run_local(
         execution = executor.execute(
             {"run_id": run_id, "mode": mode, "since": since, "until": until, "tables": tables},
             name=run_id,
+            stop=stop.event if stop else None,
         )
         record = ctx.state.get_run(run_id) or {}
-        if execution.status != "SUCCEEDED" and record.get("status") != "FAILED":
+        if execution.status == "ABORTED" and record.get("status") == "RUNNING":
+            close_cancelled(ctx, run_id, (stop.reason if stop else None) or "cancelled")
+        elif execution.status != "SUCCEEDED" and record.get("status") != "FAILED":
             # The failure path could not record it (the state store itself may be the problem).
             runs.finish(
                 ctx, run_id, "FAILED", error={"Error": execution.error, "Cause": execution.cause}

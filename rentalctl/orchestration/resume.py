@@ -23,7 +23,7 @@ from rentalctl.context import Context
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline.settle import DISCARDED, PENDING
 
-RESUMABLE = ("FAILED", "ABORTED", "TIMED_OUT")
+RESUMABLE = ("FAILED", "CANCELLED", "ABORTED", "TIMED_OUT")
 _ATTEMPT_FIELDS = ("started_at", "ended_at", "status", "error", "states", DISCARDED, PENDING)
 
 

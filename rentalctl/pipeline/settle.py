@@ -1,5 +1,5 @@
-"""Put right what a run that did not finish leaves behind, so the next run neither loses nor
-doubles anything.
+"""Put right what a run that did not finish (failed, died or was cancelled) leaves behind, so
+the next run neither loses nor doubles anything.
 
 A run loads its extracted rows into ``raw.*`` before it merges; they become part of the record
 when the run commits its bookmarks (SPEC section 4). A run that fails or dies before that leaves
@@ -81,7 +81,7 @@ def discard_pending(ctx: Context, table_name: str) -> None:
     for record in ctx.state.list_runs(50):
         if record.get("status") == "SUCCEEDED":
             break  # runs before a successful one were settled before it loaded anything
-        if record.get("status") != "FAILED":
+        if record.get("status") not in ("FAILED", "CANCELLED"):
             continue
         if PENDING not in record or table_name in record[PENDING]:
             settle_failed_run(ctx, record["run_id"], only=table_name)
