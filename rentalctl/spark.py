@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,8 +25,17 @@ APP_NAME = "rentalctl"
 
 log = logging.getLogger(__name__)
 
+# Where the JVM's own output (log4j, Spark's start-up notes, the launcher script's errors) goes:
+# a run's log file, set by the command that runs it; None leaves it on the terminal (--verbose).
+_jvm_log: Path | None = None
 # The engines this process started, so that an interrupted run can stop their work.
 _engines: list[tuple[str, Any]] = []
+
+
+def send_jvm_output_to(path: Path | None) -> None:
+    """Send the output of a JVM started from now on to ``path`` (appended), not the terminal."""
+    global _jvm_log
+    _jvm_log = path
 
 
 def interrupt() -> None:
@@ -73,6 +83,8 @@ def local_session(master: str) -> SparkSession:
     import os
     import shutil
 
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
     from rentalctl.errors import ResourceUnavailable
@@ -82,14 +94,20 @@ def local_session(master: str) -> SparkSession:
             "Spark needs Java 17 and none was found: install a JDK (for example "
             "`apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
         )
-    builder = SparkSession.builder.master(master).appName(APP_NAME)
-    conf = {**LOCAL_CONF, **(LOOPBACK_CONF if master.startswith("local") else {})}
-    for key, value in conf.items():
-        builder = builder.config(key, value)
+    settings = {**LOCAL_CONF, **(LOOPBACK_CONF if master.startswith("local") else {})}
+    conf = SparkConf().setMaster(master).setAppName(APP_NAME).setAll(list(settings.items()))
     try:
-        session = builder.getOrCreate()
+        if _jvm_log is not None and SparkContext._gateway is None:
+            # The JVM is started here, rather than by SparkContext, only to give it the log
+            # file as its stdout and stderr (pyspark hands these to the process it starts).
+            _jvm_log.parent.mkdir(parents=True, exist_ok=True)
+            with open(_jvm_log, "ab") as out:
+                gateway = launch_gateway(conf, popen_kwargs={"stdout": out, "stderr": out})
+            SparkContext(conf=conf, gateway=gateway)  # the process's context from now on
+        session = SparkSession.builder.config(conf=conf).getOrCreate()
     except Exception as exc:  # py4j/pyspark raise plain exceptions when the JVM cannot start
-        raise ResourceUnavailable(f"cannot start Spark on {master}: {exc}") from None
+        where = f" (the JVM's output is in {_jvm_log})" if _jvm_log else ""
+        raise ResourceUnavailable(f"cannot start Spark on {master}: {exc}{where}") from None
     session.sparkContext.setLogLevel("ERROR")
     _engines.append(("spark", session))
     return session

@@ -225,10 +225,13 @@ def _run_here(
     tables: list[str],
 ) -> None:
     """Run the pipeline in this process and report it; Ctrl-C or SIGTERM cancels the run."""
+    from rentalctl import spark
     from rentalctl.cli.interrupts import run_stoppable
     from rentalctl.orchestration.cancel import StopRequest
     from rentalctl.orchestration.local import run_local
 
+    if not state.verbose:  # the JVM's chatter would break the live table; --verbose shows it
+        spark.send_jvm_output_to(run_log(context, run_id))
     stop = StopRequest()
     execute = partial(
         run_local,

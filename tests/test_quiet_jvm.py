@@ -1,0 +1,40 @@
+"""Nothing of the JVM reaches the terminal during a Spark run: its start-up notes and log4j
+lines go to the run's log file, ``<home>/logs/<run id>.log``."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import invoke
+
+SCALE = "0.002"
+
+
+@pytest.mark.slow
+def test_a_spark_run_prints_nothing_of_the_jvm(home: Path) -> None:
+    """Spark's start-up notes and log4j lines go to the run's log file, not the terminal."""
+    assert invoke("demo-data", "--scale", SCALE).exit_code == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "rentalctl", "run", "--run-id", "quiet-1"],
+        env={**os.environ, "RENTALCTL_ENGINE": "spark"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "Run quiet-1 (incremental) of apartments, apartment_attributes, user_viewing, bookings"
+    )
+    # Every other line is a state change: "   12.3s  Transform succeeded".
+    progress = re.compile(r" *\d+\.\ds  \S+ (started|succeeded)")
+    assert [line for line in lines[1:] if not progress.fullmatch(line)] == []
+    log = (home / "logs" / "quiet-1.log").read_text()
+    # log4j's lines ("26/12/04 12:34:39 WARN NativeCodeLoader: …") are there instead.
+    assert re.search(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d WARN \w+: ", log, re.MULTILINE), log
