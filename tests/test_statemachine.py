@@ -158,18 +158,22 @@ def test_glue_tasks_wait_and_keep_only_the_run_state() -> None:
 @pytest.mark.parametrize(
     ("mutate", "problem"),
     [
-        (lambda d: d["States"]["Publish"].update(Next="Nowhere"), "Publish: Next 'Nowhere'"),
+        (
+            lambda d: d["States"]["Publish"].update(Next="Nowhere"),
+            "States.Publish.Next: 'Nowhere' is not a state",
+        ),
         (lambda d: d["States"]["Publish"].pop("Retry"), "Publish: a task without Retry"),
         (lambda d: d["States"]["Publish"].pop("Catch"), "Publish: a task without Catch"),
         (
             lambda d: d["States"]["Publish"].update(Resource="arn:aws:states:::glue:startJobRun"),
-            "Glue tasks must use",
+            "States.Publish.Resource: 'arn:aws:states:::glue:startJobRun' not supported "
+            "(supported: arn:aws:states:::glue:startJobRun.sync, arn:aws:states:::sns:publish)",
         ),
         (lambda d: d["States"]["Publish"]["Parameters"].update(JobName="x"), "job 'x' is not"),
         (lambda d: d["States"]["ExtractAndLoad"].pop("Catch"), "a Map without Catch"),
         (
             lambda d: d["States"]["Publish"]["Catch"][0].update(ErrorEquals=["States.ALL", "X"]),
-            "States.ALL must be alone",
+            "States.Publish.Catch[0].ErrorEquals: States.ALL must appear alone, in the last entry",
         ),
         (
             lambda d: d["States"]["Publish"]["Retry"][0].update(
@@ -187,7 +191,7 @@ def test_glue_tasks_wait_and_keep_only_the_run_state() -> None:
             lambda d: d["States"]["Transform"]["Parameters"]["Arguments"].update({"--conf": "x"}),
             "Transform: job argument --conf is reserved by AWS Glue",
         ),
-        (lambda d: d.update(StartAt="Nope"), "StartAt 'Nope'"),
+        (lambda d: d.update(StartAt="Nope"), "StartAt: 'Nope' is not a state"),
     ],
 )
 def test_validation_finds_broken_definitions(mutate: Any, problem: str) -> None:
@@ -195,6 +199,56 @@ def test_validation_finds_broken_definitions(mutate: Any, problem: str) -> None:
     definition = sm.render(settings)
     mutate(definition)
     assert any(problem in p for p in sm.validate(definition, settings))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (
+            lambda d: d["States"].update(
+                Hold={"Type": "Wait", "Seconds": 1, "Next": "Publish"},
+                Transform={**d["States"]["Transform"], "Next": "Hold"},
+            ),
+            "States.Hold.Type: 'Wait' state not supported (supported: Pass, Task, Succeed, Fail, "
+            "Map)",
+        ),
+        (
+            lambda d: d["States"]["Publish"].update(TimeoutSeconds=60),
+            "States.Publish.TimeoutSeconds: field not supported in a Task state",
+        ),
+        (
+            lambda d: d["States"]["Publish"]["Retry"][0].update(JitterStrategy="FULL"),
+            "States.Publish.Retry[0].JitterStrategy: field not supported in a retrier",
+        ),
+        (
+            lambda d: d["States"]["ExtractAndLoad"].update(ItemsPath="$.tables[*]"),
+            "States.ExtractAndLoad.ItemsPath: '$.tables[*]': wildcards (*) not supported: only "
+            "definite paths are",
+        ),
+        (
+            lambda d: d["States"]["Transform"]["Parameters"]["Arguments"].update(
+                {"--tables.$": "$.tables[0:2]"}
+            ),
+            "States.Transform.Parameters.Arguments.--tables.$: '$.tables[0:2]': slices "
+            "([start:stop]) not supported: only definite paths are",
+        ),
+        (
+            lambda d: d["States"]["Transform"]["Parameters"]["Arguments"].update(
+                {"--tables.$": "States.Hash($.tables, 'MD5')"}
+            ),
+            "States.Transform.Parameters.Arguments.--tables.$: \"States.Hash($.tables, 'MD5')\": "
+            "intrinsic function States.Hash not supported (supported: States.Format, "
+            "States.JsonToString, States.JsonMerge)",
+        ),
+    ],
+)
+def test_validation_refuses_what_the_executor_does_not_implement(mutate: Any, problem: str) -> None:
+    """The definition checks that deploy and the local run share: anything beyond what the
+    pipeline's definition uses is refused by name instead of running with other semantics."""
+    settings = config.load(env={})
+    definition = sm.render(settings)
+    mutate(definition)
+    assert sm.validate(definition, settings) == [problem]
 
 
 def test_no_glue_task_passes_an_argument_glue_reserves() -> None:

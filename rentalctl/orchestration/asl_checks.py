@@ -1,10 +1,11 @@
-"""Static checks of a state machine definition before the executor runs it: every problem
-AWS would refuse (or this executor could not run) is listed at once, so one ValueError tells the
-whole story."""
+"""Static checks of a state machine definition before the executor runs it or it is deployed:
+every problem AWS would refuse, and every state, field, path or intrinsic function beyond what
+the pipeline's definition uses (the subset the local executor implements), is listed at once,
+so one ValueError tells the whole story."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from rentalctl.orchestration import jsonpath as jp
@@ -12,36 +13,26 @@ from rentalctl.orchestration import jsonpath as jp
 _IO = {"Type", "Comment", "InputPath", "OutputPath"}
 _FLOW = {"Next", "End"}
 _RESULT = {"ResultPath", "ResultSelector", "Retry", "Catch"}
+# The states and fields the pipeline's definition uses: anything else is refused by name, so a
+# template change that needs more fails its checks instead of running with other semantics.
 _FIELDS: dict[str, set[str]] = {
-    "Pass": _IO | _FLOW | {"Parameters", "ResultPath", "Result"},
-    "Task": _IO
-    | _FLOW
-    | _RESULT
-    | {"Parameters", "Resource", "TimeoutSeconds"}
-    | {"TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath"},
-    "Choice": _IO | {"Choices", "Default"},
-    "Wait": _IO | _FLOW | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
+    "Pass": _IO | _FLOW | {"Parameters", "ResultPath", "Result"},  # Result: tests' fixtures
+    "Task": _IO | _FLOW | _RESULT | {"Parameters", "Resource"},
     "Succeed": _IO,
     "Fail": {"Type", "Comment", "Error", "ErrorPath", "Cause", "CausePath"},
-    "Map": _IO
-    | _FLOW
-    | _RESULT
-    | {"ItemsPath", "ItemSelector", "Parameters", "Iterator"}
-    | {"ItemProcessor", "MaxConcurrency"},
-    "Parallel": _IO | _FLOW | _RESULT | {"Parameters", "Branches"},
+    "Map": _IO | _FLOW | _RESULT | {"ItemsPath", "ItemSelector", "ItemProcessor", "MaxConcurrency"},
 }
-_PATH_FIELDS = (
-    *("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath"),
-    *("TimeoutSecondsPath", "HeartbeatSecondsPath"),
-)
+_RETRIER = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds"}
+_PATH_FIELDS = ("InputPath", "OutputPath", "ItemsPath", "ErrorPath", "CausePath")
 
 
 def _positive_int(value: Any, minimum: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
-def validate(definition: Any, handlers: Mapping[str, Any]) -> list[str]:
-    """Every problem that keeps ``definition`` from running here (empty when it can run)."""
+def validate(definition: Any, handlers: Collection[str]) -> list[str]:
+    """Every problem that keeps ``definition`` from running here (empty when it can run);
+    ``handlers`` are the Task resources that can run."""
     problems: list[str] = []
     if not isinstance(definition, dict):
         return ["the definition must be a JSON object"]
@@ -51,7 +42,7 @@ def validate(definition: Any, handlers: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _check_machine(machine: Any, where: str, handlers: Mapping[str, Any], out: list[str]) -> None:
+def _check_machine(machine: Any, where: str, handlers: Collection[str], out: list[str]) -> None:
     if not isinstance(machine, dict):
         out.append(f"{where or 'definition'}: must be an object with StartAt and States")
         return
@@ -65,7 +56,7 @@ def _check_machine(machine: Any, where: str, handlers: Mapping[str, Any], out: l
     elif states and start not in states:
         out.append(f"{where}StartAt: {start!r} is not a state")
     for name, state in states.items():
-        _check_state(name, state, states, f"{where}States.{name}", handlers, out)
+        _check_state(state, states, f"{where}States.{name}", handlers, out)
     # AWS rejects states that no path from StartAt reaches.
     seen, todo = set(), [start] if start in states else []
     while todo:
@@ -74,8 +65,7 @@ def _check_machine(machine: Any, where: str, handlers: Mapping[str, Any], out: l
             continue
         seen.add(name)
         state = states[name]
-        todo += [state.get("Next"), state.get("Default")]
-        todo += [c.get("Next") for c in state.get("Choices") or [] if isinstance(c, dict)]
+        todo.append(state.get("Next"))
         todo += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
     for name in states:
         if start in states and name not in seen:
@@ -83,11 +73,10 @@ def _check_machine(machine: Any, where: str, handlers: Mapping[str, Any], out: l
 
 
 def _check_state(
-    name: str,
     state: Any,
     states: dict[str, Any],
     where: str,
-    handlers: Mapping[str, Any],
+    handlers: Collection[str],
     out: list[str],
 ) -> None:
     def need_state(target: Any, field_where: str) -> None:
@@ -99,10 +88,10 @@ def _check_state(
         return
     typ = state.get("Type")
     if typ not in _FIELDS:
-        out.append(f"{where}.Type: {typ!r} is not a state type ({', '.join(_FIELDS)})")
+        out.append(f"{where}.Type: {typ!r} state not supported (supported: {', '.join(_FIELDS)})")
         return
     for key in sorted(set(state) - _FIELDS[typ]):
-        out.append(f"{where}.{key}: not a field of a {typ} state (or not supported locally)")
+        out.append(f"{where}.{key}: field not supported in a {typ} state")
     if _FLOW & _FIELDS[typ]:
         if ("Next" in state) == (state.get("End") is True):
             out.append(f"{where}: needs exactly one of Next and End: true")
@@ -110,7 +99,7 @@ def _check_state(
             need_state(state["Next"], f"{where}.Next")
     for key in _PATH_FIELDS:
         if state.get(key) is not None:
-            _check(lambda v: jp.parse_path(v), state[key], f"{where}.{key}", out)
+            _check(jp.parse_path, state[key], f"{where}.{key}", out)
     if state.get("ResultPath") is not None:
         problem = jp.reference_path_problem(state["ResultPath"])
         if problem:
@@ -124,60 +113,27 @@ def _check_state(
         if not isinstance(resource, str):
             out.append(f"{where}.Resource: missing")
         elif resource not in handlers:
-            out.append(f"{where}.Resource: no handler for {resource!r}")
-        for key in ("TimeoutSeconds", "HeartbeatSeconds"):
-            if key in state and not _positive_int(state[key]):
-                out.append(f"{where}.{key}: must be a positive integer")
-            if key in state and f"{key}Path" in state:
-                out.append(f"{where}: {key} and {key}Path are exclusive")
-    elif typ == "Choice":
-        choices = state.get("Choices")
-        if not isinstance(choices, list) or not choices:
-            out.append(f"{where}.Choices: must be a non-empty list")
-        for i, rule in enumerate(choices or []):
-            _check_rule(rule, f"{where}.Choices[{i}]", True, out)
-            if isinstance(rule, dict):
-                need_state(rule.get("Next"), f"{where}.Choices[{i}].Next")
-        if "Default" in state:
-            need_state(state["Default"], f"{where}.Default")
-    elif typ == "Wait":
-        given = [k for k in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if k in state]
-        if len(given) != 1:
             out.append(
-                f"{where}: needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+                f"{where}.Resource: {resource!r} not supported "
+                f"(supported: {', '.join(sorted(handlers)) or 'none'})"
             )
-        if "Seconds" in state and not _positive_int(state["Seconds"], 0):
-            out.append(f"{where}.Seconds: must be a non-negative integer")
-        if "Timestamp" in state and jp.parse_timestamp(state["Timestamp"]) is None:
-            out.append(f"{where}.Timestamp: not an RFC 3339 timestamp")
     elif typ == "Fail":
         for key in ("Error", "Cause"):
             if key in state and f"{key}Path" in state:
                 out.append(f"{where}: {key} and {key}Path are exclusive")
             if key in state and not isinstance(state[key], str):
                 out.append(f"{where}.{key}: must be a string")
-            if f"{key}Path" in state:
-                _check(jp.parse_dynamic, state[f"{key}Path"], f"{where}.{key}Path", out)
     elif typ == "Map":
-        if ("Iterator" in state) == ("ItemProcessor" in state):
-            out.append(f"{where}: needs exactly one of ItemProcessor and Iterator")
-        if "ItemSelector" in state and "Parameters" in state:
-            out.append(f"{where}: ItemSelector and Parameters are exclusive")
         if "MaxConcurrency" in state and not _positive_int(state["MaxConcurrency"], 0):
             out.append(f"{where}.MaxConcurrency: must be a non-negative integer")
-        key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
-        processor = state.get(key)
+        processor = state.get("ItemProcessor")
         if isinstance(processor, dict):
+            for key in sorted(set(processor) - {"StartAt", "States", "ProcessorConfig"}):
+                out.append(f"{where}.ItemProcessor.{key}: field not supported")
             mode = (processor.get("ProcessorConfig") or {}).get("Mode", "INLINE")
             if mode != "INLINE":
-                out.append(f"{where}.{key}.ProcessorConfig.Mode: only INLINE is supported locally")
-        _check_machine(processor, f"{where}.{key}.", handlers, out)
-    elif typ == "Parallel":
-        branches = state.get("Branches")
-        if not isinstance(branches, list) or not branches:
-            out.append(f"{where}.Branches: must be a non-empty list")
-        for i, branch in enumerate(branches or []):
-            _check_machine(branch, f"{where}.Branches[{i}].", handlers, out)
+                out.append(f"{where}.ItemProcessor.ProcessorConfig.Mode: only INLINE is supported")
+        _check_machine(processor, f"{where}.ItemProcessor.", handlers, out)
 
 
 def _check(parse: Callable[[Any], Any], value: Any, where: str, out: list[str]) -> None:
@@ -219,62 +175,22 @@ def _check_retry_catch(
                 if key in retrier and not _positive_int(retrier[key], minimum):
                     out.append(f"{here}.{key}: must be an integer >= {minimum}")
             rate = retrier.get("BackoffRate", 2.0)
-            if not jp.is_number(rate) or rate < 1.0:
+            if not isinstance(rate, int | float) or isinstance(rate, bool) or rate < 1.0:
                 out.append(f"{here}.BackoffRate: must be a number >= 1.0")
-            if retrier.get("JitterStrategy", "NONE") not in ("FULL", "NONE"):
-                out.append(f"{here}.JitterStrategy: must be FULL or NONE")
-            extra = set(retrier) - {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate"}
-            for key in sorted(extra - {"MaxDelaySeconds", "JitterStrategy", "Comment"}):
-                out.append(f"{here}.{key}: not a field of a retrier")
+            for key in sorted(set(retrier) - _RETRIER - {"Comment"}):
+                out.append(f"{here}.{key}: field not supported in a retrier")
     if "Catch" in state:
         _check_error_equals(state["Catch"], f"{where}.Catch", out)
         for i, catcher in enumerate(state["Catch"] if isinstance(state["Catch"], list) else []):
             if not isinstance(catcher, dict):
                 continue
             need_state(catcher.get("Next"), f"{where}.Catch[{i}].Next")
+            for key in sorted(set(catcher) - {"ErrorEquals", "Next", "ResultPath", "Comment"}):
+                out.append(f"{where}.Catch[{i}].{key}: field not supported in a catcher")
             if catcher.get("ResultPath") is not None:
                 problem = jp.reference_path_problem(catcher["ResultPath"])
                 if problem:
                     out.append(f"{where}.Catch[{i}].ResultPath: {problem}")
-
-
-def _check_rule(rule: Any, where: str, top: bool, out: list[str]) -> None:
-    if not isinstance(rule, dict):
-        out.append(f"{where}: must be an object")
-        return
-    allowed = {"Variable", "Comment", "And", "Or", "Not"} | ({"Next"} if top else set())
-    ops = [k for k in rule if k in jp.TYPE_TESTS or k in jp.COMPARISONS]
-    ops += [k for k in rule if k.endswith("Path") and k[:-4] in jp.COMPARISONS]
-    for key in sorted(set(rule) - allowed - set(ops)):
-        out.append(f"{where}.{key}: not a comparison operator or rule field")
-    logic = [k for k in ("And", "Or", "Not") if k in rule]
-    if logic:
-        if len(logic) > 1 or ops or "Variable" in rule:
-            out.append(f"{where}: And/Or/Not must stand alone in a rule")
-        elif logic[0] == "Not":
-            _check_rule(rule["Not"], f"{where}.Not", False, out)
-        elif not isinstance(rule[logic[0]], list) or not rule[logic[0]]:
-            out.append(f"{where}.{logic[0]}: must be a non-empty list of rules")
-        else:
-            for i, sub in enumerate(rule[logic[0]]):
-                _check_rule(sub, f"{where}.{logic[0]}[{i}]", False, out)
-        return
-    if "Variable" not in rule:
-        out.append(f"{where}: needs Variable (or And/Or/Not)")
-    else:
-        _check(jp.parse_path, rule["Variable"], f"{where}.Variable", out)
-    if len(ops) != 1:
-        out.append(f"{where}: needs exactly one comparison operator, has {ops or 'none'}")
-        return
-    op, value = ops[0], rule[ops[0]]
-    if op.endswith("Path") and op not in jp.TYPE_TESTS:
-        _check(jp.parse_path, value, f"{where}.{op}", out)
-    else:
-        kind = bool if op in jp.TYPE_TESTS else jp.COMPARISONS[op]
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            out.append(f"{where}.{op}: {value!r} is not of the operator's type")
-        elif op.startswith("Timestamp") and jp.parse_timestamp(value) is None:
-            out.append(f"{where}.{op}: {value!r} is not an RFC 3339 timestamp")
 
 
 # Job arguments AWS Glue keeps for itself ("Using job parameters in AWS Glue jobs", AWS Glue

@@ -1,12 +1,15 @@
-"""Run an Amazon States Language state machine (JSONPath mode) in process, with Step Functions'
-semantics: the same definition that runs on AWS runs locally, Retry/Catch included.
+"""Run the pipeline's Amazon States Language state machine (JSONPath mode) in process, with
+Step Functions' semantics: the same definition that runs on AWS runs locally, Retry/Catch
+included. It implements what that definition uses (Pass, Task, Map, Succeed and Fail; definite
+paths; Parameters, ItemSelector, ResultSelector, ResultPath; three intrinsic functions, see
+``jsonpath.py``) and nothing more: ``asl_checks.validate`` refuses the rest by name.
 
 ``Executor(definition, handlers).execute(input, name)`` returns an ``Execution`` whose
 ``history`` is shaped like ``GetExecutionHistory``. Task states call ``handlers[Resource]``
 (keyed by the exact ARN) with the effective parameters and a ``TaskContext``; a handler raises
 ``TaskFailed(error, cause)`` for a named failure, anything else becomes ``States.TaskFailed``.
-Definitions are checked up front (``validate``): a problem, including a Task whose resource has
-no handler, raises ``ValueError`` listing every problem, before anything runs.
+Definitions are checked up front: a problem, including a Task whose resource has no handler,
+raises ``ValueError`` listing every problem, before anything runs.
 
 Choices made where AWS's behaviour cannot be copied in process (see the module tests):
 - Map iterations run on threads, at most ``MaxConcurrency`` at once (0 or absent: all of them,
@@ -14,12 +17,8 @@ Choices made where AWS's behaviour cannot be copied in process (see the module t
   iterations not yet started never start and running ones stop at their next state boundary
   (AWS stops them at once; a handler here cannot be interrupted, so a running task finishes and
   its iteration is aborted before its next state or retry); once they have stopped, the Map
-  fails with the first failure. Parallel branches run one after the other, in order. Only
-  INLINE Map is supported.
-- Task ``TimeoutSeconds`` is checked after the handler returns, against the clock: a handler
-  that ran longer fails with ``States.Timeout`` (its result is dropped); it is not interrupted.
-  HeartbeatSeconds and the state machine's own TimeoutSeconds are not enforced.
-- Waits and retry back-off go through the injectable clock, so tests never sleep.
+  fails with the first failure. Only INLINE Map is supported.
+- Retry back-off goes through the injectable clock, so tests never sleep.
 - ``execute(..., stop=event)``: setting the event stops the execution as StopExecution does,
   at the next state boundary or retry (a running handler finishes or fails first; the caller
   interrupts its work if it can): no more states run, Catch and Retry included, and the
@@ -30,10 +29,10 @@ Choices made where AWS's behaviour cannot be copied in process (see the module t
   AWS: an iteration's first event names MapIterationStarted, which names MapStateStarted; the
   Map's closing events name the last event of the history. Events are numbered, recorded and
   passed to ``on_event`` one at a time, whichever thread emits them.
-  Event types and detail fields are AWS's (TaskScheduled/Started/Succeeded/Failed/TimedOut,
-  {Pass,Task,Choice,Map,Parallel,Wait,Succeed}StateEntered/Exited, FailStateEntered,
-  MapStateStarted/Succeeded/Failed, MapIteration*, ParallelState*, Execution*); a caught
-  failure exits its state (StateExited carries the catcher's output), as on AWS.
+  Event types and detail fields are AWS's (TaskScheduled/Started/Succeeded/Failed,
+  {Pass,Task,Map,Succeed}StateEntered/Exited, FailStateEntered, MapStateStarted/Succeeded/
+  Failed, MapIteration*, Execution*); a caught failure exits its state (StateExited carries the
+  catcher's output), as on AWS.
 - A Task resource without a handler is a definition error (ValueError), not a run-time
   States.TaskFailed: a missing handler is a wiring bug no Retry should paper over.
 - ``States.TaskFailed`` in ErrorEquals matches every error but ``States.Timeout``, as AWS
@@ -45,7 +44,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -194,14 +192,13 @@ class Executor:
         region: str = "local",
         account: str = "000000000000",
         on_log: Callable[[str, str], None] | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         if isinstance(definition, str):
             try:
                 definition = json.loads(definition)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"invalid state machine definition: not JSON: {exc}") from None
-        problems = validate(definition, handlers)
+        problems = validate(definition, set(handlers))
         if problems:
             listing = "\n".join(f"  - {p}" for p in problems)
             raise ValueError(f"invalid state machine definition:\n{listing}")
@@ -211,7 +208,6 @@ class Executor:
         self.clock: Clock = clock or RealClock()
         self.on_event = on_event
         self.on_log = on_log
-        self.rng = rng or random.Random()
         self.region = region
         self.state_machine_name = state_machine_name
         self.state_machine_arn = (
@@ -324,7 +320,7 @@ class _Run:
         entered_id = self.emit(f"{typ}StateEntered", entered, "stateEnteredEventDetails")
         sc = _StateRun(name, entered_id, self.clock.now())
         try:
-            if typ in ("Task", "Map", "Parallel"):
+            if typ in ("Task", "Map"):
                 output, next_name = self.execution_state(sc, state, raw)
             else:
                 output, next_name = getattr(self, f"state_{typ.lower()}")(sc, state, raw)
@@ -382,12 +378,6 @@ class _Run:
             combined = jp.set_path(state.get("ResultPath", "$"), raw, result)
         return self.path(sc, state, "OutputPath", combined)
 
-    def dynamic(self, sc: _StateRun, expression: str, data: Any) -> Any:
-        """A path or an intrinsic function (ErrorPath, CausePath)."""
-        if expression.startswith("States."):
-            return jp.evaluate_intrinsic(expression, data, self.context(sc))
-        return jp.resolve(expression, data, self.context(sc))
-
     # --- states with Retry and Catch ---
 
     def execution_state(
@@ -440,8 +430,6 @@ class _Run:
         delay = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** (attempt - 1)
         if "MaxDelaySeconds" in retrier:
             delay = min(delay, retrier["MaxDelaySeconds"])
-        if retrier.get("JitterStrategy") == "FULL":
-            delay = self.x.rng.uniform(0, delay)
         return float(delay)
 
     def work_task(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> Any:
@@ -452,18 +440,7 @@ class _Run:
         resource = state["Resource"]
         rtype, rname, region = _resource_parts(resource, self.x.region)
         base = {"resourceType": rtype, "resource": rname}
-        timeout = state.get("TimeoutSeconds")
-        if "TimeoutSecondsPath" in state:
-            timeout = jp.resolve(state["TimeoutSecondsPath"], effective, self.context(sc))
-            if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
-                raise jp.EvaluationError(
-                    f"TimeoutSecondsPath gave {timeout!r}, not a positive integer"
-                )
         scheduled = {**base, "region": region, "parameters": jp.dumps(params)}
-        if timeout is not None:
-            scheduled["timeoutInSeconds"] = timeout
-        if isinstance(state.get("HeartbeatSeconds"), int):
-            scheduled["heartbeatInSeconds"] = state["HeartbeatSeconds"]
         self.emit("TaskScheduled", scheduled)
         self.emit("TaskStarted", base)
 
@@ -478,7 +455,6 @@ class _Run:
                     log.info("%s: %s", sc.name, message)
 
         ctx = TaskContext(sc.name, self.execution.name, sc.retry_count + 1, resource, task_log)
-        started = self.clock.now()
         error: str | None = None
         try:
             result = json.loads(jp.dumps(self.x.handlers[resource](params, ctx)))
@@ -486,11 +462,6 @@ class _Run:
             error, cause = exc.error, exc.cause
         except Exception as exc:  # a handler's bug or unexpected error is a task failure
             error, cause = "States.TaskFailed", str(exc) or type(exc).__name__
-        elapsed = (self.clock.now() - started).total_seconds()
-        if timeout is not None and elapsed > timeout:
-            cause = f"The task ran {elapsed:g} s, longer than its TimeoutSeconds ({timeout} s)"
-            self.emit("TaskTimedOut", {**base, "error": TIMEOUT, "cause": cause})
-            raise _Failure(TIMEOUT, cause)
         if error is not None:
             self.emit("TaskFailed", {**base, "error": error, "cause": cause})
             raise _Failure(error, cause)
@@ -505,8 +476,8 @@ class _Run:
                 f"Invalid path '{items_path}': the Map state's items must be a JSON array, "
                 f"not '{jp.dumps(items)}'"
             )
-        processor = state.get("ItemProcessor") or state["Iterator"]
-        selector = state.get("ItemSelector", state.get("Parameters"))
+        processor = state["ItemProcessor"]
+        selector = state.get("ItemSelector")
         started = self.emit("MapStateStarted", {"length": len(items)})
         outer = self.strand
         stop = threading.Event()
@@ -557,20 +528,6 @@ class _Run:
         self.emit("MapStateSucceeded", None)
         return [future.result() for future in futures]
 
-    def work_parallel(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> list[Any]:
-        if "Parameters" in state:
-            effective = jp.apply_template(state["Parameters"], effective, self.context(sc))
-        self.emit("ParallelStateStarted", None)
-        results = []
-        for branch in state["Branches"]:
-            try:
-                results.append(self.run_machine(branch, copy.deepcopy(effective)))
-            except _Failure:
-                self.emit("ParallelStateFailed", None)
-                raise
-        self.emit("ParallelStateSucceeded", None)
-        return results
-
     # --- the other states ---
 
     def state_pass(
@@ -581,52 +538,6 @@ class _Run:
             effective = jp.apply_template(state["Parameters"], effective, self.context(sc))
         result = copy.deepcopy(state["Result"]) if "Result" in state else effective
         return self.output(sc, state, raw, result), state.get("Next")
-
-    def state_choice(
-        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
-    ) -> tuple[Any, str | None]:
-        effective = self.path(sc, state, "InputPath", raw)
-        ctx = self.context(sc)
-        next_name = next(
-            (r["Next"] for r in state["Choices"] if jp.evaluate_rule(r, effective, ctx)), None
-        )
-        next_name = next_name or state.get("Default")
-        if next_name is None:
-            raise _Failure(
-                "States.NoChoiceMatched",
-                f"No Choice Rule matched and no Default is specified in the Choice state "
-                f"'{sc.name}' (entered at the event id #{sc.entered_id}).",
-            )
-        return self.path(sc, state, "OutputPath", effective), next_name
-
-    def state_wait(
-        self, sc: _StateRun, state: Mapping[str, Any], raw: Any
-    ) -> tuple[Any, str | None]:
-        effective = self.path(sc, state, "InputPath", raw)
-        ctx = self.context(sc)
-        if "Seconds" in state or "SecondsPath" in state:
-            seconds: Any = state.get("Seconds")
-            if "SecondsPath" in state:
-                seconds = jp.resolve(state["SecondsPath"], effective, ctx)
-            if not jp.is_number(seconds) or seconds < 0 or seconds != int(seconds):
-                raise jp.EvaluationError(
-                    f"SecondsPath gave {jp.dumps(seconds)}, not a non-negative integer"
-                )
-            delay = float(seconds)
-        else:
-            stamp = state.get("Timestamp")
-            if "TimestampPath" in state:
-                stamp = jp.resolve(state["TimestampPath"], effective, ctx)
-            until = jp.parse_timestamp(stamp)
-            if until is None:
-                raise jp.EvaluationError(
-                    f"TimestampPath gave {jp.dumps(stamp)}, not an RFC 3339 timestamp"
-                )
-            now = self.clock.now()
-            delay = (until - (now if now.tzinfo else now.replace(tzinfo=UTC))).total_seconds()
-        if delay > 0:
-            self.sleep(delay)
-        return self.path(sc, state, "OutputPath", effective), state.get("Next")
 
     def state_succeed(
         self, sc: _StateRun, state: Mapping[str, Any], raw: Any
@@ -641,7 +552,7 @@ class _Run:
         for name in ("Error", "Cause"):
             value = state.get(name)
             if f"{name}Path" in state:
-                value = self.dynamic(sc, state[f"{name}Path"], raw)
+                value = jp.resolve(state[f"{name}Path"], raw, self.context(sc))
                 if not isinstance(value, str):
                     raise jp.EvaluationError(f"{name}Path gave {jp.dumps(value)}, not a string")
             found[name] = value

@@ -16,7 +16,7 @@ from typing import Any
 from rentalctl import resources
 from rentalctl.config import Settings
 from rentalctl.jobs import JOB_TYPES
-from rentalctl.orchestration.asl_checks import reserved_glue_arguments
+from rentalctl.orchestration import asl_checks
 
 GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
@@ -71,34 +71,20 @@ def _walk(
     out = []
     for name, state in states.items():
         out.append((f"{scope}{name}", state, states))
-        inner = state.get("ItemProcessor") or state.get("Iterator")
-        if inner:
-            out += _walk(inner["States"], f"{scope}{name}/")
-        for i, branch in enumerate(state.get("Branches", [])):
-            out += _walk(branch["States"], f"{scope}{name}[{i}]/")
+        if "ItemProcessor" in state:
+            out += _walk(state["ItemProcessor"]["States"], f"{scope}{name}/")
     return out
 
 
 def validate(definition: dict[str, Any], settings: Settings) -> list[str]:
-    """Static checks: the shape the pipeline relies on, and what AWS would refuse."""
-    problems: list[str] = []
+    """Static checks: what the local executor can run (the same definition deploys to AWS),
+    the shape the pipeline relies on, and what AWS would refuse."""
+    problems = asl_checks.validate(definition, {GLUE_SYNC, SNS_PUBLISH})
+    if problems:  # the pipeline's own checks below assume a well-formed definition
+        return problems
     top = definition["States"]
-    if definition.get("StartAt") not in top:
-        problems.append(f"StartAt {definition.get('StartAt')!r} is not a state")
     names = set(job_names(settings).values())
-    for path, state, siblings in _walk(top):
-        for target in [state.get("Next"), *(c.get("Next") for c in state.get("Catch", []))]:
-            if target is not None and target not in siblings:
-                problems.append(f"{path}: Next {target!r} is not a state")
-        if state.get("Type") == "Choice":
-            for choice in state.get("Choices", []):
-                if choice.get("Next") not in siblings:
-                    problems.append(f"{path}: choice Next {choice.get('Next')!r} is not a state")
-        for handler in ("Retry", "Catch"):
-            for i, rule in enumerate(state.get(handler, [])):
-                errors = rule.get("ErrorEquals", [])
-                if "States.ALL" in errors and (len(errors) != 1 or i != len(state[handler]) - 1):
-                    problems.append(f"{path}: States.ALL must be alone and last in {handler}")
+    for path, state, _ in _walk(top):
         if state.get("Type") != "Task":
             continue
         if not state.get("Retry"):
@@ -106,9 +92,7 @@ def validate(definition: dict[str, Any], settings: Settings) -> list[str]:
         if "/" not in path and not state.get("Catch"):
             problems.append(f"{path}: a task without Catch")
         resource = state.get("Resource", "")
-        if resource.startswith("arn:aws:states:::glue:"):
-            if resource != GLUE_SYNC:
-                problems.append(f"{path}: Glue tasks must use {GLUE_SYNC}")
+        if resource == GLUE_SYNC:
             job = state.get("Parameters", {}).get("JobName")
             if job not in names:
                 problems.append(f"{path}: job {job!r} is not one of rentalctl's jobs")
@@ -119,7 +103,7 @@ def validate(definition: dict[str, Any], settings: Settings) -> list[str]:
                 for rule in state.get("Retry", [])
             ):
                 problems.append(f"{path}: its Retry must cover States.TaskFailed (a failed job)")
-            problems += reserved_glue_arguments(path, state)
+            problems += asl_checks.reserved_glue_arguments(path, state)
     for path, state, _ in _walk(top):
         if state.get("Type") == "Map" and "/" not in path and not state.get("Catch"):
             problems.append(f"{path}: a Map without Catch")
