@@ -12,12 +12,14 @@ itself, which is how the tests point everything at moto. Nothing here runs at im
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from rentalctl import __version__
 from rentalctl.errors import ConfigError, ResourceUnavailable
+
+T = TypeVar("T")
 
 #: Retries botocore makes after the first attempt (its ``max_attempts``: 9 attempts in all).
 RETRIES = 8
@@ -147,3 +149,32 @@ def errors(what: str, invalid: Collection[str] = ()) -> Iterator[None]:
         raise
     except BotoCoreError as exc:
         raise ResourceUnavailable(f"{what}: {exc}") from exc
+
+
+def or_none(call: Callable[[], T], missing: str) -> T | None:
+    """``call()``, or None when AWS answers that the thing does not exist (error code
+    ``missing``): the "describe it, or learn it is not there" of every deploy plan."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) == missing:
+            return None
+        raise
+
+
+def arn(boto3_session: Any, service: str, resource: str) -> str:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>`` in the session's account
+    and region (the account from sts:GetCallerIdentity). The one place an ARN of something
+    rentalctl deploys is built, for deploy and for starting runs alike."""
+    sts = client("sts", boto3_session)
+    with errors("reading the AWS account (sts:GetCallerIdentity)"):
+        identity = sts.get_caller_identity()
+    partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
+    return f"arn:{partition}:{service}:{boto3_session.region_name}:{identity['Account']}:{resource}"
+
+
+def state_machine_arn(boto3_session: Any, name: str) -> str:
+    """The ARN a state machine called ``name`` has in this account and region."""
+    return arn(boto3_session, "states", f"stateMachine:{name}")

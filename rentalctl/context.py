@@ -59,4 +59,5 @@ class Context:
         """A new warehouse connection (the caller closes it)."""
         from rentalctl.adapters.warehouse import open_warehouse
 
-        return open_warehouse(self.settings)
+        session = self._session() if self._needs_aws(self.settings.warehouse) else None
+        return open_warehouse(self.settings, boto3_session=session)

@@ -425,7 +425,7 @@ JOB_FILES = (
     "rentalctl/adapters/warehouse_redshift.py",
     "rentalctl/orchestration/begin.py",
 )
-OPERATOR_FILES = ("rentalctl/deploy/glue.py", "rentalctl/deploy_sfn.py")
+OPERATOR_FILES = ("rentalctl/deploy/clients.py",)
 OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py",)
 REPO = Path(__file__).resolve().parents[1]
 

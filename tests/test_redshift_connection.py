@@ -134,7 +134,7 @@ def settings(aws_credentials: str, tmp_path: Path, server: WireServer) -> Iterat
 
 
 def test_a_statement_may_outlast_the_connect_timeout(settings: Any, server: WireServer) -> None:
-    with RedshiftWarehouse.connect(settings) as wh:
+    with RedshiftWarehouse.connect(settings, aws.session(settings.aws.region)) as wh:
         assert wh.conn._usock.gettimeout() is None
         started = time.monotonic()
         wh.execute_transaction(["SELECT 'slow'"])
@@ -147,7 +147,7 @@ def test_a_connection_dropped_mid_statement_is_a_retryable_one_liner(
 ) -> None:
     with (
         pytest.raises(ResourceUnavailable) as caught,
-        RedshiftWarehouse.connect(settings) as wh,
+        RedshiftWarehouse.connect(settings, aws.session(settings.aws.region)) as wh,
     ):
         wh.execute_transaction(["DELETE FROM a", "SELECT 'drop'"])
     message = str(caught.value)
@@ -166,9 +166,35 @@ def test_a_server_that_never_answers_fails_the_connect_in_time(
     server.mute = True
     started = time.monotonic()
     with pytest.raises(ResourceUnavailable) as caught:
-        RedshiftWarehouse.connect(settings)
+        RedshiftWarehouse.connect(settings, aws.session(settings.aws.region))
     assert time.monotonic() - started < 5
     assert str(caught.value).startswith(
         f"cannot connect to Redshift at 127.0.0.1:{server.port}, database 'rentals', "
         "user 'loader': "
     )
+
+
+class RecordingSession:
+    """A boto3 session that records which clients are made from it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.services = inner, []
+        self.region_name = inner.region_name
+
+    def get_credentials(self) -> Any:
+        return self.inner.get_credentials()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        self.services.append(service)
+        return self.inner.client(service, **kwargs)
+
+
+def test_the_secret_is_read_through_the_contexts_session(settings: Any, server: WireServer) -> None:
+    """The adapter builds no session of its own: the run's one session (its credentials, its
+    region) reads the secret."""
+    from rentalctl.context import Context
+
+    session = RecordingSession(aws.session(settings.aws.region))
+    with Context(settings, boto3_session=session).warehouse() as wh:
+        assert wh.name == f"redshift://loader@127.0.0.1:{server.port}/rentals"
+    assert session.services == ["secretsmanager"]

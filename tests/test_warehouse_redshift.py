@@ -775,7 +775,7 @@ def test_connect_bounds_only_the_connect(tmp_path: Any, monkeypatch: pytest.Monk
         return conn
 
     monkeypatch.setattr(redshift_connector, "connect", connect)
-    wh = RedshiftWarehouse.connect(settings_for(tmp_path))
+    wh = RedshiftWarehouse.connect(settings_for(tmp_path), aws.session())
     assert opened == [
         {
             "host": "c1.abc.eu-west-1.redshift.amazonaws.com",
@@ -805,7 +805,7 @@ def test_a_connect_that_times_out_is_unavailable(
 
     monkeypatch.setattr(redshift_connector, "connect", connect)
     with pytest.raises(ResourceUnavailable) as caught:
-        RedshiftWarehouse.connect(settings_for(tmp_path))
+        RedshiftWarehouse.connect(settings_for(tmp_path), aws.session())
     assert str(caught.value) == (
         "cannot connect to Redshift at c1.abc.eu-west-1.redshift.amazonaws.com:5439, database "
         f"'rentals', user 'loader': {error}"
@@ -843,7 +843,7 @@ def test_iam_login_names_what_the_glue_role_is_granted_on(
         overrides={"target": "aws", "warehouse.url": url, "aws.region": "eu-west-1"}, env={}
     )
     with pytest.raises(ResourceUnavailable):
-        RedshiftWarehouse.connect(settings)
+        RedshiftWarehouse.connect(settings, aws.session(settings.aws.region))
     host = url.split("@")[1].split(":")[0]
     assert seen == {
         "host": host,

@@ -110,7 +110,8 @@ class Warehouse(ABC):
         self.close()
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
+def open_warehouse(settings: Settings, boto3_session: Any | None = None) -> Warehouse:
+    """The configured warehouse; ``boto3_session`` (the Context's) serves an AWS one."""
     from rentalctl import urls
 
     if isinstance(settings.warehouse, urls.DuckdbURL):
@@ -119,4 +120,4 @@ def open_warehouse(settings: Settings) -> Warehouse:
         return DuckdbWarehouse(settings.warehouse.path)
     from rentalctl.adapters.warehouse_redshift import RedshiftWarehouse
 
-    return RedshiftWarehouse.connect(settings)
+    return RedshiftWarehouse.connect(settings, boto3_session)

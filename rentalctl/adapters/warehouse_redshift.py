@@ -93,7 +93,9 @@ class RedshiftWarehouse(Warehouse):
         self.copy_role_arn = copy_role_arn
 
     @classmethod
-    def connect(cls, settings: Settings) -> RedshiftWarehouse:
+    def connect(cls, settings: Settings, boto3_session: Any) -> RedshiftWarehouse:
+        """Connect; the secret (when configured) is read through ``boto3_session``, the
+        Context's session, so every AWS call of a run uses the same credentials."""
         import redshift_connector
 
         from rentalctl import aws, urls
@@ -111,7 +113,7 @@ class RedshiftWarehouse(Warehouse):
 
         try:
             if settings.aws.redshift_secret_arn:
-                client = aws.client("secretsmanager", aws.session(settings.aws.region))
+                client = aws.client("secretsmanager", boto3_session)
                 secret_id = settings.aws.redshift_secret_arn
                 secret = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
                 kwargs.update(user=secret.get("username", url.user), password=secret["password"])

@@ -10,7 +10,7 @@ import typer
 from rentalctl.cli.output import AppState, to_json
 
 if TYPE_CHECKING:
-    from rentalctl.deploy_sfn import DeployPlan
+    from rentalctl.deploy.sfn import DeployPlan
 
 
 def deploy_sfn(
@@ -32,7 +32,7 @@ def deploy_sfn(
     """
     state: AppState = ctx.obj
     settings = state.settings()
-    from rentalctl import deploy_sfn as service
+    from rentalctl.deploy import sfn as service
 
     deploy_plan, done = service.deploy(settings, dry_run=dry_run)
     doc = service.report(deploy_plan, done, dry_run)
@@ -87,7 +87,7 @@ def iam_policy(
     modes.
     """
     state: AppState = ctx.obj
-    from rentalctl import iam
+    from rentalctl.deploy import iam
 
     iam.policy_template(role)  # an unknown role is refused before the settings are read
     policy = iam.render_policy(state.settings(), role)

@@ -41,8 +41,9 @@ def upload_scripts(
     state: AppState = ctx.obj
     settings = state.settings()
     from rentalctl.deploy import glue
+    from rentalctl.deploy.clients import Clients
 
-    clients = glue.Clients.create(settings)
+    clients = Clients.create(settings)
     the_plan = glue.plan(settings, clients)
     outcome = None if dry_run else glue.execute(the_plan, clients)
     doc = glue.report(the_plan, outcome)

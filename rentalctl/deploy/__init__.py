@@ -4,4 +4,7 @@ without the execute step.
 
 - ``rentalctl.deploy.glue``: ``upload-scripts`` (Glue entrypoint, job library, SQL and config in
   the lake's scripts prefix; the Glue job definitions).
+- ``rentalctl.deploy.sfn``: ``deploy-sfn`` (the state machine and its schedule).
+- ``rentalctl.deploy.iam``: ``iam-policy`` (least-privilege policies of the pipeline's roles).
+- ``rentalctl.deploy.clients``: the one factory of the AWS clients they use.
 """

@@ -50,6 +50,7 @@ from typing import Any
 from rentalctl import __version__, aws, resources, urls
 from rentalctl.config import Settings
 from rentalctl.deploy import wheelhouse
+from rentalctl.deploy.clients import Clients
 from rentalctl.errors import ConfigError, InvalidSetting, ResourceUnavailable
 
 ENTRYPOINT = "glue/job.py"
@@ -138,18 +139,6 @@ class Outcome:
     uploaded: tuple[str, ...]
     created: tuple[str, ...]
     updated: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Clients:
-    session: Any
-    s3: Any
-    glue: Any
-
-    @classmethod
-    def create(cls, settings: Settings, boto3_session: Any | None = None) -> Clients:
-        session = boto3_session or aws.session(settings.aws.region)
-        return cls(session, aws.client("s3", session), aws.client("glue", session))
 
 
 def require(settings: Settings) -> urls.S3URL:
@@ -531,20 +520,13 @@ def _listing(clients: Clients, bucket: str, root: str) -> set[str]:
 
 def _get_job(clients: Clients, name: str) -> dict[str, Any] | None:
     with _aws_errors(f"reading Glue job {name}"):
-        try:
-            job: dict[str, Any] = clients.glue.get_job(JobName=name)["Job"]
-            return job
-        except clients.glue.exceptions.EntityNotFoundException:
-            return None
+        found = aws.or_none(lambda: clients.glue.get_job(JobName=name), "EntityNotFoundException")
+    return None if found is None else dict(found["Job"])
 
 
 def _job_arn_prefix(clients: Clients) -> str:
     """``arn:<partition>:glue:<region>:<account>:job/`` (GetTags wants the job's ARN)."""
-    region = clients.glue.meta.region_name
-    with _aws_errors("reading the AWS account id"):
-        account = aws.client("sts", clients.session).get_caller_identity()["Account"]
-    partition = clients.session.get_partition_for_region(region)
-    return f"arn:{partition}:glue:{region}:{account}:job/"
+    return aws.arn(clients.session, "glue", "job/")
 
 
 @contextmanager

@@ -37,11 +37,7 @@ def _sfn(ctx: Context) -> Any:
 
 def state_machine_arn(ctx: Context) -> str:
     """The ARN of the deployed state machine (``aws.state_machine_name`` in this account)."""
-    from rentalctl.deploy_sfn import Clients, state_machine_arn
-
-    session = ctx._session()
-    clients = Clients(sfn=_sfn(ctx), sts=aws.client("sts", session), scheduler=None)
-    return state_machine_arn(clients, ctx.settings.aws.state_machine_name)
+    return aws.state_machine_arn(ctx._session(), ctx.settings.aws.state_machine_name)
 
 
 def _missing(arn: str) -> ResourceUnavailable:

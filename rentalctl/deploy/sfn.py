@@ -19,6 +19,7 @@ from typing import Any
 
 from rentalctl import aws
 from rentalctl.config import Settings
+from rentalctl.deploy.clients import Clients
 from rentalctl.errors import ConfigError, ResourceUnavailable
 
 #: Input of a scheduled execution. The state machine's Plan state fills in the rest (run id from
@@ -167,24 +168,6 @@ class DeployPlan:
         return any(a.verb not in ("unchanged", "none") for a in (self.state_machine, self.schedule))
 
 
-@dataclass(frozen=True)
-class Clients:
-    """The AWS clients deploy-sfn uses, all from the one factory in ``rentalctl.aws``."""
-
-    sfn: Any
-    sts: Any
-    scheduler: Any
-
-    @classmethod
-    def create(cls, settings: Settings, boto3_session: Any | None = None) -> Clients:
-        session = boto3_session or aws.session(settings.aws.region)
-        return cls(
-            sfn=aws.client("stepfunctions", session),
-            sts=aws.client("sts", session),
-            scheduler=aws.client("scheduler", session),
-        )
-
-
 # ------------------------------------------------------------------------------------- desired
 
 
@@ -242,7 +225,7 @@ def plan(settings: Settings, clients: Clients) -> DeployPlan:
     """Compare what the configuration asks for with what is deployed; changes nothing."""
     desired = desired_state_machine(settings)
     desired_schedule(settings, "the state machine")  # a missing setting fails before any call
-    arn = state_machine_arn(clients, desired.name)
+    arn = aws.state_machine_arn(clients.session, desired.name)
     deployed = read_state_machine(clients, arn)
     if deployed is None:
         sm_action = Action("state machine", desired.name, "create")
@@ -302,25 +285,14 @@ def plan(settings: Settings, clients: Clients) -> DeployPlan:
     )
 
 
-def state_machine_arn(clients: Clients, name: str) -> str:
-    """The ARN a state machine called ``name`` has in this account and region."""
-    with aws.errors("reading the AWS account (sts:GetCallerIdentity)", invalid=_INVALID):
-        identity = clients.sts.get_caller_identity()
-    partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
-    region = clients.sfn.meta.region_name
-    return f"arn:{partition}:states:{region}:{identity['Account']}:stateMachine:{name}"
-
-
 def read_state_machine(clients: Clients, arn: str) -> StateMachineSpec | None:
-    from botocore.exceptions import ClientError
-
     with aws.errors(f"reading state machine {arn}", invalid=_INVALID):
-        try:
-            doc = clients.sfn.describe_state_machine(stateMachineArn=arn)
-        except ClientError as exc:
-            if aws.error_code(exc) == "StateMachineDoesNotExist":
-                return None
-            raise
+        doc = aws.or_none(
+            lambda: clients.sfn.describe_state_machine(stateMachineArn=arn),
+            "StateMachineDoesNotExist",
+        )
+    if doc is None:
+        return None
     if doc.get("status") == "DELETING":
         raise ResourceUnavailable(
             f"state machine {arn} is being deleted: run deploy-sfn again once it is gone"
@@ -336,15 +308,12 @@ def read_state_machine(clients: Clients, arn: str) -> StateMachineSpec | None:
 
 
 def read_schedule(clients: Clients, name: str) -> ScheduleSpec | None:
-    from botocore.exceptions import ClientError
-
     with aws.errors(f"reading schedule {name}", invalid=_INVALID):
-        try:
-            doc = clients.scheduler.get_schedule(Name=name)
-        except ClientError as exc:
-            if aws.error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        doc = aws.or_none(
+            lambda: clients.scheduler.get_schedule(Name=name), "ResourceNotFoundException"
+        )
+    if doc is None:
+        return None
     target = doc.get("Target") or {}
     return ScheduleSpec(
         name=doc["Name"],
