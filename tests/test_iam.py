@@ -426,7 +426,7 @@ JOB_FILES = (
     "rentalctl/orchestration/begin.py",
 )
 OPERATOR_FILES = ("rentalctl/deploy/clients.py",)
-OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py",)
+OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py", "rentalctl/orchestration/cancel.py")
 REPO = Path(__file__).resolve().parents[1]
 
 
