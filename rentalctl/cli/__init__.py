@@ -27,7 +27,23 @@ class OutputFormat(StrEnum):
 
 
 class _Group(TyperGroup):
-    """Maps every error raised by a command to one line on stderr and a documented exit code."""
+    """Accepts the global options after the command name too, and maps every error raised by a
+    command to one line on stderr and a documented exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # only the root group has the global options
+            args = hoist_global_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_flags(self, ctx)
+        super().format_help(ctx, formatter)
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (Typer's vendored click)
         try:
@@ -49,6 +65,72 @@ class _Group(TyperGroup):
         except Exception as exc:
             message = f"internal error: {type(exc).__name__}: {exc}"
             _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
+
+
+def _plain_flags(command: Any, ctx: Any) -> None:
+    """Help shows a flag as ``--verbose``, not ``--verbose <bool>``: Typer's help prints a
+    flag's type unless the flag has a metavar, and an empty one prints nothing."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub, ctx)
+
+
+def _option_names(command: Any) -> tuple[set[str], set[str]]:
+    """The option names a command (or any command below a group) declares: (all, taking a value)."""
+    names: set[str] = set()
+    valued: set[str] = set()
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        opts = set(param.opts) | set(param.secondary_opts)
+        names |= opts
+        if not param.is_flag and not param.count:
+            valued |= opts
+    for sub in getattr(command, "commands", {}).values():
+        more, more_valued = _option_names(sub)
+        names |= more
+        valued |= more_valued
+    return names, valued
+
+
+def hoist_global_options(group: Any, ctx: Any, args: list[str]) -> list[str]:
+    """Move the global options written after the command name (``rentalctl status -o json``) in
+    front of it, where click parses them. An option the command itself declares (``kpis -o csv``)
+    stays with the command; nothing after ``--`` moves."""
+    glob, glob_valued = _option_names(group)
+    glob -= {"--help", "-h"}
+    # The command name: the first argument that is neither a global option nor its value.
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name = args[i].split("=", 1)[0]
+        i += 2 if name in glob_valued and "=" not in args[i] else 1
+    if i >= len(args) or args[i] == "--" or group.get_command(ctx, args[i]) is None:
+        return args
+    own, own_valued = _option_names(group.get_command(ctx, args[i]))
+    front, rest = list(args[: i + 1]), []
+    j = i + 1
+    while j < len(args):
+        token = args[j]
+        if token == "--":
+            rest += args[j:]
+            break
+        name = token.split("=", 1)[0]
+        if name in own or not token.startswith("-"):
+            rest.append(token)
+            if name in own_valued and "=" not in token and j + 1 < len(args):
+                rest.append(args[j + 1])
+                j += 1
+        elif name in glob:
+            takes = name in glob_valued and "=" not in token and j + 1 < len(args)
+            front[i:i] = args[j : j + 2] if takes else [token]
+            i += 2 if takes else 1
+            j += 1 if takes else 0
+        else:
+            rest.append(token)
+        j += 1
+    return front + rest
 
 
 def _report(ctx: Any, kind: str, message: str, code: int, hint: bool = False) -> None:
@@ -133,7 +215,9 @@ def main_options(
     ] = False,
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
     ] = None,
 ) -> None:
     """Configuration comes from the profile's YAML file, then RENTALCTL_* environment
