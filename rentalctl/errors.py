@@ -6,11 +6,13 @@ the traceback only with --verbose.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes (SPEC section 8)."""
+    """Documented exit codes (docs/contract.md, "Exit codes")."""
 
     OK = 0
     PIPELINE_FAILED = 1
@@ -77,3 +79,23 @@ class Cancelled(RentalctlError):
     def __init__(self, message: str, exit_code: int = ExitCode.INTERRUPTED) -> None:
         super().__init__(message)
         self.exit_code = ExitCode(exit_code)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean X?"`` for the closest of ``choices`` to a mistyped ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {' or '.join(close)}?" if close else ""
+
+
+def unknown_name(what: str, word: str, choices: Iterable[str], listed: bool = True) -> str:
+    """The message for a name that is not one of ``choices``: the closest names first, then the
+    whole list if it is short enough to read (``listed``).
+
+    ``unknown table 'bokings': did you mean bookings? (expected one of apartments, …)``
+    """
+    choices = list(choices)
+    hint = did_you_mean(word, choices)
+    if not listed:
+        return f"unknown {what} {word!r}" + (f": {hint}" if hint else "")
+    expected = f"expected one of {', '.join(choices)}"
+    return f"unknown {what} {word!r}: " + (f"{hint} ({expected})" if hint else expected)

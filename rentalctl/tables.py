@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rentalctl.errors import ConfigError
+from rentalctl.errors import ConfigError, unknown_name
 
 
 class Kind(str, Enum):  # not StrEnum: Python 3.9 (Glue Python shell)
@@ -204,4 +204,4 @@ def table(name: str) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise ConfigError(f"unknown table {name!r}: expected one of {', '.join(TABLES)}") from None
+        raise ConfigError(unknown_name("table", name, TABLES)) from None

@@ -117,4 +117,6 @@ def test_installed_cli_runs_outside_the_repository(
 
     bad = _run(installed, outside, "--profile", "nope", "demo-data")
     assert bad.returncode == 2
-    assert "shipped profiles: aws.example, local" in bad.stderr
+    assert bad.stderr == (
+        "error: unknown profile 'nope': no config/nope.yaml here or shipped (profiles: local)\n"
+    )

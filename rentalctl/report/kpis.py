@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
-from rentalctl.errors import ConfigError, InvalidSetting
+from rentalctl.errors import ConfigError, InvalidSetting, unknown_name
 
 SCHEMA = "presentation"
 
@@ -107,7 +107,7 @@ KPIS: dict[str, Kpi] = {
 
 def kpi(name: str) -> Kpi:
     if name not in KPIS:
-        raise ConfigError(f"unknown KPI table {name!r}: expected one of {', '.join(KPIS)}")
+        raise ConfigError(unknown_name("KPI table", name, KPIS))
     return KPIS[name]
 
 
