@@ -148,3 +148,95 @@ def test_mistyped_command_suggests_the_closest() -> None:
     result = invoke("statsu")
     assert result.exit_code == 2
     assert "No such command 'statsu'. Did you mean 'status'?" in result.stderr
+
+
+# ------------------------------------------------------------------- errors in the user's words
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--since", "03/01/2025"],
+            "error: --since '03/01/2025' is not a date: use YYYY-MM-DD[ HH:MM:SS]\n",
+        ),
+        (
+            ["--since", "2025-01-01", "--until", "2025-02-30"],
+            "error: --until '2025-02-30' is not a date: use YYYY-MM-DD[ HH:MM:SS] "
+            "(day is out of range for month)\n",
+        ),
+    ],
+)
+def test_a_backfill_date_that_does_not_parse_is_echoed_with_the_forms(
+    home: Path, args: list[str], expected: str
+) -> None:
+    result = invoke("backfill", *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", expected)
+
+
+def test_a_recorded_error_reads_without_its_name() -> None:
+    from rentalctl.errors import error_words
+
+    cause = "States.TaskFailed: Rentalctl.PipelineFailed: publish: data-quality gate: …"
+    assert error_words({"Error": "States.TaskFailed", "Cause": cause}) == (
+        "publish: data-quality gate: …"
+    )
+    assert error_words({"Error": "States.Timeout", "Cause": None}) == "a step ran out of time"
+    assert error_words({"Error": "Rentalctl.Abandoned"}) == "Abandoned"
+
+
+@pytest.mark.slow
+def test_a_failed_run_says_why_in_one_line_without_error_names(home: Path) -> None:
+    assert invoke("demo-data", "--scale", "0.002").exit_code == 0
+    gate, fast = "quality.max_rejected_share=0.001", "retry.interval_seconds=1"
+    result = invoke("run", "--set", gate, "--set", fast)
+    assert result.exit_code == 1, result.output
+    both = result.stdout + result.stderr  # what the terminal shows
+    errors = [line for line in both.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, both
+    assert errors[0].startswith("error: run ")
+    assert " failed: data-quality gate: " in errors[0]
+    assert "States." not in both and "Rentalctl." not in both
+    # status names the cause the same way.
+    shown = invoke("status", errors[0].split()[2])
+    assert "States." not in shown.stdout and "Rentalctl." not in shown.stdout
+    assert "error: data-quality gate: " in shown.stdout
+
+
+@pytest.mark.slow
+def test_a_refused_run_prints_one_line_and_no_run_header(home: Path) -> None:
+    from rentalctl import config
+    from rentalctl.context import Context
+    from rentalctl.orchestration.lock import describe_self, is_stale
+
+    assert invoke("demo-data", "--scale", "0.002").exit_code == 0
+    store = Context(config.load()).state
+    store.ensure()
+    assert store.acquire_lock(describe_self("OTHER"), is_stale) is None
+    try:
+        result = invoke("run")
+    finally:
+        store.release_lock("OTHER")
+        store.close()
+    assert (result.exit_code, result.stdout) == (4, ""), result.output
+    assert result.stderr.startswith("error: another run holds the pipeline lock: run OTHER ")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.slow
+def test_a_resource_unreachable_through_the_retries_exits_3(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rentalctl import jobs
+    from rentalctl.errors import ResourceUnavailable
+
+    def unreachable(*_: object) -> dict[str, object]:
+        raise ResourceUnavailable("cannot reach the warehouse (connection refused)")
+
+    assert invoke("demo-data", "--scale", "0.002").exit_code == 0
+    monkeypatch.setitem(jobs.JOBS, "publish", unreachable)
+    result = invoke("run", "--set", "retry.interval_seconds=1", "--set", "retry.max_attempts=1")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines()[-1].endswith(
+        " failed: cannot reach the warehouse (connection refused)"
+    )

@@ -243,6 +243,9 @@ def _configure_logging(verbose: bool) -> None:
     )
     # Without --verbose, rentalctl's loggers inherit the root's WARNING.
     logging.getLogger("rentalctl").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    # sqlglot warns about each SQL translation the DuckDB engine makes (REGEXP_REPLACE…): words
+    # for the developer, not for the operator; --verbose shows them.
+    logging.getLogger("sqlglot").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 def _register() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError
+from rentalctl.errors import ConfigError, error_words
 from rentalctl.orchestration.runs import duration
 
 
@@ -124,7 +124,7 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         error = attempt.get("error") or {}
         console.print(
             f"  attempt {n}: {_status(attempt.get('status'))} at {attempt.get('ended_at')}"
-            f"{': ' + escape(str(error.get('Cause'))) if error.get('Cause') else ''} (resumed)"
+            f"{': ' + escape(error_words(error)) if error else ''} (resumed)"
         )
     if not brief and record.get("states"):
         states = Table("state", "status", "seconds", "attempts", "job run", "error", box=None)
@@ -135,7 +135,8 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
                 "" if s.get("seconds") is None else f"{s['seconds']:.1f}",
                 _fmt(s.get("attempts") or None),
                 str(s.get("job_run_id") or ""),
-                escape(str(s.get("error") or "")),
+                # In words (the cause ends the page): "a step ran out of time".
+                escape(error_words({"Error": s["error"]}) if s.get("error") else ""),
             )
         console.print(states)
     if not brief and record.get("steps"):
@@ -173,10 +174,8 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
             for warning in t.get("warnings") or []:
                 console.print(f"  [yellow]warning[/]: {escape(warning)}")
     error = record.get("error")
-    if error:
-        console.print(
-            f"[red]error[/]: {escape(str(error.get('Error')))}: {escape(str(error.get('Cause')))}"
-        )
+    if error and not brief:  # after a run, the one `error:` line ending the command says it
+        console.print(f"[red]error[/]: {escape(error_words(error))}")
     # A failed run's raw rows are discarded because the next run loads them again (settle.py).
     discarded = {t: n for t, n in (record.get("raw_discarded") or {}).items() if n}
     if discarded:
