@@ -120,3 +120,28 @@ def test_installed_cli_runs_outside_the_repository(
     assert bad.stderr == (
         "error: unknown profile 'nope': no config/nope.yaml here or shipped (profiles: local)\n"
     )
+
+
+def _make_plan(target: str) -> list[str]:
+    """The commands ``make TARGET`` would run from scratch (printed, not run)."""
+    plan = subprocess.run(
+        ["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return [line for line in plan.stdout.splitlines() if "pip install" in line]
+
+
+def test_make_demo_installs_the_runtime_only_and_make_test_the_dev_tools() -> None:
+    assert _make_plan("demo") == [
+        ".venv/bin/python -m pip install --quiet --upgrade pip",
+        ".venv/bin/python -m pip install --quiet -e .",
+    ]
+    assert _make_plan("test")[-1] == ".venv/bin/python -m pip install --quiet -e '.[dev]'"
+
+
+def test_the_aws_profile_is_git_ignored_and_its_example_is_not() -> None:
+    def ignored(path: str) -> bool:
+        check = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+        return check.returncode == 0
+
+    assert ignored("config/aws.yaml")
+    assert not ignored("config/aws.example.yaml")
