@@ -3,6 +3,7 @@ mistyped name, errors in the user's words and help that reads well."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ COMMANDS = [
     ["run"],
     ["status"],
     ["backfill", "--since", "2025-01-01"],
+    ["cancel", "RUN"],
     ["kpis"],
     ["report"],
     ["upload-scripts"],
@@ -240,3 +242,43 @@ def test_a_resource_unreachable_through_the_retries_exits_3(
     assert result.stderr.splitlines()[-1].endswith(
         " failed: cannot reach the warehouse (connection refused)"
     )
+
+
+# --------------------------------------------------------------------------- help
+
+
+def _help(*command: str) -> str:
+    # A wide terminal, so that no line of the help is wrapped where the test looks.
+    from typer.testing import CliRunner
+
+    from rentalctl.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    "command", [[]] + [c[:2] if c[0] == "bookmarks" else c[:1] for c in COMMANDS]
+)
+def test_help_shows_no_bool_placeholder(command: list[str]) -> None:
+    text = _help(*command)
+    assert "<bool>" not in text
+    (line,) = [line for line in text.splitlines() if "--help" in line]
+    assert re.search(r"│ +--help +-h +Show this message and exit\. +│", line), line
+
+
+@pytest.mark.parametrize("command", [c[:2] if c[0] == "bookmarks" else c[:1] for c in COMMANDS])
+def test_every_command_help_has_examples(command: list[str]) -> None:
+    lines = [line.strip() for line in _help(*command).splitlines()]
+    start = lines.index("Examples")
+    shown = [line for line in lines[start:] if line.startswith("rentalctl ")]
+    assert 1 <= len(shown) <= 2, lines[start:]
+    name = " ".join(command)
+    # Each example runs this command (AWS commands name the profile first).
+    assert all(f" {name} " in f" {line} ".replace(" --profile aws", "") for line in shown)
+
+
+def test_status_with_no_runs_names_the_home(home: Path) -> None:
+    result = invoke("status")
+    assert result.stdout == f"No runs yet in {home}. Start one with `rentalctl run`.\n"

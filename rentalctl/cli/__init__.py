@@ -156,6 +156,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",  # paragraphs re-flowed to the terminal's width
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -261,19 +262,20 @@ def _register() -> None:
         run,
         status,
     )
+    from rentalctl.cli.examples import examples
 
-    app.command("demo-data")(demo.demo_data)
-    app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
+    app.command("demo-data", epilog=examples("demo-data"))(demo.demo_data)
+    app.command("seed-bookmarks", epilog=examples("seed-bookmarks"))(bookmarks.seed_bookmarks)
     app.add_typer(bookmark_commands.app, name="bookmarks")
-    app.command("run")(run.run)
-    app.command("status")(status.status)
-    app.command("backfill")(run.backfill)
-    app.command("cancel")(cancel.cancel)
-    app.command("kpis")(kpis.kpis)
-    app.command("report")(report.report)
-    app.command("upload-scripts")(deploy.upload_scripts)
-    app.command("deploy-sfn")(aws_commands.deploy_sfn)
-    app.command("iam-policy")(aws_commands.iam_policy)
+    app.command("run", epilog=examples("run"))(run.run)
+    app.command("status", epilog=examples("status"))(status.status)
+    app.command("backfill", epilog=examples("backfill"))(run.backfill)
+    app.command("cancel", epilog=examples("cancel"))(cancel.cancel)
+    app.command("kpis", epilog=examples("kpis"))(kpis.kpis)
+    app.command("report", epilog=examples("report"))(report.report)
+    app.command("upload-scripts", epilog=examples("upload-scripts"))(deploy.upload_scripts)
+    app.command("deploy-sfn", epilog=examples("deploy-sfn"))(aws_commands.deploy_sfn)
+    app.command("iam-policy", epilog=examples("iam-policy"))(aws_commands.iam_policy)
 
 
 _register()

@@ -55,7 +55,9 @@ def status(
             state.emit(record, render)
             return
         records = store.list_runs(limit)
-    state.emit({"runs": records}, lambda console: _render_list(console, records))
+    # Where it looked: "no runs" in another home or profile than meant is the usual surprise.
+    where = settings.home if settings.target == "local" else f"state store {settings.state}"
+    state.emit({"runs": records}, lambda console: _render_list(console, records, where))
 
 
 def _total(record: dict[str, Any], field: str) -> int | None:
@@ -64,11 +66,12 @@ def _total(record: dict[str, Any], field: str) -> int | None:
     return sum(numbers) if numbers else None
 
 
-def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
+def _render_list(console: Any, records: list[dict[str, Any]], where: object) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if not records:
-        console.print("No runs yet. Start one with `rentalctl run`.")
+        console.print(f"No runs yet in {escape(str(where))}. Start one with `rentalctl run`.")
         return
     table = Table(
         "run", "mode", "status", "started", "seconds", "extracted", "curated", "rejected", box=None
