@@ -27,7 +27,7 @@ from rentalctl.tables import TABLES, Kind
 
 DEFAULT_PROFILE = "local"
 
-# Environment variables that override one setting each (SPEC section 2).
+# Environment variables that override one setting each (docs/contract.md §2).
 ENV_OVERRIDES = {
     "RENTALCTL_HOME": "home",
     "RENTALCTL_SOURCE_URL": "source.url",

@@ -1,7 +1,7 @@
-"""Configuration (SPEC section 2): defaults, precedence, profile lookup and every error path.
+"""Configuration (docs/contract.md §2): defaults, precedence, profile lookup and every error path.
 
 ``rentalctl.config.load`` is called directly with an explicit ``env`` and ``cwd``; every expected
-value below is written out by hand from the SPEC and the shipped YAML files.
+value below is written out by hand from the contract and the shipped YAML files.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from tests.support.cli import invoke
 
 pytestmark = pytest.mark.slow
 
-# Column types as SPEC section 6 declares them: how a CSV or JSON value is read back.
+# Column types as docs/contract.md §6 declares them: how a CSV or JSON value is read back.
 TYPES: dict[str, Any] = {
     "week_start": date.fromisoformat,
     "month_start": date.fromisoformat,

@@ -96,12 +96,12 @@ def backfill_window(since: str, until: str | None) -> Window:
 
 
 def missing_columns_message(spec: TableSpec, missing: list[str], source: str) -> str:
-    """The error of a source table that lacks columns of its spec (SPEC section 3)."""
+    """The error of a source table that lacks columns of its spec (docs/contract.md §3)."""
     listed = ", ".join(f"{c} {spec.column(c).mysql_type}" for c in missing)
     noun = "column" if len(missing) == 1 else "columns"
     return (
         f"source table {spec.name} has no {noun} {listed} (in {source}); rentalctl reads the "
-        f"columns of SPEC section 3 by name: restore the {noun} in the source (extra columns "
+        f"columns of docs/contract.md §3 by name: restore the {noun} in the source (extra columns "
         "are ignored). Nothing was extracted and no bookmark moved"
     )
 

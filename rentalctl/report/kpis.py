@@ -1,4 +1,4 @@
-"""The seven KPI tables of the presentation layer (SPEC section 6): their columns, their order,
+"""The seven KPI tables of the presentation layer (docs/contract.md §6): their columns, their order,
 and one sentence saying what each holds — what `rentalctl kpis` prints and the report charts.
 
 Plain SELECTs over the warehouse port: table and column names come from this module, the one
