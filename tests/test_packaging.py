@@ -121,6 +121,22 @@ def test_installed_cli_runs_outside_the_repository(
         "error: unknown profile 'nope': no config/nope.yaml here or shipped (profiles: local)\n"
     )
 
+    # The words of the command line, from the installed package: options after the command,
+    # a suggestion for a typo, a date echoed with its form.
+    after = _run(installed, outside, "status", "-o", "json", "-V")
+    assert (after.returncode, after.stdout.startswith("rentalctl ")) == (0, True), after.stderr
+    listed = _run(installed, outside, "bookmarks", "show", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert set(json.loads(listed.stdout)["bookmarks"]) == set(rows)
+    typo = _run(installed, outside, "kpis", "ocupancy_rate")
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("error: unknown KPI table 'ocupancy_rate': did you mean ")
+    date = _run(installed, outside, "backfill", "--since", "03/01/2025")
+    assert (date.returncode, date.stderr) == (
+        2,
+        "error: --since '03/01/2025' is not a date: use YYYY-MM-DD[ HH:MM:SS]\n",
+    )
+
 
 def _make_plan(target: str) -> list[str]:
     """The commands ``make TARGET`` would run from scratch (printed, not run)."""
