@@ -1,4 +1,4 @@
--- Source schema of the rental marketplace (SPEC section 3), for MySQL 8 / Aurora MySQL 3 /
+-- Source schema of the rental marketplace (docs/contract.md section 3), for MySQL 8 / Aurora MySQL 3 /
 -- MariaDB 10.6+. rentalctl only reads these tables; `rentalctl demo-data` creates them when
 -- missing. The business keys are indexed but not unique or NOT NULL: the operational data is
 -- dirty (rows without a key exist), and the pipeline rejects such rows instead of the database.

@@ -1,4 +1,4 @@
--- Presentation layer (SPEC section 6): one table per KPI, rebuilt by redshift/kpis/<table>.sql.
+-- Presentation layer (docs/contract.md section 6): one table per KPI, rebuilt by redshift/kpis/<table>.sql.
 -- Written in the Redshift dialect; rentalctl.sqlfiles transpiles it for DuckDB (dropping the
 -- distribution, sort key and column encoding clauses, which only Redshift understands).
 --

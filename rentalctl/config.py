@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from rentalctl import resources, setting_checks, urls
-from rentalctl.errors import ConfigError, InvalidSetting
+from rentalctl.errors import ConfigError, InvalidSetting, did_you_mean
 from rentalctl.tables import TABLES, Kind
 
 DEFAULT_PROFILE = "local"
 
-# Environment variables that override one setting each (SPEC section 2).
+# Environment variables that override one setting each (docs/contract.md §2).
 ENV_OVERRIDES = {
     "RENTALCTL_HOME": "home",
     "RENTALCTL_SOURCE_URL": "source.url",
@@ -144,11 +144,23 @@ def find_config_file(
     try:
         return resources.shipped(f"config/{name}.yaml")
     except FileNotFoundError:
-        available = sorted(p.stem for p in resources.shipped("config").glob("*.yaml"))
+        known = profiles(cwd)
+        hint = did_you_mean(name, known)
+        if name == "aws":  # the AWS profile holds account names: each user writes their own
+            hint = "copy config/aws.example.yaml to config/aws.yaml and fill it in"
         raise ConfigError(
-            f"unknown profile {name!r}: no config/{name}.yaml here or shipped "
-            f"(shipped profiles: {', '.join(available)})"
+            f"unknown profile {name!r}: no config/{name}.yaml here or shipped"
+            + (f"; {hint}" if hint else "")
+            + f" (profiles: {', '.join(known)})"
         ) from None
+
+
+def profiles(cwd: Path) -> list[str]:
+    """The profiles ``--profile`` can name from ``cwd``: config/*.yaml here and the shipped
+    ones. An example file (``aws.example.yaml``) is a template to copy, not a profile."""
+    folders = [cwd / "config", resources.shipped("config")]
+    names = {p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")}
+    return sorted(n for n in names if not n.endswith(".example"))
 
 
 def load(
@@ -243,10 +255,15 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
     known = set(_PLAIN) | _MAPPING_KEYS | {f"aws.{f}" for f in AwsSettings.__dataclass_fields__}
     for key in values:
         if key not in known:
-            raise ConfigError(
-                f"unknown setting {key!r} (from {origins[key]}): "
-                f"expected one of {', '.join(sorted(known))}"
-            )
+            # The closest keys, not all of them: a list of thirty-odd keys hides the typo.
+            inside = sorted(k for k in known if k.startswith(f"{key}."))
+            if inside:  # `source: sqlite:///x.db` where `source:` holds keys
+                hint = f"{key} is a section: set its keys, e.g. {inside[0]}"
+            else:
+                hint = did_you_mean(key, sorted(known | _SECTIONS)) or (
+                    "the settings are listed in the README, section Configuration"
+                )
+            raise ConfigError(f"unknown setting {key!r} (from {origins[key]}): {hint}")
 
     def get(key: str) -> Any:
         return values.get(key, _PLAIN.get(key))

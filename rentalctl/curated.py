@@ -1,4 +1,4 @@
-"""The curated layer's contract (SPEC section 5), declared once: table columns with their
+"""The curated layer's contract (docs/contract.md §5), declared once: table columns with their
 warehouse types, keys, the rejection reasons in the order they are tested, and where a run's
 transform output lives in the lake.
 

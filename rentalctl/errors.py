@@ -6,11 +6,15 @@ the traceback only with --verbose.
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes (SPEC section 8)."""
+    """Documented exit codes (docs/contract.md, "Exit codes")."""
 
     OK = 0
     PIPELINE_FAILED = 1
@@ -77,3 +81,59 @@ class Cancelled(RentalctlError):
     def __init__(self, message: str, exit_code: int = ExitCode.INTERRUPTED) -> None:
         super().__init__(message)
         self.exit_code = ExitCode(exit_code)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean X?"`` for the closest of ``choices`` to a mistyped ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {' or '.join(close)}?" if close else ""
+
+
+def unknown_name(what: str, word: str, choices: Iterable[str], listed: bool = True) -> str:
+    """The message for a name that is not one of ``choices``: the closest names first, then the
+    whole list if it is short enough to read (``listed``).
+
+    ``unknown table 'bokings': did you mean bookings? (expected one of apartments, …)``
+    """
+    choices = list(choices)
+    hint = did_you_mean(word, choices)
+    if not listed:
+        return f"unknown {what} {word!r}" + (f": {hint}" if hint else "")
+    expected = f"expected one of {', '.join(choices)}"
+    return f"unknown {what} {word!r}: " + (f"{hint} ({expected})" if hint else expected)
+
+
+# A run's recorded error is {"Error": NAME, "Cause": TEXT}, the names Step Functions and the jobs
+# use (States.TaskFailed, Rentalctl.PipelineFailed). People read the cause; a name alone is said
+# in words.
+_ERROR_WORDS = {
+    "States.Timeout": "a step ran out of time",
+    "States.HeartbeatTimeout": "a step stopped answering",
+    "States.TaskFailed": "a step failed",
+    "Rentalctl.LockHeld": "another run holds the pipeline lock",
+    "Rentalctl.ResourceUnavailable": "a resource could not be reached",
+    "Rentalctl.ConfigError": "a configuration error",
+    "Rentalctl.PipelineFailed": "a step failed",
+}
+_ERROR_NAME = re.compile(r"^(?:(?:States|Rentalctl)\.[A-Za-z.]+: )+")
+
+
+def error_words(error: Mapping[str, Any] | None) -> str:
+    """A recorded error as the user reads it: its cause without error-name prefixes."""
+    error = error or {}
+    cause = _ERROR_NAME.sub("", str(error.get("Cause") or "")).strip()
+    if cause:
+        return cause
+    name = str(error.get("Error") or "")
+    return _ERROR_WORDS.get(name) or (name.rpartition(".")[2] or "failed")
+
+
+def failure_kind(error: Mapping[str, Any] | None) -> type[RentalctlError]:
+    """The error (and so the exit code) of a run that failed with ``error``: a refusal for the
+    lock (4), a resource still unreachable after the retries (3), any other failure (1)."""
+    name = str((error or {}).get("Error") or "")
+    kinds: dict[str, type[RentalctlError]] = {
+        "Rentalctl.LockHeld": LockHeld,
+        "Rentalctl.ResourceUnavailable": ResourceUnavailable,
+    }
+    return kinds.get(name, PipelineFailed)

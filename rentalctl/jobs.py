@@ -158,7 +158,7 @@ def _transform(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, A
 def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     """Quality gate and merge, presentation, bookmark commit, archive; then the run is done.
     The bookmark commit follows the merge's commit, so a failure before it leaves every
-    bookmark where it was (SPEC section 4)."""
+    bookmark where it was (docs/contract.md §4)."""
     from dataclasses import asdict
 
     from rentalctl.orchestration import runs

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 DIALECTS = ("duckdb", "redshift")
 PRESENTATION_DDL = "redshift/presentation.sql"
-#: the KPI tables of SPEC section 6, in the order they are refreshed
+#: the KPI tables of docs/contract.md §6, in the order they are refreshed
 KPI_TABLES = (
     "average_listing_price",
     "occupancy_rate",

@@ -1,4 +1,4 @@
-"""The four source tables, declared once (SPEC section 3).
+"""The four source tables, declared once (docs/contract.md §3).
 
 Everything that needs a table or column name takes it from here: extraction queries, the SQLite
 DDL, the check that the MySQL DDL in ``mysql/`` matches, validation and merges. Names that come
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rentalctl.errors import ConfigError
+from rentalctl.errors import ConfigError, unknown_name
 
 
 class Kind(str, Enum):  # not StrEnum: Python 3.9 (Glue Python shell)
@@ -70,7 +70,7 @@ class TableSpec:
     key: str
     watermark: str
     # Append-only tables (user_viewing) are watermarked by their AUTO_INCREMENT id; backfills
-    # select them by this event-time column instead (SPEC section 4).
+    # select them by this event-time column instead (docs/contract.md §4).
     backfill_column: str
     auto_increment: bool = False
 
@@ -204,4 +204,4 @@ def table(name: str) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise ConfigError(f"unknown table {name!r}: expected one of {', '.join(TABLES)}") from None
+        raise ConfigError(unknown_name("table", name, TABLES)) from None

@@ -1,4 +1,4 @@
-"""Parsing of the four resource URLs (SPEC section 2) into typed values.
+"""Parsing of the four resource URLs (docs/contract.md §2) into typed values.
 
 Only the forms below are accepted; anything else is a configuration error that says which forms
 would be. A password in a URL is refused: passwords come from the environment or a secret store.

@@ -1,4 +1,5 @@
-"""The command line (SPEC section 8): global options, error reporting and exit codes, demo-data.
+"""The command line (docs/contract.md §8): global options, error reporting and exit codes,
+demo-data.
 
 Commands run in-process through Typer's ``CliRunner`` (stdout and stderr are kept apart);
 start-up cost and ``python -m rentalctl`` are checked in a subprocess.

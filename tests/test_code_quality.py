@@ -23,3 +23,15 @@ def test_ruff_lint_and_format() -> None:
 def test_mypy() -> None:
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_contract_is_cited_where_it_lives() -> None:
+    # The pipeline contract is docs/contract.md; no file may point at a document the repository
+    # does not hold (spelled in two parts so that this file does not match itself).
+    missing = "SP" + "EC"
+    found = subprocess.run(
+        ["git", "grep", "-n", "-w", missing], cwd=REPO, capture_output=True, text=True
+    )
+    assert found.stdout == ""
+    assert (REPO / "docs" / "contract.md").is_file()
+    assert "[docs/contract.md](docs/contract.md)" in (REPO / "README.md").read_text("utf-8")

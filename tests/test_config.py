@@ -1,7 +1,7 @@
-"""Configuration (SPEC section 2): defaults, precedence, profile lookup and every error path.
+"""Configuration (docs/contract.md §2): defaults, precedence, profile lookup and every error path.
 
 ``rentalctl.config.load`` is called directly with an explicit ``env`` and ``cwd``; every expected
-value below is written out by hand from the SPEC and the shipped YAML files.
+value below is written out by hand from the contract and the shipped YAML files.
 """
 
 from __future__ import annotations
@@ -350,7 +350,9 @@ def test_shipped_profile_when_cwd_has_none(tmp_path: Path) -> None:
 def test_unknown_profile_lists_shipped_profiles(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         load(tmp_path, profile="staging")
-    assert_error(excinfo, "'staging'", "aws.example", "local", cls=ConfigError)
+    # aws.example.yaml is a template to copy, not a profile.
+    message = assert_error(excinfo, "'staging'", "(profiles: local)", cls=ConfigError)
+    assert "aws.example" not in message
 
 
 def test_profile_name_with_path_characters_is_refused(tmp_path: Path) -> None:
@@ -534,7 +536,7 @@ def test_unknown_key_from_set(tmp_path: Path) -> None:
         "unknown setting",
         "'extract.batchsize'",
         "--set extract.batchsize",
-        "extract.batch_size",  # the list of known keys helps the user spot the typo
+        "did you mean extract.batch_size?",  # the closest key, not all of them
         cls=ConfigError,
     )
 

@@ -2,7 +2,7 @@
 
 Every expectation here is literal, or computed by this file's own SQL and Python over the rows
 actually stored in the source; nothing calls the generator's helpers to decide what to expect.
-The rules the checks mirror are SPEC section 5 (normalisation and rejection reasons).
+The rules the checks mirror are docs/contract.md §5 (normalisation and rejection reasons).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _one(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> Any:
 
 
 def _collapse(value: str | None) -> str | None:
-    """SPEC section 5: trim, collapse runs of whitespace, empty -> NULL."""
+    """docs/contract.md §5: trim, collapse runs of whitespace, empty -> NULL."""
     if value is None:
         return None
     out = " ".join(str(value).split())
@@ -91,11 +91,11 @@ def _status(value: str | None) -> str | None:
     return "canceled" if s == "cancelled" else s
 
 
-# --- my own implementation of SPEC section 5's first rejection reason per row ----------------
+# --- my own implementation of docs/contract.md §5's first rejection reason per row ----------------
 
 
 def _reasons(conn: sqlite3.Connection) -> dict[str, list[str | None]]:
-    """Per table, the first rejection reason of each row (None when valid), SPEC section 5."""
+    """Per table, the first rejection reason of each row (None when valid), docs/contract.md §5."""
     out: dict[str, list[str | None]] = {}
 
     def currency_ok(c: str | None) -> bool:
@@ -179,7 +179,7 @@ def _reasons(conn: sqlite3.Connection) -> dict[str, list[str | None]]:
     return out
 
 
-SPEC_REASONS = {
+CONTRACT_REASONS = {
     "apartments": {
         "missing_key",
         "invalid_price",
@@ -370,9 +370,10 @@ def test_every_rejection_condition_occurs(db01: sqlite3.Connection) -> None:
 
 
 def test_every_rejection_reason_is_a_first_reason(db01: sqlite3.Connection) -> None:
-    """Each SPEC reason is what some row would be rejected for (not masked by an earlier one)."""
+    """Each contract reason is what some row would be rejected for (not masked by an earlier
+    one)."""
     reasons = _reasons(db01)
-    for table, want in SPEC_REASONS.items():
+    for table, want in CONTRACT_REASONS.items():
         found = {r for r in reasons[table] if r}
         assert found == want, table
 
@@ -497,7 +498,9 @@ def test_dirt_occurs_at_a_tiny_scale(demo001: Path) -> None:
         assert _one(conn, "SELECT COUNT(*) FROM bookings") == 500
         missing = _missing(conn, REJECTION_DIRT)
         missing += [
-            f"{t}: {r}" for t, want in SPEC_REASONS.items() for r in want - set(_reasons(conn)[t])
+            f"{t}: {r}"
+            for t, want in CONTRACT_REASONS.items()
+            for r in want - set(_reasons(conn)[t])
         ]
         assert missing == []
     finally:
@@ -531,7 +534,9 @@ def test_dirt_occurs_at_a_tiny_scale_for_other_seeds(tmp_path: Path, seed: int) 
     try:
         missing = _missing(conn, REJECTION_DIRT)
         missing += [
-            f"{t}: {r}" for t, want in SPEC_REASONS.items() for r in want - set(_reasons(conn)[t])
+            f"{t}: {r}"
+            for t, want in CONTRACT_REASONS.items()
+            for r in want - set(_reasons(conn)[t])
         ]
         assert missing == []
     finally:

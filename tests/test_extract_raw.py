@@ -1,4 +1,4 @@
-"""Extraction, the raw layer and bookmarks behave as SPEC section 4 says, on SQLite and on a
+"""Extraction, the raw layer and bookmarks behave as docs/contract.md §4 says, on SQLite and on a
 real MariaDB: incremental windows, lookback, late data, failures between steps, exact round
 trips, and nothing lost or doubled."""
 

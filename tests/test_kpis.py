@@ -1,7 +1,7 @@
-"""The seven KPI tables (SPEC section 6) on small hand-made curated layers, run on DuckDB through
-the transpiled Redshift SQL and the real refresh step.
+"""The seven KPI tables (docs/contract.md §6) on small hand-made curated layers, run on DuckDB
+through the transpiled Redshift SQL and the real refresh step.
 
-Every expectation below is written by hand from the SPEC's definitions (the arithmetic is left
+Every expectation below is written by hand from the contract's definitions (the arithmetic is left
 visible, e.g. ``100.0 * 3 / 62``); whole tables are compared, every row and column, in the order
 of ``ORDER BY ALL``.
 """
@@ -99,7 +99,7 @@ def booking(
         booking_status=status,
         last_modified_timestamp=T(2024, 1, 1),
         total_price_usd=Decimal(usd),
-        nights=(checkout - checkin).days,  # the curated layer's derived column (SPEC 5)
+        nights=(checkout - checkin).days,  # curated's derived column (docs/contract.md §5)
     )
 
 

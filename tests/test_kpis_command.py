@@ -19,7 +19,7 @@ from tests.support.cli import invoke
 
 pytestmark = pytest.mark.slow
 
-# Column types as SPEC section 6 declares them: how a CSV or JSON value is read back.
+# Column types as docs/contract.md §6 declares them: how a CSV or JSON value is read back.
 TYPES: dict[str, Any] = {
     "week_start": date.fromisoformat,
     "month_start": date.fromisoformat,
@@ -131,9 +131,9 @@ def test_unknown_table_and_bad_date_are_usage_errors(pipeline: Path) -> None:
     unknown = invoke("kpis", "occupancy")
     assert unknown.exit_code == 2
     assert unknown.stderr == (
-        "error: unknown KPI table 'occupancy': expected one of average_listing_price, "
-        "occupancy_rate, popular_locations, top_performing_listings, bookings_per_user, "
-        "average_booking_duration, repeat_customer_rate\n"
+        "error: unknown KPI table 'occupancy': did you mean occupancy_rate? (expected one of "
+        "average_listing_price, occupancy_rate, popular_locations, top_performing_listings, "
+        "bookings_per_user, average_booking_duration, repeat_customer_rate)\n"
     )
     bad = invoke("kpis", "occupancy_rate", "--since", "2025-02-30")
     assert bad.exit_code == 2

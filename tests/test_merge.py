@@ -1,6 +1,6 @@
-"""The merge into curated (SPEC section 5): latest valid version per key, newer rejected versions
-leave the old one, re-merging changes nothing, rejected rows are recorded once, the quality gate
-blocks before anything is merged, and all tables merge in one transaction. The transform's
+"""The merge into curated (docs/contract.md §5): latest valid version per key, newer rejected
+versions leave the old one, re-merging changes nothing, rejected rows are recorded once, the quality
+gate blocks before anything is merged, and all tables merge in one transaction. The transform's
 output is written here by hand (Parquet via DuckDB), so these tests need no Spark."""
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def test_run_status_rerun_backfill_and_changes(tmp_path: Path) -> None:
     assert [(r["run_id"], r["status"]) for r in listed] == [(first["run_id"], "SUCCEEDED")]
     assert cli(home, "status", first["run_id"])["summary"] == first["summary"]
 
-    # The curated layer equals an independent reading of SPEC section 5 over the raw layer.
+    # The curated layer equals an independent reading of docs/contract.md §5 over the raw layer.
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
         for table, query in curated_queries(_rates()).items():

@@ -117,4 +117,47 @@ def test_installed_cli_runs_outside_the_repository(
 
     bad = _run(installed, outside, "--profile", "nope", "demo-data")
     assert bad.returncode == 2
-    assert "shipped profiles: aws.example, local" in bad.stderr
+    assert bad.stderr == (
+        "error: unknown profile 'nope': no config/nope.yaml here or shipped (profiles: local)\n"
+    )
+
+    # The words of the command line, from the installed package: options after the command,
+    # a suggestion for a typo, a date echoed with its form.
+    after = _run(installed, outside, "status", "-o", "json", "-V")
+    assert (after.returncode, after.stdout.startswith("rentalctl ")) == (0, True), after.stderr
+    listed = _run(installed, outside, "bookmarks", "show", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert set(json.loads(listed.stdout)["bookmarks"]) == set(rows)
+    typo = _run(installed, outside, "kpis", "ocupancy_rate")
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("error: unknown KPI table 'ocupancy_rate': did you mean ")
+    date = _run(installed, outside, "backfill", "--since", "03/01/2025")
+    assert (date.returncode, date.stderr) == (
+        2,
+        "error: --since '03/01/2025' is not a date: use YYYY-MM-DD[ HH:MM:SS]\n",
+    )
+
+
+def _make_plan(target: str) -> list[str]:
+    """The commands ``make TARGET`` would run from scratch (printed, not run)."""
+    plan = subprocess.run(
+        ["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return [line for line in plan.stdout.splitlines() if "pip install" in line]
+
+
+def test_make_demo_installs_the_runtime_only_and_make_test_the_dev_tools() -> None:
+    assert _make_plan("demo") == [
+        ".venv/bin/python -m pip install --quiet --upgrade pip",
+        ".venv/bin/python -m pip install --quiet -e .",
+    ]
+    assert _make_plan("test")[-1] == ".venv/bin/python -m pip install --quiet -e '.[dev]'"
+
+
+def test_the_aws_profile_is_git_ignored_and_its_example_is_not() -> None:
+    def ignored(path: str) -> bool:
+        check = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+        return check.returncode == 0
+
+    assert ignored("config/aws.yaml")
+    assert not ignored("config/aws.example.yaml")

@@ -1,6 +1,6 @@
 """The whole local pipeline on dirty demo data: extract → raw → transform (DuckDB) → merge →
 presentation → bookmarks. After each run the curated layer must equal an independent reading of
-SPEC section 5 over every extracted row version (tests/support/reference.py), every extracted
+docs/contract.md §5 over every extracted row version (tests/support/reference.py), every extracted
 version must be accounted for, and an incremental history must end where a fresh pipeline over
 the final source does."""
 

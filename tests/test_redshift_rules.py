@@ -315,7 +315,7 @@ def _mysql_text_lengths() -> dict[tuple[str, str], int]:
     return lengths
 
 
-# Where the text of the presentation layer comes from (SPEC section 6).
+# Where the text of the presentation layer comes from (docs/contract.md §6).
 PRESENTATION_LINEAGE = {"title": "apartments", "cityname": "apartment_attributes"}
 RECORD_BYTES = {("curated.rejected_rows", "record"): 65535}
 

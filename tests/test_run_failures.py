@@ -1,5 +1,5 @@
-"""Orchestration through the command line (SPEC sections 4, 7 and 8): how runs fail, retry,
-lock each other out and leave the bookmarks, the warehouse and the lake.
+"""Orchestration through the command line (docs/contract.md sections 4, 7 and 8): how runs fail,
+retry, lock each other out and leave the bookmarks, the warehouse and the lake.
 
 Every full run uses tiny demo data and transforms on DuckDB (the default engine), in this
 process; the ``--no-wait`` tests pay for a background process of their own.

@@ -1,5 +1,5 @@
-"""``rentalctl seed-bookmarks`` (SPEC sections 4 and 8) through Typer's ``CliRunner``, against the
-local SQLite store in a fresh RENTALCTL_HOME and against DynamoDB on moto, in process.
+"""``rentalctl seed-bookmarks`` (docs/contract.md sections 4 and 8) through Typer's ``CliRunner``,
+against the local SQLite store in a fresh RENTALCTL_HOME and against DynamoDB on moto, in process.
 
 Bookmarks are read back through a store opened independently of the command, on the same
 location. Every expectation is a literal.

@@ -1,4 +1,4 @@
-"""Source adapters (SPEC section 3): the SQLite file and MySQL/MariaDB, behind one interface.
+"""Source adapters (docs/contract.md §3): the SQLite file and MySQL/MariaDB, behind one interface.
 
 Most tests run against both backends; the MariaDB ones are marked ``mysql`` and use a fresh
 database per test (``mysql_url`` fixture). Expected values are written out per backend: SQLite

@@ -26,7 +26,7 @@ SQL_FILES = sorted(
 )
 REDSHIFT_ONLY = re.compile(r"\b(DISTKEY|SORTKEY|DISTSTYLE|ENCODE|IDENTITY|BACKUP)\b", re.I)
 
-# SPEC section 6, with the DuckDB spelling of the types the brief asks for.
+# docs/contract.md §6, with the DuckDB spelling of the types the brief asks for.
 PRESENTATION_COLUMNS = {
     "average_listing_price": [
         ("week_start", "DATE"),

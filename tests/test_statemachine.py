@@ -1,4 +1,4 @@
-"""The rendered state machine, checked statically: the step order SPEC section 7 prescribes in
+"""The rendered state machine, checked statically: the step order docs/contract.md §7 prescribes in
 four sequential Glue job starts, Retry with backoff on every task (covering a failed Glue run,
 ``States.TaskFailed``), Catch that records, notifies and fails, Glue tasks that wait (.sync),
 only rentalctl's own jobs, no job argument Glue reserves, and no problem the AWS States Language

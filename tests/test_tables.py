@@ -1,6 +1,7 @@
-"""The table specs (rentalctl/tables.py) against SPEC section 3, the MySQL DDL and the SQLite DDL.
+"""The table specs (rentalctl/tables.py) against docs/contract.md §3, the MySQL DDL and the SQLite
+DDL.
 
-The expectation below is written by hand from SPEC section 3; everything else (the specs, the
+The expectation below is written by hand from docs/contract.md §3; everything else (the specs, the
 shipped MySQL DDL, the generated SQLite DDL, the schema MariaDB actually creates) must equal it.
 """
 
@@ -20,11 +21,11 @@ from rentalctl.tables import TABLES
 
 SCHEMA_SQL = Path(__file__).resolve().parents[1] / "mysql" / "schema.sql"
 
-# SPEC section 3, literally: table -> (key, watermark, backfill column, auto_increment,
-# [(column, MySQL type, NOT NULL)]). Only the watermarks are NOT NULL in the SPEC, plus
+# docs/contract.md §3, literally: table -> (key, watermark, backfill column, auto_increment,
+# [(column, MySQL type, NOT NULL)]). Only the watermarks are NOT NULL in the contract, plus
 # user_viewing.id, which is AUTO_INCREMENT (and so the table's primary key: never NULL).
-# The backfill column is SPEC section 4: user_viewing is backfilled by `viewed_at`, the others by
-# their watermark.
+# The backfill column is docs/contract.md §4: user_viewing is backfilled by `viewed_at`, the others
+# by their watermark.
 EXPECTED: dict[str, tuple[str, str, str, bool, list[tuple[str, str, bool]]]] = {
     "apartments": (
         "id",
@@ -102,7 +103,7 @@ EXPECTED: dict[str, tuple[str, str, str, bool, list[tuple[str, str, bool]]]] = {
     ),
 }
 
-# SQLite storage types of the MySQL types (SPEC section 3: "types mapped"): integers stay
+# SQLite storage types of the MySQL types (docs/contract.md §3: "types mapped"): integers stay
 # INTEGER; exact decimals, text and ISO 8601 dates are TEXT.
 SQLITE_TYPE = {
     "BIGINT": "INTEGER",
@@ -135,7 +136,7 @@ def _spec_view(spec: tables.TableSpec) -> tuple[str, str, str, bool, list[tuple[
     )
 
 
-# --- (a) the specs are SPEC section 3 -------------------------------------------------------
+# --- (a) the specs are docs/contract.md §3 -------------------------------------------------------
 
 
 def test_specs_equal_spec_section_3() -> None:
@@ -204,7 +205,7 @@ def test_mysql_schema_sql_equals_specs() -> None:
 
 
 def test_mysql_schema_sql_equals_literal_expectation() -> None:
-    """Independent of the specs: the DDL file is SPEC section 3."""
+    """Independent of the specs: the DDL file is docs/contract.md §3."""
     parsed = _parse_schema()
     for name, (_, _, _, _, columns) in EXPECTED.items():
         assert parsed[name]["columns"] == [(c, _norm_type(t), nn) for c, t, nn in columns]

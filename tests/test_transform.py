@@ -1,6 +1,6 @@
-"""The curated transform does what SPEC section 5 says: normalisation, rejection reasons in
+"""The curated transform does what docs/contract.md §5 says: normalisation, rejection reasons in
 order, one version per key, duplicates, money in USD, and the raw row as JSON. Whole frames are
-compared exactly (values as text) against expectations written by hand from the SPEC, on both
+compared exactly (values as text) against expectations written by hand from the contract, on both
 engines (DuckDB through SQLFrame, and Spark); the end-to-end tests extract from SQLite, run the
 transform job and read its Parquet with DuckDB."""
 
@@ -42,7 +42,8 @@ from tests.support.frames import assert_frame, frame, schema
 RUN = "R1"
 RATES = {"USD": D("1.0"), "EUR": D("1.08"), "GBP": D("1.27"), "INR": D("0.012")}
 
-# Schemas written out by hand from SPEC sections 3 and 5 (not taken from the code under test).
+# Schemas written out by hand from docs/contract.md sections 3 and 5 (not taken from the code under
+# test).
 RAW_DDL = {
     "apartments": "id BIGINT, title STRING, source STRING, price DECIMAL(12,2), "
     "currency STRING, listing_created_on TIMESTAMP_NTZ, is_active INT, "
@@ -81,7 +82,7 @@ V1 = datetime(2025, 1, 1, 9, 0, 1)
 
 
 def record(table: str, row: tuple[Any, ...]) -> str:
-    """The raw row as SPEC's JSON text: every column, nulls included, timestamps with six
+    """The raw row as the contract's JSON text: every column, nulls included, timestamps with six
     fractional digits, decimals as written. Test inputs avoid control characters other than
     newline and tab, whose escapes every JSON writer spells the same."""
     names = [part.split()[0] for part in RAW_DDL[table].split(", ")]

@@ -1,4 +1,4 @@
--- presentation.average_booking_duration (SPEC section 6): per week of checkin_date, the
+-- presentation.average_booking_duration (docs/contract.md section 6): per week of checkin_date, the
 -- confirmed bookings and their average length in nights.
 -- AVG over an INTEGER is an integer on Redshift: average a DOUBLE.
 

@@ -1,4 +1,4 @@
--- presentation.average_listing_price (SPEC section 6): per week of listing_created_on (weeks
+-- presentation.average_listing_price (docs/contract.md section 6): per week of listing_created_on (weeks
 -- start on Monday), the active listings and their average price in USD.
 -- AVG over a DECIMAL keeps the argument's scale on Redshift (2 decimals here), and an AVG over a
 -- DOUBLE depends on the order the rows are added in (the last digit moves with the files a run

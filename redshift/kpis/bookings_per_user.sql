@@ -1,4 +1,4 @@
--- presentation.bookings_per_user (SPEC section 6): per week of booking_date and user, all their
+-- presentation.bookings_per_user (docs/contract.md section 6): per week of booking_date and user, all their
 -- curated bookings (any status, known apartment or not) and the confirmed ones.
 
 DELETE FROM presentation.bookings_per_user;

@@ -1,4 +1,4 @@
--- presentation.occupancy_rate (SPEC section 6), one row per calendar month M with booked nights:
+-- presentation.occupancy_rate (docs/contract.md section 6), one row per calendar month M with booked nights:
 --   available_listings: apartments with is_active and listing_created_on on or before the last
 --     day of M, i.e. before the first day of the next month (23:59 on the last day counts);
 --   available_nights: available_listings x the days in M;

@@ -1,4 +1,4 @@
--- presentation.popular_locations (SPEC section 6): per week of booking_date, the confirmed
+-- presentation.popular_locations (docs/contract.md section 6): per week of booking_date, the confirmed
 -- bookings per listing city (curated.apartment_attributes.cityname of the booked apartment; no
 -- city, or no known apartment, means no row), ranked with RANK() (ties share a rank and the next
 -- rank is skipped); the rows ranked 10 or better, ties at 10 included.

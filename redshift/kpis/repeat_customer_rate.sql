@@ -1,4 +1,4 @@
--- presentation.repeat_customer_rate (SPEC section 6), per calendar month M of booking_date:
+-- presentation.repeat_customer_rate (docs/contract.md section 6), per calendar month M of booking_date:
 --   customers: distinct users with a confirmed booking in M;
 --   repeat_customers: those of them with a confirmed booking b in M such that another confirmed
 --     booking b2 of theirs (another booking_id; possibly in an earlier month) was made in

@@ -1,4 +1,4 @@
--- presentation.top_performing_listings (SPEC section 6): per week of booking_date, the revenue
+-- presentation.top_performing_listings (docs/contract.md section 6): per week of booking_date, the revenue
 -- (SUM of total_price_usd) of each apartment's confirmed bookings, ranked with RANK() by revenue
 -- descending; the rows ranked 10 or better, ties at 10 included. Bookings whose apartment is
 -- unknown still count: title (curated.apartments) and cityname (curated.apartment_attributes)

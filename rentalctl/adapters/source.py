@@ -72,8 +72,8 @@ class Source(ABC):
 
     def check_tables(self, specs: Sequence[TableSpec]) -> None:
         """Raise ResourceUnavailable naming every table of ``specs`` the source does not let us
-        read, with the database's reason (missing, or no SELECT privilege): SPEC section 8 calls
-        that a resource that cannot be reached, exit 3."""
+        read, with the database's reason (missing, or no SELECT privilege): docs/contract.md §8
+        calls that a resource that cannot be reached, exit 3."""
         problems = []
         with self.snapshot() as snap:
             for spec in specs:

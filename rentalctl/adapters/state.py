@@ -1,6 +1,6 @@
 """State store port: bookmarks per source table and run records.
 
-Bookmarks are what makes extraction exactly-once (SPEC section 4). A bookmark holds the last
+Bookmarks are what makes extraction exactly-once (docs/contract.md §4). A bookmark holds the last
 committed watermark of a table: a timestamp as text ``YYYY-MM-DD HH:MM:SS.ffffff`` (always six
 fractional digits, so text order is time order) or an integer id. ``None`` means "never
 extracted": the next extract is a full one.

@@ -27,7 +27,23 @@ class OutputFormat(StrEnum):
 
 
 class _Group(TyperGroup):
-    """Maps every error raised by a command to one line on stderr and a documented exit code."""
+    """Accepts the global options after the command name too, and maps every error raised by a
+    command to one line on stderr and a documented exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # only the root group has the global options
+            args = hoist_global_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_flags(self, ctx)
+        super().format_help(ctx, formatter)
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (Typer's vendored click)
         try:
@@ -49,6 +65,72 @@ class _Group(TyperGroup):
         except Exception as exc:
             message = f"internal error: {type(exc).__name__}: {exc}"
             _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
+
+
+def _plain_flags(command: Any, ctx: Any) -> None:
+    """Help shows a flag as ``--verbose``, not ``--verbose <bool>``: Typer's help prints a
+    flag's type unless the flag has a metavar, and an empty one prints nothing."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub, ctx)
+
+
+def _option_names(command: Any) -> tuple[set[str], set[str]]:
+    """The option names a command (or any command below a group) declares: (all, taking a value)."""
+    names: set[str] = set()
+    valued: set[str] = set()
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        opts = set(param.opts) | set(param.secondary_opts)
+        names |= opts
+        if not param.is_flag and not param.count:
+            valued |= opts
+    for sub in getattr(command, "commands", {}).values():
+        more, more_valued = _option_names(sub)
+        names |= more
+        valued |= more_valued
+    return names, valued
+
+
+def hoist_global_options(group: Any, ctx: Any, args: list[str]) -> list[str]:
+    """Move the global options written after the command name (``rentalctl status -o json``) in
+    front of it, where click parses them. An option the command itself declares (``kpis -o csv``)
+    stays with the command; nothing after ``--`` moves."""
+    glob, glob_valued = _option_names(group)
+    glob -= {"--help", "-h"}
+    # The command name: the first argument that is neither a global option nor its value.
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name = args[i].split("=", 1)[0]
+        i += 2 if name in glob_valued and "=" not in args[i] else 1
+    if i >= len(args) or args[i] == "--" or group.get_command(ctx, args[i]) is None:
+        return args
+    own, own_valued = _option_names(group.get_command(ctx, args[i]))
+    front, rest = list(args[: i + 1]), []
+    j = i + 1
+    while j < len(args):
+        token = args[j]
+        if token == "--":
+            rest += args[j:]
+            break
+        name = token.split("=", 1)[0]
+        if name in own or not token.startswith("-"):
+            rest.append(token)
+            if name in own_valued and "=" not in token and j + 1 < len(args):
+                rest.append(args[j + 1])
+                j += 1
+        elif name in glob:
+            takes = name in glob_valued and "=" not in token and j + 1 < len(args)
+            front[i:i] = args[j : j + 2] if takes else [token]
+            i += 2 if takes else 1
+            j += 1 if takes else 0
+        else:
+            rest.append(token)
+        j += 1
+    return front + rest
 
 
 def _report(ctx: Any, kind: str, message: str, code: int, hint: bool = False) -> None:
@@ -74,6 +156,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",  # paragraphs re-flowed to the terminal's width
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -133,7 +216,9 @@ def main_options(
     ] = False,
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
     ] = None,
 ) -> None:
     """Configuration comes from the profile's YAML file, then RENTALCTL_* environment
@@ -159,6 +244,9 @@ def _configure_logging(verbose: bool) -> None:
     )
     # Without --verbose, rentalctl's loggers inherit the root's WARNING.
     logging.getLogger("rentalctl").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    # sqlglot warns about each SQL translation the DuckDB engine makes (REGEXP_REPLACE…): words
+    # for the developer, not for the operator; --verbose shows them.
+    logging.getLogger("sqlglot").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 def _register() -> None:
@@ -174,19 +262,20 @@ def _register() -> None:
         run,
         status,
     )
+    from rentalctl.cli.examples import examples
 
-    app.command("demo-data")(demo.demo_data)
-    app.command("seed-bookmarks")(bookmarks.seed_bookmarks)
+    app.command("demo-data", epilog=examples("demo-data"))(demo.demo_data)
+    app.command("seed-bookmarks", epilog=examples("seed-bookmarks"))(bookmarks.seed_bookmarks)
     app.add_typer(bookmark_commands.app, name="bookmarks")
-    app.command("run")(run.run)
-    app.command("status")(status.status)
-    app.command("backfill")(run.backfill)
-    app.command("cancel")(cancel.cancel)
-    app.command("kpis")(kpis.kpis)
-    app.command("report")(report.report)
-    app.command("upload-scripts")(deploy.upload_scripts)
-    app.command("deploy-sfn")(aws_commands.deploy_sfn)
-    app.command("iam-policy")(aws_commands.iam_policy)
+    app.command("run", epilog=examples("run"))(run.run)
+    app.command("status", epilog=examples("status"))(status.status)
+    app.command("backfill", epilog=examples("backfill"))(run.backfill)
+    app.command("cancel", epilog=examples("cancel"))(cancel.cancel)
+    app.command("kpis", epilog=examples("kpis"))(kpis.kpis)
+    app.command("report", epilog=examples("report"))(report.report)
+    app.command("upload-scripts", epilog=examples("upload-scripts"))(deploy.upload_scripts)
+    app.command("deploy-sfn", epilog=examples("deploy-sfn"))(aws_commands.deploy_sfn)
+    app.command("iam-policy", epilog=examples("iam-policy"))(aws_commands.iam_policy)
 
 
 _register()

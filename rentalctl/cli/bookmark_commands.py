@@ -15,12 +15,14 @@ from typing import Annotated, Any
 
 import typer
 
+from rentalctl.cli.examples import examples
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError
 
 app = typer.Typer(
     help="Inspect, set and rewind the bookmarks, with the history of every change.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 DryRunOption = Annotated[
@@ -36,7 +38,7 @@ def _shown(value: Any) -> str:
     return "(none: full extract)" if value is None else str(value)
 
 
-@app.command("show")
+@app.command("show", epilog=examples("bookmarks show"))
 def show(ctx: typer.Context) -> None:
     """Every table's bookmark, when it last moved and by which run or command."""
     state: AppState = ctx.obj
@@ -67,7 +69,7 @@ def show(ctx: typer.Context) -> None:
     state.emit(doc, render)
 
 
-@app.command("history")
+@app.command("history", epilog=examples("bookmarks history"))
 def history(
     ctx: typer.Context,
     table_name: Annotated[str | None, typer.Argument(metavar="[TABLE]")] = None,
@@ -108,7 +110,7 @@ def history(
     state.emit(doc, render)
 
 
-@app.command("set")
+@app.command("set", epilog=examples("bookmarks set"))
 def set_(
     ctx: typer.Context,
     table_name: Annotated[str, typer.Argument(metavar="TABLE")],
@@ -127,7 +129,7 @@ def set_(
     _change(ctx, spec.name, lambda _: new, f"bookmarks set {spec.name} {value}", dry_run, yes)
 
 
-@app.command("rewind")
+@app.command("rewind", epilog=examples("bookmarks rewind"))
 def rewind(
     ctx: typer.Context,
     table_name: Annotated[str, typer.Argument(metavar="TABLE")],

@@ -46,8 +46,6 @@ def kpis(
     """Print a KPI table, newest period first.
 
     Without TABLE, lists the seven KPI tables with their rows, latest period and definition.
-
-    Example: rentalctl kpis popular_locations --since 2025-01-01 -o csv > cities.csv
     """
     state: AppState = ctx.obj
     fmt = output.value if output else state.output

@@ -30,8 +30,6 @@ def report(
 
     The file is self-contained: it opens from disk with no network (no scripts, fonts or styles
     fetched). It reads through the warehouse and the state store, locally and on AWS alike.
-
-    Example: rentalctl report --output-file /tmp/marketplace.html --open
     """
     state: AppState = ctx.obj
     settings = state.settings()

@@ -19,9 +19,9 @@ from rentalctl.errors import (
     Cancelled,
     ConfigError,
     InvalidSetting,
-    LockHeld,
-    PipelineFailed,
     RentalctlError,
+    error_words,
+    failure_kind,
 )
 from rentalctl.preflight import before_run
 
@@ -67,7 +67,8 @@ def run(
 
     Extracts what changed since each table's bookmark, loads it, cleans it, merges it into the
     curated layer, rebuilds the KPIs, moves the bookmarks and archives the raw files. Exits 0
-    when the run succeeds, 1 when it fails, 4 when another run holds the lock.
+    when the run succeeds, 1 when it fails, 3 when a resource stays unreachable through the
+    retries, 4 when another run holds the lock.
     """
     if resume is not None:
         if tables or run_id or dry_run:
@@ -312,18 +313,33 @@ def _follow(
     if state.json:
         return execute()
     console = state.stderr()
-    console.print(f"Run {run_id} ({mode}) of {', '.join(tables)}")
+    # The header comes with the first state: a run refused for the lock never started.
+    header = f"Run {run_id} ({mode}) of {', '.join(tables)}"
     if not console.is_terminal:
+        shown: list[str] = []
 
         def line(name: str, what: str, _: dict[str, Any]) -> None:
+            if not shown:
+                console.print(header)
+                shown.append(header)
             sys.stderr.write(f"{time.monotonic() - started:7.1f}s  {name} {what}\n")
             sys.stderr.flush()
 
         return execute(progress=line)
     from rich.live import Live
 
-    with Live(_progress_table({}), console=console, refresh_per_second=4) as live:
-        return execute(progress=lambda name, what, states: live.update(_progress_table(states)))
+    live = Live(_progress_table({}), console=console, refresh_per_second=4)
+
+    def update(name: str, what: str, states: dict[str, Any]) -> None:
+        if not live.is_started:
+            console.print(header)
+            live.start()
+        live.update(_progress_table(states))
+
+    try:
+        return execute(progress=update)
+    finally:
+        live.stop()
 
 
 def _progress_table(states: dict[str, Any]) -> Any:
@@ -373,10 +389,10 @@ def _report(
         state.emit({**record, "kpis": snapshot}, render)
         if record.get("status") == "SUCCEEDED":
             return
-        message = f"run {record['run_id']} failed: {error.get('Cause') or error}"
-        # A run its Begin refused (another run started in the same instant) exits as refused.
-        kind = LockHeld if error.get("Error") == "Rentalctl.LockHeld" else PipelineFailed
-        failure = kind(message)
+        message = f"run {record['run_id']} failed: {error_words(error)}"
+        # A run its Begin refused (another run started in the same instant) exits as refused,
+        # one whose database or lake stayed unreachable through the retries as unreachable.
+        failure = failure_kind(error)(message)
     if state.json:  # the record above is the one JSON document; the error goes to stderr
         sys.stderr.write(f"error: {failure}\n")
         raise typer.Exit(int(failure.exit_code))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from rentalctl.cli.output import AppState
-from rentalctl.errors import ConfigError
+from rentalctl.errors import ConfigError, error_words
 from rentalctl.orchestration.runs import duration
 
 
@@ -55,7 +55,9 @@ def status(
             state.emit(record, render)
             return
         records = store.list_runs(limit)
-    state.emit({"runs": records}, lambda console: _render_list(console, records))
+    # Where it looked: "no runs" in another home or profile than meant is the usual surprise.
+    where = settings.home if settings.target == "local" else f"state store {settings.state}"
+    state.emit({"runs": records}, lambda console: _render_list(console, records, where))
 
 
 def _total(record: dict[str, Any], field: str) -> int | None:
@@ -64,11 +66,12 @@ def _total(record: dict[str, Any], field: str) -> int | None:
     return sum(numbers) if numbers else None
 
 
-def _render_list(console: Any, records: list[dict[str, Any]]) -> None:
+def _render_list(console: Any, records: list[dict[str, Any]], where: object) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if not records:
-        console.print("No runs yet. Start one with `rentalctl run`.")
+        console.print(f"No runs yet in {escape(str(where))}. Start one with `rentalctl run`.")
         return
     table = Table(
         "run", "mode", "status", "started", "seconds", "extracted", "curated", "rejected", box=None
@@ -124,7 +127,7 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         error = attempt.get("error") or {}
         console.print(
             f"  attempt {n}: {_status(attempt.get('status'))} at {attempt.get('ended_at')}"
-            f"{': ' + escape(str(error.get('Cause'))) if error.get('Cause') else ''} (resumed)"
+            f"{': ' + escape(error_words(error)) if error else ''} (resumed)"
         )
     if not brief and record.get("states"):
         states = Table("state", "status", "seconds", "attempts", "job run", "error", box=None)
@@ -135,7 +138,8 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
                 "" if s.get("seconds") is None else f"{s['seconds']:.1f}",
                 _fmt(s.get("attempts") or None),
                 str(s.get("job_run_id") or ""),
-                escape(str(s.get("error") or "")),
+                # In words (the cause ends the page): "a step ran out of time".
+                escape(error_words({"Error": s["error"]}) if s.get("error") else ""),
             )
         console.print(states)
     if not brief and record.get("steps"):
@@ -173,10 +177,8 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
             for warning in t.get("warnings") or []:
                 console.print(f"  [yellow]warning[/]: {escape(warning)}")
     error = record.get("error")
-    if error:
-        console.print(
-            f"[red]error[/]: {escape(str(error.get('Error')))}: {escape(str(error.get('Cause')))}"
-        )
+    if error and not brief:  # after a run, the one `error:` line ending the command says it
+        console.print(f"[red]error[/]: {escape(error_words(error))}")
     # A failed run's raw rows are discarded because the next run loads them again (settle.py).
     discarded = {t: n for t, n in (record.get("raw_discarded") or {}).items() if n}
     if discarded:

@@ -1,9 +1,9 @@
 """Deterministic synthetic marketplace data, dirty the way real operational data is.
 
 Rows are yielded as tuples in the column order of the table specs, with values as the source
-stores them: text dates (ISO 8601), decimals as exact strings. Every kind of dirt that SPEC
-section 5 handles occurs at a low rate, and at least once at any scale; cosmetic variants that
-normalisation must repair (case, whitespace, spelling) are more common.
+stores them: text dates (ISO 8601), decimals as exact strings. Every kind of dirt that
+docs/contract.md §5 handles occurs at a low rate, and at least once at any scale; cosmetic variants
+that normalisation must repair (case, whitespace, spelling) are more common.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def money(value: float | Decimal) -> str:
     return str(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-# --- cosmetic variants: valid after SPEC section 5's normalisation --------------------------
+# --- cosmetic variants: valid after docs/contract.md §5's normalisation --------------------------
 
 
 def messy_spaces(rng: random.Random, text: str) -> str:

@@ -9,6 +9,8 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from rentalctl.errors import error_words
+
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
@@ -91,7 +93,8 @@ class _ScopeTracker:
             entry = self.states.get(failed or "")
             if failed is not None and entry is not None:
                 entry.update(failed=True, error=details.get("error"), cause=details.get("cause"))
-                return failed, f"attempt {entry['attempts']} failed: {details.get('error')}"
+                why = error_words({"Error": details.get("error"), "Cause": details.get("cause")})
+                return failed, f"attempt {entry['attempts']} failed: {_first_line(why)}"
         elif kind.endswith("StateExited"):
             key = self._key(details["name"])
             entry = self.states.get(key)
@@ -196,3 +199,9 @@ class StateTracker:
             for tracker in self.iterations.values():
                 tracker.feed(event)
         return (self.top if scope is None else self.iterations[scope]).feed(event)
+
+
+def _first_line(text: str, width: int = 100) -> str:
+    """The start of a cause, for a progress line; the whole of it ends the command."""
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -63,6 +63,18 @@ def incremental_window(spec: TableSpec, bookmark: Watermark | None, lookback: in
     return Window("incremental", lower=canonical_timestamp(start))
 
 
+def _backfill_date(option: str, value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        # Python's own words only when they add something ("hour must be in 0..23"), not for
+        # a value in another form ("Invalid isoformat string: …").
+        why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
+        raise ConfigError(
+            f"{option} {value!r} is not a date: use YYYY-MM-DD[ HH:MM:SS]{why}"
+        ) from None
+
+
 def backfill_window(since: str, until: str | None) -> Window:
     """``[since, until]``, both inclusive; a date alone as ``until`` means that whole day.
 
@@ -70,13 +82,8 @@ def backfill_window(since: str, until: str | None) -> Window:
     against stored values with or without fractional seconds: the lower bound in its shortest
     form, the upper bound with six fractional digits.
     """
-    try:
-        start = datetime.fromisoformat(since.strip())
-        end = datetime.fromisoformat(until.strip()) if until else None
-    except ValueError as exc:
-        raise ConfigError(
-            f"invalid backfill date: {exc} (expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
-        ) from None
+    start = _backfill_date("--since", since)
+    end = _backfill_date("--until", until) if until else None
     if end is not None and until is not None and len(until.strip()) == 10:
         end += timedelta(days=1, microseconds=-1)
     if end is not None and end < start:
@@ -89,12 +96,12 @@ def backfill_window(since: str, until: str | None) -> Window:
 
 
 def missing_columns_message(spec: TableSpec, missing: list[str], source: str) -> str:
-    """The error of a source table that lacks columns of its spec (SPEC section 3)."""
+    """The error of a source table that lacks columns of its spec (docs/contract.md §3)."""
     listed = ", ".join(f"{c} {spec.column(c).mysql_type}" for c in missing)
     noun = "column" if len(missing) == 1 else "columns"
     return (
         f"source table {spec.name} has no {noun} {listed} (in {source}); rentalctl reads the "
-        f"columns of SPEC section 3 by name: restore the {noun} in the source (extra columns "
+        f"columns of docs/contract.md §3 by name: restore the {noun} in the source (extra columns "
         "are ignored). Nothing was extracted and no bookmark moved"
     )
 

@@ -108,7 +108,7 @@ def _orphans_name(table: str) -> str:
 
 def _orphan_statements(table: str) -> list[str]:
     """Count the run's rows whose apartment the curated layer does not know (after the
-    apartments of the same run are merged). Kept, not rejected (SPEC section 5)."""
+    apartments of the same run are merged). Kept, not rejected (docs/contract.md §5)."""
     ref = sql.q(_APARTMENT_REFERENCE[table])
     name = sql.q(_orphans_name(table))
     return [

@@ -1,4 +1,4 @@
-"""Build the presentation layer: the seven KPI tables of SPEC section 6.
+"""Build the presentation layer: the seven KPI tables of docs/contract.md §6.
 
 Every refresh recomputes each table from the whole curated layer (DELETE, then INSERT ... SELECT)
 and runs, DDL included, as one warehouse transaction: readers see either the previous layer or

@@ -51,7 +51,7 @@ class UnfitValue(ValueError):
         self.column, self.value, self.problem = column, value, problem
 
 
-# The only timestamp and date forms a text value may take (SPEC section 3: ISO 8601
+# The only timestamp and date forms a text value may take (docs/contract.md §3: ISO 8601
 # ``YYYY-MM-DD[ HH:MM:SS[.ffffff]]``; a ``T`` separator is accepted). No zone: the source's
 # timestamps are wall-clock times, and an offset could not be kept.
 _TIMESTAMP_TEXT = re.compile(

@@ -2,9 +2,9 @@
 the next run neither loses nor doubles anything.
 
 A run loads its extracted rows into ``raw.*`` before it merges; they become part of the record
-when the run commits its bookmarks (SPEC section 4). A run that fails or dies before that leaves
-its bookmarks where they were, and the next run extracts and loads the same rows again, so the
-failed run's raw rows must go or ``raw.*`` would hold them twice. Its curated merge, if it got
+when the run commits its bookmarks (docs/contract.md §4). A run that fails or dies before that
+leaves its bookmarks where they were, and the next run extracts and loads the same rows again, so
+the failed run's raw rows must go or ``raw.*`` would hold them twice. Its curated merge, if it got
 that far, needs nothing: merges are idempotent.
 
 Which of its tables a failed run had committed is decided once, when the failure is recorded

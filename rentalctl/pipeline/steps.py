@@ -1,7 +1,7 @@
 """The extract/raw-load/bookmark steps of a run, each callable on its own (the state machine
 calls them one by one, on AWS as Glue jobs and locally in-process).
 
-Exactly-once, in three moves (SPEC section 4):
+Exactly-once, in three moves (docs/contract.md §4):
 1. ``extract`` reads the table's bookmark B and writes the window ``(B - lookback, high]`` into
    the lake under the run's own prefix, recording B and ``high`` in the manifest;
 2. the run's loads and merges replace that run's rows (idempotent);

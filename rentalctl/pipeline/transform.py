@@ -1,4 +1,4 @@
-"""The curated transform (SPEC section 5): raw rows of one table and run -> curated rows and
+"""The curated transform (docs/contract.md §5): raw rows of one table and run -> curated rows and
 rejected rows. Pure DataFrame -> DataFrame functions with explicit parameters; reads and writes
 happen in ``transform_job``. Spark built-in functions only, never Python UDFs: they run inside
 the JVM (fast on Glue) and behave the same everywhere. The same code runs on DuckDB through
@@ -155,7 +155,8 @@ _TEXT_RULES = {
 
 
 def _word_boolean(c: Column, extra_true: tuple[str, ...] = ()) -> Column:
-    """true/false for the words of SPEC section 5 (cleaned, any case); NULL for anything else."""
+    """true/false for the words of docs/contract.md §5 (cleaned, any case); NULL for anything
+    else."""
     word = _lower(c)
     return F.when(word.isin(*TRUE_WORDS, *extra_true), F.lit(True)).when(
         word.isin(*FALSE_WORDS), F.lit(False)

@@ -1,4 +1,4 @@
-"""The seven KPI tables of the presentation layer (SPEC section 6): their columns, their order,
+"""The seven KPI tables of the presentation layer (docs/contract.md §6): their columns, their order,
 and one sentence saying what each holds — what `rentalctl kpis` prints and the report charts.
 
 Plain SELECTs over the warehouse port: table and column names come from this module, the one
@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
-from rentalctl.errors import ConfigError, InvalidSetting
+from rentalctl.errors import ConfigError, InvalidSetting, unknown_name
 
 SCHEMA = "presentation"
 
@@ -107,7 +107,7 @@ KPIS: dict[str, Kpi] = {
 
 def kpi(name: str) -> Kpi:
     if name not in KPIS:
-        raise ConfigError(f"unknown KPI table {name!r}: expected one of {', '.join(KPIS)}")
+        raise ConfigError(unknown_name("KPI table", name, KPIS))
     return KPIS[name]
 
 

@@ -49,7 +49,7 @@ def warehouse_snapshot(home: Path) -> Snapshot:
 
 
 def _approx(value: Any) -> Any:
-    """DOUBLE values to 12 significant digits: an average (SPEC section 6: DOUBLE, not rounded)
+    """DOUBLE values to 12 significant digits: an average (docs/contract.md §6: DOUBLE, not rounded)
     sums in whatever order DuckDB's threads take the rows, so its last bits vary between equal
     runs."""
     return float(f"{value:.12g}") if isinstance(value, float) else value

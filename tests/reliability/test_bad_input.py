@@ -5,7 +5,7 @@ The corpus holds, for the four source tables, the values operational data gets w
 delimiters and line ends inside text, SQL-looking text, every kind of Unicode, NULL versus empty
 versus blank, text that looks like a CSV null marker, very long text, numbers and dates at the
 edges of their types, MySQL's zero dates, and the words the cleaning rules must read. Each row
-carries its expected fate, written by hand from SPEC section 5: the exact curated row, or the
+carries its expected fate, written by hand from docs/contract.md §5: the exact curated row, or the
 rejection reason (the rejected record is the raw row, which the corpus itself states). After the
 run, every source row must be in exactly one of the two places.
 
@@ -358,7 +358,7 @@ def corpus(backend: str) -> list[Case]:
         Case(
             "quotes, commas, CR/LF and tabs inside text",
             "kept byte for byte in curated text columns, each run of whitespace (CR, LF, tab, "
-            "space) collapsed to one space as SPEC 5 normalises",
+            "space) collapsed to one space as docs/contract.md §5 normalises",
             [
                 apt(10, title='He said "cosy", near the "beach", 2 rooms'),
                 apt(
@@ -719,7 +719,7 @@ def corpus(backend: str) -> list[Case]:
         ),
         Case(
             "boolean words in user_viewing.is_wishlisted and apartment_attributes.has_photo",
-            "the SPEC words read in any case and padding; other is_wishlisted words rejected "
+            "the contract's words read in any case and padding; other is_wishlisted words rejected "
             "invalid_boolean; other has_photo words NULL, never a rejection",
             [
                 view(130, is_wishlisted="YES ", curated=dict(is_wishlisted=True)),
@@ -1337,7 +1337,7 @@ def test_bad_input_corpus(source: SourceDB, tmp_path: Path, reliability: Record)
     }
     assert tables >= EXPECTED_TABLES
     assert len([t for t in tables if t.startswith("presentation.")]) == 7
-    # The KPIs take the edge dates too: weeks start on Monday (SPEC section 6).
+    # The KPIs take the edge dates too: weeks start on Monday (docs/contract.md §6).
     edges = query(
         home,
         "SELECT week_start, confirmed_bookings, avg_nights "

@@ -1,5 +1,5 @@
-"""Concurrency: one run at a time (the pipeline lock, SPEC section 8: exit code 4), and bookmark
-commits that race (SPEC section 4: a conditional write, exactly one winner).
+"""Concurrency: one run at a time (the pipeline lock, docs/contract.md §8: exit code 4), and
+bookmark commits that race (docs/contract.md §4: a conditional write, exactly one winner).
 
 Real processes are few on purpose (each full run in a process of its own starts a Spark JVM):
 the runs that must be real and concurrent are; the other holder of the lock is, where that is

@@ -125,7 +125,7 @@ def run_here() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def clean(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What an undisturbed run over the same source leaves, and what a second run after it
-    leaves: that one re-reads the lookback window (SPEC section 4), so each raw table whose
+    leaves: that one re-reads the lookback window (docs/contract.md §4), so each raw table whose
     bookmark had moved holds those rows once more (once per run); nothing else changes."""
     with pytest.MonkeyPatch.context() as mp:
         home = fresh_home(tmp_path_factory.mktemp("kill-clean"), source, mp)

@@ -1,11 +1,11 @@
 """Schema drift in the source (SQLite and MariaDB), through ``rentalctl run``.
 
-The extract reads the columns of SPEC section 3 by name, and checks every value against its
+The extract reads the columns of docs/contract.md §3 by name, and checks every value against its
 column's type in the contract, not against whatever the source declares today. So:
 
 - a column added (anywhere, in any order) is ignored;
 - a column dropped (or renamed) fails the run at Extract with exit 1 and one line naming the
-  table and every missing column: the pipeline ran and a step failed (SPEC section 8). It is no
+  table and every missing column: the pipeline ran and a step failed (docs/contract.md §8). It is no
   "resource that could not be reached" (exit 3, which invites a retry): the source answers, its
   schema broke the contract, and no retry can mend that;
 - a column retyped is tolerated while its values still read as the contract's type, and the

@@ -1,9 +1,9 @@
-"""An independent implementation of SPEC section 5, as plain DuckDB SQL over the raw layer.
+"""An independent implementation of docs/contract.md §5, as plain DuckDB SQL over the raw layer.
 
 The curated layer that the pipeline builds (Spark transform, then merges run after run) must
 equal what these queries compute from every row version ever extracted into ``raw.*``: per key
-the latest valid version, every rule applied in SPEC order. Written from the SPEC alone, sharing
-no code with the pipeline, so that one can check the other.
+the latest valid version, every rule applied in contract order. Written from the contract alone,
+sharing no code with the pipeline, so that one can check the other.
 """
 
 from __future__ import annotations
