@@ -39,6 +39,9 @@ ENV_OVERRIDES = {
 }
 DEFAULT_FX_RATES = {"USD": "1.0", "EUR": "1.08", "GBP": "1.27", "INR": "0.012"}
 DEFAULT_TIMESTAMP_LOOKBACK_SECONDS = 300
+# An AUTO_INCREMENT id is taken at insert and seen at commit, so a transaction committing late
+# shows an id below what a run already read: re-read this many ids (rentalctl.pipeline.extract).
+DEFAULT_ID_LOOKBACK = 10_000
 
 
 @dataclass(frozen=True)
@@ -393,7 +396,7 @@ def _lookback(raw: Any, origin: str | None) -> dict[str, int]:
     out = {}
     for name, spec in TABLES.items():
         timestamp = spec.watermark_kind is Kind.DATETIME
-        out[name] = DEFAULT_TIMESTAMP_LOOKBACK_SECONDS if timestamp else 0
+        out[name] = DEFAULT_TIMESTAMP_LOOKBACK_SECONDS if timestamp else DEFAULT_ID_LOOKBACK
     for name, value in raw.items():
         if name not in TABLES:
             raise InvalidSetting(

@@ -91,7 +91,7 @@ def test_defaults_are_the_local_profile_under_dot_rentalctl(tmp_path: Path) -> N
     assert dict(s.lookback) == {
         "apartments": 300,
         "apartment_attributes": 300,
-        "user_viewing": 0,
+        "user_viewing": 10_000,
         "bookings": 300,
     }
     assert {k: str(v) for k, v in s.fx_rates.items()} == {

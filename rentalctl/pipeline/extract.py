@@ -5,6 +5,20 @@ is the column's maximum read in the same snapshot as the rows; no bookmark means
 A backfill reads ``[since, until]`` on the table's backfill column instead and never moves a
 bookmark. SQL identifiers come from the table spec; every value is a bound parameter.
 
+Why a lookback, for both kinds of watermark: a row's watermark is fixed when it is written, but
+the row is seen when its transaction commits. A writer that stamps a row (or takes an
+AUTO_INCREMENT id), then commits after a run read a higher watermark, lands below that run's
+``high``. The window therefore starts ``lookback`` before the bookmark: seconds for timestamps
+(default 300), ids for ``user_viewing`` (default 10,000, the ids a busy table takes while a
+transaction stays open). Re-read rows are harmless: the merge takes new keys and newer versions
+only, and a rejected row version is recorded once. Two alternatives were weighed and not taken.
+Capping ``high`` below the first missing id would stall for good behind every rolled-back
+insert, which leaves a permanent gap. MySQL's ``information_schema.innodb_trx`` lists open
+transactions but not the ids they hold, needs the PROCESS privilege (a read-only user on Aurora
+lacks it by default) and has no counterpart on SQLite. The lookback needs nothing from the
+database and holds on all of them; its one assumption, as for timestamps, is that a transaction
+commits before the lookback has passed it by (``lookback.TABLE`` widens it).
+
 Columns are read by name: a source table may have more columns than its spec, in any order, but
 one that lacks a spec column fails the extract with an error naming the table and each missing
 column (PipelineFailed: the source answered, its schema broke the contract, no retry helps).
