@@ -93,7 +93,11 @@ def test_set_rewind_show_and_history(demo: Path) -> None:
     assert (back["before"], back["after"]) == (MARK, "2025-02-28 22:00:00.000000")
     assert back["rows_next_run"] == source_count(demo, in_window, "2025-02-28 21:55:00.000000")
     ids = ok_json("bookmarks", "set", "user_viewing", "2000", "--yes")
-    assert (ids["after"], ids["rows_next_run"]) == (2000, 1000)  # ids 2001..3000
+    # (2000 - the default lookback of 10,000 ids, 3000]: every one of the 3,000 viewings.
+    assert (ids["after"], ids["rows_next_run"]) == (2000, 3000)
+    narrow = ok_json("--set", "lookback.user_viewing=500", "bookmarks", "set", "user_viewing",
+                     "2000", "--dry-run")  # fmt: skip
+    assert narrow["rows_next_run"] == 1500  # ids 1501..3000
     ok_json("bookmarks", "rewind", "user_viewing", "--to", "1990", "--yes")
 
     host, user = actor()

@@ -218,8 +218,10 @@ def test_connections_create_the_raw_tables_at_once_without_a_conflict(tmp_path: 
         ]
 
 
-def test_id_watermark_reads_only_new_viewings(make_pipeline: Callable[..., Pipeline]) -> None:
-    p = make_pipeline()
+def test_id_watermark_reads_new_viewings_and_the_id_lookback(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    p = make_pipeline(**{"lookback.user_viewing": "2"})
     view_cols = ("id", "user_id", "apartment_id", "viewed_at", "is_wishlisted", "call_to_action")
     p.insert(
         "user_viewing",
@@ -237,12 +239,15 @@ def test_id_watermark_reads_only_new_viewings(make_pipeline: Callable[..., Pipel
         view_cols,
     )
     p.run("R2", ("user_viewing",))
-    assert p.raw("SELECT _run_id, id FROM raw.user_viewing ORDER BY id") == [
+    # R2 reads (5 - 2, 7]: the two ids before the bookmark again, then the new ones.
+    assert p.raw("SELECT _run_id, id FROM raw.user_viewing ORDER BY _run_id, id") == [
         ("R1", 1),
         ("R1", 2),
         ("R1", 3),
         ("R1", 4),
         ("R1", 5),
+        ("R2", 4),
+        ("R2", 5),
         ("R2", 6),
         ("R2", 7),
     ]

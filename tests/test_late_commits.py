@@ -104,7 +104,9 @@ def test_rows_committed_late_by_concurrent_writers_arrive_exactly_once(
 
     wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        curated_viewings = [str(r[0]) for r in wh.execute("SELECT id FROM curated.user_viewing").fetchall()]
+        curated_viewings = [
+            str(r[0]) for r in wh.execute("SELECT id FROM curated.user_viewing").fetchall()
+        ]
         rejected_viewings = [
             r[0]
             for r in wh.execute(
