@@ -159,8 +159,8 @@ class DuckdbWarehouse(Warehouse):
             f'DROP TABLE IF EXISTS "{stage}"',
             f'CREATE TEMP TABLE "{stage}" ({name} BIGINT)',
             (
-                f'INSERT INTO "{stage}" SELECT * FROM read_csv(?, header = true, '
-                f"columns = {{'{column}': 'BIGINT'}})",
+                f'INSERT INTO "{stage}" SELECT {name} FROM read_csv(?, header = true, '
+                f"hive_partitioning = false, columns = {{'{column}': 'BIGINT'}})",
                 [lake.uri(key)],
             ),
         ]

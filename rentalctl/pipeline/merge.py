@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl.context import Context
@@ -63,6 +64,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
         statements: list[Any] = [*sql.ddl(dialect)]
         statements += sql.fx_rates_statements(dict(ctx.settings.fx_rates), dialect)
         reconciled: list[str] = []
+        moment = datetime.now(timezone.utc).replace(tzinfo=None)  # one time for the whole merge
         for table in ordered:
             stage, rejected_stage = sql.stage_name(table), f"stage_rejected_{table}"
             statements += warehouse.stage_parquet(
@@ -75,7 +77,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 statements += warehouse.stage_keys(
                     ctx.lake, keys_file.key, reconcile.keys_stage(table), CURATED[table].key
                 )
-                statements += reconcile.delete_statements(table, run_id, dialect)
+                statements += reconcile.delete_statements(table, run_id, moment, dialect)
                 statements.append(f"DROP TABLE {sql.q(reconcile.keys_stage(table))}")
             if table in _APARTMENT_REFERENCE:
                 statements += _orphan_statements(table)

@@ -18,7 +18,7 @@ the next reconciling extract, which also reads the rows of keys deleted before (
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,15 +92,16 @@ def deleted_name(table: str) -> str:
     return f"merge_deleted_{table}"
 
 
-def delete_statements(table: str, run_id: str, dialect: str) -> list[sql.Statement]:
+def delete_statements(
+    table: str, run_id: str, moment: datetime, dialect: str
+) -> list[sql.Statement]:
     """Delete the curated rows of ``table`` whose key the staged key set lacks (the stage
     ``keys_stage(table)`` must exist), recording each in curated.deleted_rows first; counts
-    them into ``deleted_name(table)``. Run id and time are bound parameters."""
+    them into ``deleted_name(table)``. Run id and time (the merge's, UTC) are bound parameters."""
     key = sql.q(CURATED[table].key)
     target, stage = sql.qualified(table), sql.q(keys_stage(table))
     audit, gone = sql.qualified(DELETED_ROWS), sql.q(deleted_name(table))
     p = sql.placeholder(dialect)
-    moment = datetime.now(timezone.utc).replace(tzinfo=None)
     return [
         f"DROP TABLE IF EXISTS {gone}",
         f"CREATE TEMP TABLE {gone} AS SELECT c.{key} AS k FROM {target} c "
