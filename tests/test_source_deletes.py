@@ -56,20 +56,14 @@ def curated(home: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def keys(home: Path) -> dict[str, list[int]]:
     """The test's own keys found in the curated layer."""
-    return {
-        "apartments": [
-            r[0] for r in curated(home, "SELECT id FROM curated.apartments WHERE id >= 990001 ORDER BY 1")
-        ],
-        "bookings": [
-            r[0]
-            for r in curated(
-                home, "SELECT booking_id FROM curated.bookings WHERE booking_id >= 990001 ORDER BY 1"
-            )
-        ],
-        "user_viewing": [
-            r[0] for r in curated(home, "SELECT id FROM curated.user_viewing WHERE id > 600 ORDER BY 1")
-        ],
-    }
+    own = {"apartments": "id >= 990001", "bookings": "booking_id >= 990001"}
+    own["user_viewing"] = "id > 600"
+    out = {}
+    for table, where in own.items():
+        key = "booking_id" if table == "bookings" else "id"
+        sql = f"SELECT {key} FROM curated.{table} WHERE {where} ORDER BY 1"
+        out[table] = [r[0] for r in curated(home, sql)]
+    return out
 
 
 def deleted_rows(home: Path) -> list[tuple[Any, ...]]:

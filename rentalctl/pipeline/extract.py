@@ -29,8 +29,8 @@ from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, PartWriter, run_prefix
-from rentalctl.pipeline.reconcile import reconciles, reinserted_rows, write_keys
 from rentalctl.pipeline.rawvalues import canonical_timestamp
+from rentalctl.pipeline.reconcile import reconciles, reinserted_rows, write_keys
 from rentalctl.tables import Kind, TableSpec, table
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ the next reconciling extract, which also reads the rows of keys deleted before (
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
