@@ -16,6 +16,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from rentalctl import config
+from rentalctl.context import Context
+from rentalctl.pipeline import archive
+from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.reconcile import reconciles
 from tests.reliability.support import warehouse_snapshot
 from tests.support.cli import ok_json
@@ -137,7 +141,9 @@ def test_deleted_rows_leave_curated_and_the_kpis_and_come_back_when_inserted_aga
     assert deleted_rows(home) == []
     assert {s["deleted"] for s in idle["summary"].values()} == {None}
 
-    third = run()
+    with pytest.MonkeyPatch.context() as m:  # keep the run's raw files to merge it again
+        m.setattr(archive, "archive_run", lambda ctx, run_id, tables: 0)
+        third = run()
     run_id = third["run_id"]
     assert keys(home) == {"apartments": [990001], "bookings": [990002], "user_viewing": [602]}
     assert deleted_rows(home) == [
@@ -154,6 +160,13 @@ def test_deleted_rows_leave_curated_and_the_kpis_and_come_back_when_inserted_aga
         "bookings": 1,
     }
     assert followed(home) == fresh()
+
+    # The same run merged again (a retried step) deletes nothing twice and records nothing twice.
+    ctx = Context(config.load(env={"RENTALCTL_HOME": str(home)}))
+    tables = list(ctx.settings.tables)
+    again = merge(ctx, run_id, tables)
+    assert {t: again[t]["deleted"] for t in tables} == dict.fromkeys(tables, 0)
+    assert len(deleted_rows(home)) == 3
 
     # Inserted again with their old watermarks, below the bookmarks: the next reconciling run
     # reads them again. The audit keeps the deletion.
