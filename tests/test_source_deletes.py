@@ -6,6 +6,7 @@ fresh run over the same source."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -18,11 +19,14 @@ import pytest
 
 from rentalctl import config
 from rentalctl.context import Context
-from rentalctl.pipeline import archive
+from rentalctl.pipeline import archive, steps
 from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.reconcile import reconciles
 from tests.reliability.support import warehouse_snapshot
 from tests.support.cli import ok_json
+from tests.test_extract_raw import Pipeline, apt, make_pipeline
+
+__all__ = ["make_pipeline"]  # the fixture, shared with the extract tests
 
 OLD = "2023-01-01 00:00:00.000000"  # before every demo row: never a table's newest
 APARTMENTS = [
@@ -204,3 +208,29 @@ def test_every_n_runs_counts_the_runs_before_this_one() -> None:
     assert not reconciles(_ctx(3, history), "bookings", "R9")  # R7 is within the last two
     assert reconciles(_ctx(2, history), "bookings", "R9")  # only R8 counts
     assert reconciles(_ctx(3, history), "apartments", "R9")  # per table
+
+
+def test_the_key_set_is_streamed_from_either_source(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    """On SQLite and on a real MariaDB: the keys only, streamed in the extract's snapshot;
+    none when reconciling is off."""
+    p = make_pipeline()
+    p.insert("apartments", [apt(i, "2025-01-01 10:00:00.000000") for i in (5, 1, 4, 2, 3)])
+    p.execute("DELETE FROM apartments WHERE id = ?", "DELETE FROM apartments WHERE id = %s", (4,))
+    manifest = steps.extract(p.ctx, "apartments", "R1")
+    assert manifest.keys_file is not None
+    assert (manifest.keys_file.key, manifest.keys_file.rows) == (
+        "raw/apartments/run_id=R1/_keys.csv.gz",
+        4,
+    )
+    text = gzip.decompress(Path(p.ctx.lake.uri(manifest.keys_file.key)).read_bytes()).decode()
+    lines = text.splitlines()
+    assert (lines[0], sorted(lines[1:], key=int)) == ("id", ["1", "2", "3", "5"])
+
+    off = make_pipeline(**{"extract.reconcile_every_runs": "0"})
+    assert steps.extract(off.ctx, "apartments", "R2").keys_file is None
+    assert off.ctx.lake.list("raw/apartments/run_id=R2/") == [
+        "raw/apartments/run_id=R2/_manifest.json",
+        "raw/apartments/run_id=R2/part-00000.csv.gz",
+    ]
