@@ -23,7 +23,7 @@ from rentalctl.pipeline import archive, steps
 from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.reconcile import reconciles
 from tests.reliability.support import warehouse_snapshot
-from tests.support.cli import ok_json
+from tests.support.cli import invoke, ok_json
 from tests.test_extract_raw import Pipeline, apt, make_pipeline
 
 __all__ = ["make_pipeline"]  # the fixture, shared with the extract tests
@@ -163,6 +163,12 @@ def test_deleted_rows_leave_curated_and_the_kpis_and_come_back_when_inserted_aga
         "user_viewing": 1,
         "bookings": 1,
     }
+    shown = invoke("status", run_id)
+    assert shown.exit_code == 0
+    assert (
+        "deleted from curated (their keys left the source): apartments 1, bookings 1, "
+        "user_viewing 1"
+    ) in " ".join(shown.stdout.split()), shown.stdout
     assert followed(home) == fresh()
 
     # The same run merged again (a retried step) deletes nothing twice and records nothing twice.
