@@ -101,6 +101,8 @@ class Settings:
     max_concurrency: int = 4
     # How far ahead of the source's clock a timestamp may be and still carry a bookmark.
     max_clock_skew_seconds: int = 60
+    # Every this many runs a table's key set is read to find rows deleted in the source (0: never).
+    reconcile_every_runs: int = 1
     # Below this many rows read, a table's rejected share is not held against the gate.
     quality_min_rows: int = 100
     #: what runs the transform of local runs: DuckDB (through SQLFrame) or Spark on spark_master.
@@ -329,6 +331,7 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
         max_rejected_share=_share(get("quality.max_rejected_share"), origin),
         quality_min_rows=_int(get, origin, "quality.min_rows", 0, 1_000_000_000),
         max_clock_skew_seconds=_int(get, origin, "extract.max_clock_skew_seconds", 0, 86_400),
+        reconcile_every_runs=_int(get, origin, "extract.reconcile_every_runs", 0, 10_000),
         spark_master=setting_checks.check_spark_master(get("spark.master"), origin("spark.master")),
         # 40: the most iterations an inline Map runs at once on AWS.
         max_concurrency=_int(get, origin, "pipeline.max_concurrency", 0, 40),
@@ -357,6 +360,7 @@ _PLAIN: dict[str, Any] = {
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 100_000,
     "extract.max_clock_skew_seconds": 60,
+    "extract.reconcile_every_runs": 1,
     "quality.max_rejected_share": 0.2,
     "quality.min_rows": 100,
     "pipeline.max_concurrency": 4,

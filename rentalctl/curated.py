@@ -130,6 +130,14 @@ REJECTED_ROWS_COLUMNS = (
     ("record", "VARCHAR(65535)"),
     ("run_id", "VARCHAR(64)"),  # the run that first rejected this exact row version
 )
+# Rows removed from the curated layer because their key left the source
+# (``rentalctl.pipeline.reconcile``), one per table, key and run.
+DELETED_ROWS_COLUMNS = (
+    ("source_table", "VARCHAR(64)"),
+    ("record_key", "VARCHAR(64)"),  # the source key as text, as in rejected_rows
+    ("run_id", "VARCHAR(64)"),  # the run whose reconciliation found the key gone
+    ("deleted_at", "TIMESTAMP"),  # UTC, when that run's merge removed the row
+)
 
 # The reason of a row quarantined at extraction: one of its values does not fit its column's
 # type (text in a number column, 30 February, ...). It comes before every reason below, which

@@ -21,6 +21,7 @@ specs.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,9 @@ def _raw_files(s3: Any, table: str) -> None:
         key = f"raw/{table}/run_id={RUN}/part-{n:05d}.csv.gz"
         _put(s3, key, b"x" * size)  # as the manifest lists it: the raw load checks
         files.append(PartFile(key, 1 + n, size, hashlib.sha256(b"x" * size).hexdigest()))
+    keys = gzip.compress(f"{TABLES[table].key}\n1\n2\n".encode(), mtime=0)
+    keys_key = f"raw/{table}/run_id={RUN}/_keys.csv.gz"
+    _put(s3, keys_key, keys)  # a reconciling run: the merge also removes deleted keys
     manifest = Manifest(
         table=table,
         run_id=RUN,
@@ -156,6 +160,7 @@ def _raw_files(s3: Any, table: str) -> None:
         columns=list(TABLES[table].column_names),
         rows=3,
         files=files,
+        keys_file=PartFile(keys_key, 2, len(keys), hashlib.sha256(keys).hexdigest()),
     )
     _put(s3, f"raw/{table}/run_id={RUN}/_manifest.json", manifest.to_json())
 
@@ -213,6 +218,36 @@ def test_the_paths_ran_and_every_statement_parses(recorded: Recorded) -> None:
     assert {"Copy", "Merge", "Create", "Insert", "Delete", "Drop", "Select"} <= kinds
     assert [t for t in trees if isinstance(t, exp.Command)] == []
     assert sum(isinstance(t, exp.Merge) for t in trees) == len(TABLES)
+
+
+def test_a_reconciling_merge_copies_the_key_set_and_deletes_with_an_audit(
+    recorded: Recorded,
+) -> None:
+    statements = recorded.statements()
+    for table, spec in TABLES.items():
+        location = f"s3://{BUCKET}/lake/raw/{table}/run_id={RUN}/_keys.copy.manifest"
+        assert (
+            f"COPY \"stage_keys_{table}\" FROM '{location}' IAM_ROLE '{ROLE}' MANIFEST "
+            "FORMAT AS CSV GZIP IGNOREHEADER 1"
+        ) in statements
+        assert json.loads(_object(recorded, location))["entries"][0]["url"] == (
+            f"s3://{BUCKET}/lake/raw/{table}/run_id={RUN}/_keys.csv.gz"
+        )
+        assert (
+            f'CREATE TEMP TABLE "merge_deleted_{table}" AS SELECT c."{spec.key}" AS k '
+            f'FROM curated."{table}" c WHERE NOT EXISTS (SELECT 1 FROM "stage_keys_{table}" s '
+            f'WHERE s."{spec.key}" = c."{spec.key}")'
+        ) in statements
+        assert (
+            f'DELETE FROM curated."{table}" WHERE "{spec.key}" IN '
+            f'(SELECT k FROM "merge_deleted_{table}")'
+        ) in statements
+    audit = [s for s in statements if s.startswith('INSERT INTO curated."deleted_rows"')]
+    assert audit == [
+        'INSERT INTO curated."deleted_rows" (source_table, record_key, run_id, deleted_at) '
+        'SELECT %s, CAST(g.k AS VARCHAR(64)), %s, %s FROM "merge_deleted_' + t + '" g'
+        for t in TABLES
+    ]
 
 
 # ------------------------------------------------------------------------ (a) MERGE sources

@@ -98,6 +98,13 @@ class Warehouse(ABC):
         ``like`` and fill it with the Parquet files at ``keys`` (columns matched by name)."""
 
     @abstractmethod
+    def stage_keys(
+        self, lake: Lake, key: str, stage: str, column: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        """Statements that create the temporary table ``stage`` with one BIGINT ``column`` and
+        fill it with the key file at ``key`` (gzip CSV, one header row)."""
+
+    @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod

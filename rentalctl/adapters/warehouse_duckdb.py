@@ -151,6 +151,20 @@ class DuckdbWarehouse(Warehouse):
             )
         return out
 
+    def stage_keys(
+        self, lake: Lake, key: str, stage: str, column: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        name = '"' + column.replace('"', '""') + '"'
+        return [
+            f'DROP TABLE IF EXISTS "{stage}"',
+            f'CREATE TEMP TABLE "{stage}" ({name} BIGINT)',
+            (
+                f'INSERT INTO "{stage}" SELECT {name} FROM read_csv(?, header = true, '
+                f"hive_partitioning = false, columns = {{'{column}': 'BIGINT'}})",
+                [lake.uri(key)],
+            ),
+        ]
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, list(params)).fetchall()
 

@@ -298,6 +298,19 @@ class RedshiftWarehouse(Warehouse):
             )
         return out
 
+    def stage_keys(
+        self, lake: Lake, key: str, stage: str, column: str
+    ) -> list[str | tuple[str, Sequence[Any]]]:
+        if not self.copy_role_arn:
+            raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
+        location = write_copy_manifest(lake, key.rsplit("/", 1)[0] + "/_keys.copy.manifest", [key])
+        return [
+            f"DROP TABLE IF EXISTS {_quote(stage)}",
+            f"CREATE TEMP TABLE {_quote(stage)} ({_quote(column)} BIGINT)",
+            f"COPY {_quote(stage)} FROM {literal(location)} "
+            f"IAM_ROLE {literal(self.copy_role_arn)} MANIFEST FORMAT AS CSV GZIP IGNOREHEADER 1",
+        ]
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._execute(sql, params).fetchall())
 

@@ -168,6 +168,10 @@ def render_run(console: Any, record: dict[str, Any], brief: bool = False) -> Non
         if quiet:
             shown = ", ".join(f"{name} {n:,}" for name, n in quiet.items())
             console.print(f"  re-read rows already curated (not transformed again): {shown}")
+        deleted = {name: t["deleted"] for name, t in summary.items() if t.get("deleted")}
+        if deleted:
+            shown = ", ".join(f"{name} {n:,}" for name, n in deleted.items())
+            console.print(f"  deleted from curated (their keys left the source): {shown}")
         for name, t in summary.items():
             reasons = ", ".join(
                 f"{k} {v:,}" for k, v in (t.get("rejected_by_reason") or {}).items()

@@ -109,6 +109,8 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
             "inserted": q.get("inserted"),
             "updated": q.get("updated"),
             "orphans": q.get("orphans"),
+            # Curated rows removed because their key left the source (None: not reconciled).
+            "deleted": q.get("deleted"),
             "warnings": q.get("warnings") or [],
         }
     return summary

@@ -21,6 +21,7 @@ from typing import Union
 
 from rentalctl.curated import (
     CURATED,
+    DELETED_ROWS_COLUMNS,
     FX_RATES_COLUMNS,
     REJECTED_ROWS_COLUMNS,
     SCHEMA,
@@ -64,6 +65,7 @@ def ddl(dialect: str) -> list[str]:
     fx_tail = " DISTSTYLE ALL" if dialect == "redshift" else ""
     out.append(_create("rejected_rows", REJECTED_ROWS_COLUMNS, dialect, rejected_tail))
     out.append(_create("fx_rates", FX_RATES_COLUMNS, dialect, fx_tail))
+    out.append(_create("deleted_rows", DELETED_ROWS_COLUMNS, dialect, rejected_tail))
     return out
 
 

@@ -44,6 +44,7 @@ from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, PartWriter, run_prefix
 from rentalctl.pipeline.rawvalues import canonical_timestamp
+from rentalctl.pipeline.reconcile import reconciles, reinserted_rows, write_keys
 from rentalctl.tables import Kind, TableSpec, table
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ def extract_table(
         if window.mode != "backfill":  # a backfill moves no bookmark
             cap = bookmark_cap(source, snap, spec, high, settings.max_clock_skew_seconds)
         writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
+        reconciling = window.mode != "backfill" and reconciles(ctx, spec.name, run_id)
         if high is not None or window.mode == "backfill":  # else the table is empty
             sql, params = _query(source, spec, window, high)
             log.debug("extract %s: %s %s", spec.name, sql, params)
@@ -242,6 +244,12 @@ def extract_table(
                 log.warning("source table %s: %s; reading it again", spec.name, exc)
                 writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
                 _write(writer, snap.stream(sql, params, settings.batch_size, lenient=True))
+        keys_file = None
+        if reconciling:
+            if window.mode == "incremental" and high is not None:
+                window_where = _where(source, spec, window, high)
+                _write(writer, reinserted_rows(ctx, source, snap, spec, window_where, 1000))
+            keys_file = write_keys(lake, source, snap, spec, prefix, settings.batch_size)
         files = writer.close()
     manifest = Manifest(
         table=spec.name,
@@ -262,6 +270,7 @@ def extract_table(
         bookmark_high=cap.value,
         future_rows=cap.future_rows,
         future_after=cap.limit if cap.future_rows else None,
+        keys_file=keys_file,
     )
     lake.put_bytes(prefix + MANIFEST, manifest.to_json())
     log.info("extracted %s rows of %s for run %s", manifest.rows, spec.name, run_id)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl.context import Context
 from rentalctl.curated import CURATED, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import curated_sql as sql
-from rentalctl.pipeline import quality
+from rentalctl.pipeline import quality, reconcile
+from rentalctl.pipeline.rawfiles import MANIFEST, PartFile, read_manifest, run_prefix
 from rentalctl.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,22 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
         dialect = warehouse.dialect
         statements: list[Any] = [*sql.ddl(dialect)]
         statements += sql.fx_rates_statements(dict(ctx.settings.fx_rates), dialect)
+        reconciled: list[str] = []
+        moment = datetime.now(timezone.utc).replace(tzinfo=None)  # one time for the whole merge
         for table in ordered:
             stage, rejected_stage = sql.stage_name(table), f"stage_rejected_{table}"
             statements += warehouse.stage_parquet(
                 ctx.lake, _parquet(ctx, "curated", table, run_id), stage, sql.qualified(table)
             )
             statements += sql.merge_statements(table)
+            keys_file = _keys_file(ctx, table, run_id)
+            if keys_file is not None:  # this run read the table's key set: remove deletes
+                reconciled.append(table)
+                statements += warehouse.stage_keys(
+                    ctx.lake, keys_file.key, reconcile.keys_stage(table), CURATED[table].key
+                )
+                statements += reconcile.delete_statements(table, run_id, moment, dialect)
+                statements.append(f"DROP TABLE {sql.q(reconcile.keys_stage(table))}")
             if table in _APARTMENT_REFERENCE:
                 statements += _orphan_statements(table)
             if table == "user_viewing":
@@ -94,12 +106,25 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 - int(updated or 0)
                 + report[table].get("already_curated", 0),
             )
+            if table in reconciled:
+                (deleted,) = warehouse.query(
+                    f"SELECT COUNT(*) FROM {sql.q(reconcile.deleted_name(table))}"
+                )[0]
+                report[table].update(reconciled=True, deleted=int(deleted or 0))
             if table in _APARTMENT_REFERENCE:
                 (orphans,) = warehouse.query(f"SELECT n FROM {sql.q(_orphans_name(table))}")[0]
                 report[table]["orphans"] = int(orphans or 0)
     quality.save(ctx.state, run_id, report)
     log.info("merged run %s: %s", run_id, report)
     return report
+
+
+def _keys_file(ctx: Context, table: str, run_id: str) -> PartFile | None:
+    """The key set the run's extract read, if it reconciled the table. A merge of output that
+    no extract of this run wrote (by hand, in tests) has no manifest, and reconciles nothing."""
+    if not ctx.lake.exists(run_prefix(table, run_id) + MANIFEST):
+        return None
+    return read_manifest(ctx.lake, table, run_id).keys_file
 
 
 def _orphans_name(table: str) -> str:

@@ -74,6 +74,9 @@ class Manifest:
     bookmark_high: str | int | None = None
     future_rows: int = 0
     future_after: str | None = None
+    # Every key the table held in the extract's snapshot, when this run reconciles deletes
+    # (``rentalctl.pipeline.reconcile``; None when it does not).
+    keys_file: PartFile | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -85,6 +88,8 @@ class Manifest:
         doc.setdefault("bookmark_high", doc["high"])  # written before the cap existed
         if doc.get("invalid_file"):
             doc["invalid_file"] = PartFile(**doc["invalid_file"])
+        if doc.get("keys_file"):
+            doc["keys_file"] = PartFile(**doc["keys_file"])
         return cls(**doc)
 
 
@@ -99,7 +104,8 @@ def verify_files(lake: Lake, manifest: Manifest) -> None:
     rows. No retry of the run can mend it; the next run extracts the rows again."""
     from rentalctl.errors import PipelineFailed
 
-    listed = [*manifest.files, *([manifest.invalid_file] if manifest.invalid_file else [])]
+    extra = [f for f in (manifest.invalid_file, manifest.keys_file) if f is not None]
+    listed = [*manifest.files, *extra]
     for part in listed:
         if not lake.exists(part.key):
             found = "is missing"

@@ -2,9 +2,10 @@
 that two runs over the same source must agree on whatever happened in between.
 
 Run ids and extraction times differ between any two runs, so the columns holding them
-(``_run_id``, ``_extracted_at``, ``rejected_rows.run_id``) are left out; everything else of
-every table in the raw, curated and presentation schemas is compared as a multiset, so a
-row lost or a row doubled shows (DOUBLE values to 12 significant digits).
+(``_run_id``, ``_extracted_at``, ``rejected_rows.run_id``, ``deleted_rows.run_id`` and
+``deleted_at``) are left out; everything else of every table in the raw, curated and
+presentation schemas is compared as a multiset, so a row lost or a row doubled shows (DOUBLE
+values to 12 significant digits).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-RUN_COLUMNS = {"_run_id", "_extracted_at", "run_id"}
+RUN_COLUMNS = {"_run_id", "_extracted_at", "run_id", "deleted_at"}
 
 Snapshot = dict[str, Counter[tuple[Any, ...]]]
 

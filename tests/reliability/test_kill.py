@@ -292,3 +292,92 @@ def test_a_killed_run_is_recovered_by_the_next(
         "in the lake",
         support.lost(expected, actual),
     )
+
+
+# Rows the source loses between two runs: valid curated rows, none a table's newest (deleting
+# that would read as a source gone back in time).
+DELETES = [("bookings", "booking_id", 1), ("apartments", "id", 2)]
+# Kill points around the transaction that deletes them, and after it.
+DELETING_POINTS = [
+    p for p in POINTS if p.name in ("mid-merge", "enter-presentation", "enter-archive")
+]
+
+
+def delete_rows(home: Path) -> None:
+    with sqlite3.connect(home / "source.db") as db:
+        for table, key, value in DELETES:
+            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,))
+    db.close()
+
+
+def curated_and_kpis(home: Path) -> support.Snapshot:
+    """The curated and presentation tables: the raw layer holds whatever lookbacks re-read."""
+    snap = support.warehouse_snapshot(home)
+    return {n: rows for n, rows in snap.items() if not n.startswith("raw.")}
+
+
+@pytest.fixture(scope="module")
+def clean_deletes(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """An undisturbed run, the deletes in the source, and a run that removes them."""
+    with pytest.MonkeyPatch.context() as mp:
+        home = fresh_home(tmp_path_factory.mktemp("kill-clean-deletes"), source, mp)
+        run_here()
+        delete_rows(home)
+        run_here()
+        after = curated_and_kpis(home)
+        assert sorted(after["curated.deleted_rows"].elements()) == [
+            (table, str(value)) for table, _, value in sorted(DELETES)
+        ]
+        assert still_curated(home) == []
+        return {"after": after, "bookmarks": support.bookmarks(home)}
+
+
+def still_curated(home: Path) -> list[tuple[str, int]]:
+    """The deleted rows the curated layer still holds."""
+    import duckdb
+
+    conn = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return [
+            (table, value)
+            for table, key, value in DELETES
+            if conn.execute(
+                f"SELECT COUNT(*) FROM curated.{table} WHERE {key} = ?", [value]
+            ).fetchall()[0][0]
+        ]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("point", DELETING_POINTS, ids=[p.name for p in DELETING_POINTS])
+def test_a_killed_run_that_deletes_is_recovered_by_the_next(
+    point: KillPoint,
+    source: Path,
+    clean_deletes: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability: Any,
+) -> None:
+    home = fresh_home(tmp_path, source, monkeypatch)
+    run_here()
+    assert still_curated(home) == [(table, value) for table, _, value in DELETES]
+    delete_rows(home)
+    killed, pgid = kill_run(home, point.name)
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-3000:])
+    assert not group_alive(pgid), "a process of the killed run survived"
+
+    assert run_here()["status"] == "SUCCEEDED"
+    expected, actual = clean_deletes["after"], curated_and_kpis(home)
+    assert support.differences(expected, actual) == {}
+    assert still_curated(home) == []
+    assert support.bookmarks(home) == clean_deletes["bookmarks"]
+    assert partial_files(home) == []
+    assert lock_is_free(home)
+    reliability(
+        "kill",
+        f"killed a run that deletes rows {point.description}",
+        "the next run succeeded; the rows deleted in the source are gone from the curated "
+        "tables and the KPIs and recorded once each in curated.deleted_rows, every curated and "
+        "presentation table and bookmark equals a clean history's",
+        support.lost(expected, actual),
+    )

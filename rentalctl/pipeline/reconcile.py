@@ -1,0 +1,165 @@
+"""Deletes in the source, found by reconciling keys.
+
+A watermark window only ever sees rows that exist: a row deleted in the source leaves no trace
+to extract. So every ``extract.reconcile_every_runs`` runs, the extract also reads the table's
+whole key set (the key column only, streamed in batches, in the same snapshot as the window)
+into one gzip CSV file next to the run's part files, listed in the manifest with its checksum.
+The merge then deletes, in its one transaction, every curated row whose key that set lacks, and
+records each in ``curated.deleted_rows`` (table, key, run, time): the presentation layer built
+after the merge follows the source.
+
+Idempotent per run: a repeated merge of the run finds no curated row to delete any more, and an
+audit row is written only together with the deletion of its row, once per (table, key, run). A
+key re-inserted later comes back: as a new key its row is merged like any other, and a row whose
+watermark is below the bookmark (an id re-used, a row restored from a backup) is read again by
+the next reconciling extract, which also reads the rows of keys deleted before (see
+``reinserted_where``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from rentalctl.adapters.lake import Lake
+from rentalctl.adapters.source import Snapshot, Source
+from rentalctl.context import Context
+from rentalctl.curated import CURATED, SCHEMA
+from rentalctl.pipeline import curated_sql as sql
+from rentalctl.pipeline.rawfiles import PartFile, _gzip_text
+from rentalctl.tables import TableSpec
+
+KEYS_FILE = "_keys.csv.gz"
+DELETED_ROWS = "deleted_rows"
+
+
+def reconciles(ctx: Context, table: str, run_id: str) -> bool:
+    """Whether ``run_id`` reads the key set of ``table``: never when the setting is 0, else
+    when none of the ``N - 1`` runs before it reconciled the table (their merge reports say).
+    The runs counted are those started before this one, so a retried extract decides alike."""
+    every = ctx.settings.reconcile_every_runs
+    if every <= 0:
+        return False
+    if every == 1:
+        return True
+    earlier = [r for r in ctx.state.list_runs(limit=every) if r.get("run_id") != run_id]
+    return not any(
+        ((r.get("quality") or {}).get(table) or {}).get("reconciled") for r in earlier[: every - 1]
+    )
+
+
+def write_keys(
+    lake: Lake, source: Source, snap: Snapshot, spec: TableSpec, prefix: str, batch_size: int
+) -> PartFile:
+    """Stream every key of ``spec``'s table in ``snap`` into ``prefix + KEYS_FILE``; memory
+    holds one batch. A key that is not an integer (SQLite stores anything) is left out: its row
+    is quarantined by the extract and never curated."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    key = source.quote(spec.key)
+    query = f"SELECT {key} FROM {source.quote(spec.name)} WHERE {key} IS NOT NULL"
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="rentalctl-keys-") as tmp:
+        path = Path(tmp) / KEYS_FILE
+        sink = _gzip_text(path)
+        try:
+            sink.write(spec.key + "\n")
+            for batch in snap.stream(query, [], batch_size):
+                lines = [str(v) for (v,) in batch if _integer(v)]
+                rows += len(lines)
+                if lines:
+                    sink.write("\n".join(lines) + "\n")
+        finally:
+            sink.close()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        size = path.stat().st_size
+        lake.put_file(path, prefix + KEYS_FILE)
+    return PartFile(prefix + KEYS_FILE, rows, size, digest)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def keys_stage(table: str) -> str:
+    return f"stage_keys_{table}"
+
+
+def deleted_name(table: str) -> str:
+    return f"merge_deleted_{table}"
+
+
+def delete_statements(
+    table: str, run_id: str, moment: datetime, dialect: str
+) -> list[sql.Statement]:
+    """Delete the curated rows of ``table`` whose key the staged key set lacks (the stage
+    ``keys_stage(table)`` must exist), recording each in curated.deleted_rows first; counts
+    them into ``deleted_name(table)``. Run id and time (the merge's, UTC) are bound parameters."""
+    key = sql.q(CURATED[table].key)
+    target, stage = sql.qualified(table), sql.q(keys_stage(table))
+    audit, gone = sql.qualified(DELETED_ROWS), sql.q(deleted_name(table))
+    p = sql.placeholder(dialect)
+    return [
+        f"DROP TABLE IF EXISTS {gone}",
+        f"CREATE TEMP TABLE {gone} AS SELECT c.{key} AS k FROM {target} c "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = c.{key})",
+        (
+            f"INSERT INTO {audit} (source_table, record_key, run_id, deleted_at) "
+            f"SELECT {p}, CAST(g.k AS VARCHAR(64)), {p}, {p} FROM {gone} g",
+            [table, run_id, moment],
+        ),
+        f"DELETE FROM {target} WHERE {key} IN (SELECT k FROM {gone})",
+    ]
+
+
+def reinserted_rows(
+    ctx: Context,
+    source: Source,
+    snap: Snapshot,
+    spec: TableSpec,
+    window: tuple[str, list[Any]],
+    batch_size: int,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows a reconciling extract reads besides its ``window`` (condition, values): rows of
+    keys deleted by an earlier run that the source holds again although their watermark is
+    outside the window (an id re-used below the bookmark, a row restored with its old
+    timestamp). Asked for in chunks of bound keys."""
+    where, params = window
+    keys = _deleted_keys(ctx, spec.name)
+    cols = ", ".join(source.quote(c) for c in spec.column_names)
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        marks = ", ".join([source.placeholder] * len(chunk))
+        query = (
+            f"SELECT {cols} FROM {source.quote(spec.name)} "
+            f"WHERE {source.quote(spec.key)} IN ({marks}) AND NOT ({where})"
+        )
+        yield from snap.stream(query, [*chunk, *params], batch_size)
+
+
+_CHUNK = 500  # bound keys per query: far below SQLite's and MySQL's limits
+
+
+def _deleted_keys(ctx: Context, table: str) -> list[int]:
+    """Keys of ``table`` recorded as deleted and not curated now (at most the deletes since the
+    curated layer began; a warehouse without the audit table has none)."""
+    key = sql.q(CURATED[table].key)
+    with ctx.warehouse() as warehouse:
+        p = warehouse.placeholder
+        (present,) = warehouse.query(
+            "SELECT COUNT(*) FROM information_schema.tables "
+            f"WHERE table_schema = {p} AND table_name IN ({p}, {p})",
+            [SCHEMA, DELETED_ROWS, table],
+        )[0]
+        if present < 2:
+            return []
+        rows = warehouse.query(
+            f"SELECT DISTINCT d.record_key FROM {sql.qualified(DELETED_ROWS)} d "
+            f"WHERE d.source_table = {p} AND NOT EXISTS (SELECT 1 FROM {sql.qualified(table)} c "
+            f"WHERE CAST(c.{key} AS VARCHAR(64)) = d.record_key)",
+            [table],
+        )
+    return sorted(int(k) for (k,) in rows)
