@@ -110,6 +110,9 @@ class Settings:
     transform_engine: str = "duckdb"
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
+    #: where each setting given explicitly came from (a file's path, a variable, `--set KEY`);
+    #: a key not here has its default. `rentalctl doctor` shows it.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def public(self) -> dict[str, Any]:
         """The effective settings as plain data (they never hold a secret)."""
@@ -345,6 +348,7 @@ def _validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: 
             max_delay_seconds=_int(get, origin, "retry.max_delay_seconds", 1, 86400),
         ),
         aws=_aws(values, origins),
+        origins=dict(origins),
     )
 
 

@@ -257,6 +257,7 @@ def _register() -> None:
         cancel,
         demo,
         deploy,
+        doctor,
         kpis,
         report,
         run,
@@ -276,6 +277,7 @@ def _register() -> None:
     app.command("upload-scripts", epilog=examples("upload-scripts"))(deploy.upload_scripts)
     app.command("deploy-sfn", epilog=examples("deploy-sfn"))(aws_commands.deploy_sfn)
     app.command("iam-policy", epilog=examples("iam-policy"))(aws_commands.iam_policy)
+    app.command("doctor", epilog=examples("doctor"))(doctor.doctor)
 
 
 _register()

@@ -48,6 +48,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "iam-policy": [
         ("rentalctl --profile aws iam-policy glue-job > glue-job-policy.json", "for IAM"),
     ],
+    "doctor": [
+        ("rentalctl doctor", "settings, versions and a check of each resource"),
+        ("rentalctl --profile aws doctor -o json", "the AWS profile's, as JSON"),
+    ],
     "bookmarks show": [
         ("rentalctl bookmarks show", "every table's bookmark"),
         ("rentalctl bookmarks show -o json", "as JSON"),
