@@ -259,6 +259,7 @@ def _register() -> None:
         deploy,
         doctor,
         kpis,
+        logs,
         report,
         run,
         status,
@@ -278,6 +279,7 @@ def _register() -> None:
     app.command("deploy-sfn", epilog=examples("deploy-sfn"))(aws_commands.deploy_sfn)
     app.command("iam-policy", epilog=examples("iam-policy"))(aws_commands.iam_policy)
     app.command("doctor", epilog=examples("doctor"))(doctor.doctor)
+    app.command("logs", epilog=examples("logs"))(logs.logs)
 
 
 _register()

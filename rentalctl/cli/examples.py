@@ -52,6 +52,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("rentalctl doctor", "settings, versions and a check of each resource"),
         ("rentalctl --profile aws doctor -o json", "the AWS profile's, as JSON"),
     ],
+    "logs": [
+        ("rentalctl logs 20250301T120000Z-1a2b3c", "what a run did"),
+        ("rentalctl logs --follow 20250301T120000Z-1a2b3c", "until it ends"),
+    ],
     "bookmarks show": [
         ("rentalctl bookmarks show", "every table's bookmark"),
         ("rentalctl bookmarks show -o json", "as JSON"),
