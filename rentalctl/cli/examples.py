@@ -20,7 +20,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "status": [
         ("rentalctl status", "the recent runs"),
-        ("rentalctl status RUN_ID -o json", "one run, state by state, as JSON"),
+        ("rentalctl status --watch RUN_ID", "one run state by state, refreshed until it ends"),
     ],
     "backfill": [
         ("rentalctl backfill --since 2025-03-01 --until 2025-03-07", "re-read one week"),

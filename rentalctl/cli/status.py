@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -15,13 +16,40 @@ def status(
     ctx: typer.Context,
     run_id: Annotated[str | None, typer.Argument(help="A run's id; default: recent runs.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many recent runs.")] = 10,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh the view until the run(s) end.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.1, max=600, help="Seconds between refreshes with --watch.")
+    ] = 2.0,
 ) -> None:
     """Show recent runs, or one run state by state.
 
     For one run: each state with its status, duration and attempts, rows in and out per table,
-    the data-quality summary and the error.
+    the data-quality summary and the error. With --watch, the view is refreshed until no run
+    shown is RUNNING.
     """
     state: AppState = ctx.obj
+    if watch:
+        from rentalctl.cli.watch import watch_view
+
+        if state.json:
+            # One JSON document per command; a script polls `status -o json` instead.
+            raise typer.BadParameter(
+                "--watch is for a terminal; with --output json run `rentalctl -o json status` "
+                "as often as needed, or follow a run with `rentalctl logs --follow RUN_ID`",
+                param_hint="--watch",
+            )
+        watch_view(state, lambda: _view(state, run_id, limit), interval)
+        return
+    doc, render, _ = _view(state, run_id, limit)
+    state.emit(doc, render)
+
+
+def _view(
+    state: AppState, run_id: str | None, limit: int
+) -> tuple[Any, Callable[[Any], None], bool]:
+    """The status document, its rendering, and whether a run shown is still RUNNING."""
     settings = state.settings()
     from rentalctl import urls
     from rentalctl.context import Context
@@ -52,12 +80,16 @@ def status(
                 render_run(console, record)
                 render_kpis(console, record["kpis"])
 
-            state.emit(record, render)
-            return
+            return record, render, record.get("status") == "RUNNING"
         records = store.list_runs(limit)
     # Where it looked: "no runs" in another home or profile than meant is the usual surprise.
     where = settings.home if settings.target == "local" else f"state store {settings.state}"
-    state.emit({"runs": records}, lambda console: _render_list(console, records, where))
+    running = any(r.get("status") == "RUNNING" for r in records)
+    return (
+        {"runs": records},
+        lambda console: _render_list(console, records, where),
+        running,
+    )
 
 
 def _total(record: dict[str, Any], field: str) -> int | None:
