@@ -341,3 +341,25 @@ def test_python_m_rentalctl_help(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "demo-data" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`rentalctl logs RUN_ID | head`: when the reader closes the pipe, the command stops with
+    status 1 (as click and rich do for what they print) and says nothing on stderr (no
+    "internal error", no traceback)."""
+    env = {**os.environ, "RENTALCTL_HOME": str(tmp_path / "home")}
+    env.pop("CI", None)
+    cli = [sys.executable, "-m", "rentalctl"]
+    subprocess.run([*cli, "demo-data", "--scale", "0.001"], env=env, check=True, capture_output=True)
+    run = subprocess.run([*cli, "-o", "json", "run"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*cli, "logs", json.loads(run.stdout)["run_id"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, err
+    assert err == ""

@@ -8,6 +8,7 @@ runs (never pyspark, boto3 or duckdb just to print help).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from enum import StrEnum
@@ -62,6 +63,12 @@ class _Group(TyperGroup):
             _report(ctx, exc.kind, str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _report(ctx, "interrupted", "interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`rentalctl logs RUN_ID | head`): stop quietly with status 1,
+            # as click and rich already do for what they print; stdout goes to /dev/null so
+            # that Python's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except Exception as exc:
             message = f"internal error: {type(exc).__name__}: {exc}"
             _report(ctx, "internal_error", message, ExitCode.PIPELINE_FAILED, hint=True)
