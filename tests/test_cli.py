@@ -350,7 +350,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     env = {**os.environ, "RENTALCTL_HOME": str(tmp_path / "home")}
     env.pop("CI", None)
     cli = [sys.executable, "-m", "rentalctl"]
-    subprocess.run([*cli, "demo-data", "--scale", "0.001"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "demo-data", "--scale", "0.001"], env=env, check=True, capture_output=True
+    )
     run = subprocess.run([*cli, "-o", "json", "run"], env=env, check=True, capture_output=True)
     proc = subprocess.Popen(
         [*cli, "logs", json.loads(run.stdout)["run_id"]],
