@@ -427,6 +427,10 @@ def test_no_wait_returns_at_once_and_the_run_finishes_in_the_background(home: Pa
     while run_id not in log.read_text(errors="replace") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert run_id in log.read_text(errors="replace")
+    # The log shows the run's progress, a line per state change, not only its outcome.
+    lines = [line.split("s  ", 1)[-1] for line in log.read_text(errors="replace").splitlines()]
+    for entry in ("Begin started", "ExtractLoad[bookings] succeeded", "Publish succeeded"):
+        assert entry in lines, lines
     assert all(v is not None for v in bookmark_values().values())
     assert_archived(home, run_id)
 

@@ -425,8 +425,10 @@ def _detach(
         "-m",
         "rentalctl",
         *state.argv(),
+        # Text: into a file, a run prints one line per state change and then its summary, so
+        # the log shows the run's progress, not only its outcome.
         "--output",
-        "json",
+        "text",
         "backfill" if mode == "backfill" else "run",
         "--run-id",
         run_id,
