@@ -83,6 +83,13 @@ class Cancelled(RentalctlError):
         self.exit_code = ExitCode(exit_code)
 
 
+class StoppedFollowing(RentalctlError):
+    """Ctrl-C while following an AWS run: this process stops, the execution goes on."""
+
+    exit_code = ExitCode.INTERRUPTED
+    kind = "interrupted"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"did you mean X?"`` for the closest of ``choices`` to a mistyped ``word``, or ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

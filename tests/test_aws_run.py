@@ -631,3 +631,26 @@ def test_a_failed_run_is_resumed_as_a_new_execution_of_the_same_run(ctx: Context
     assert attempt["status"] == "FAILED"
     assert attempt["error"]["Error"] == "Glue.EntityNotFoundException"
     assert_lock_free(ctx)
+
+
+def test_ctrl_c_while_following_an_aws_run_leaves_the_execution_running(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rentalctl.cli import app
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    deploy_waiting()  # an execution that stays RUNNING
+    monkeypatch.setattr(aws_run, "follow", interrupted)
+    config_file = str(tmp_path / "aws.yaml")
+    ran = CliRunner().invoke(app, ["--config", config_file, "run", "--run-id", "FOLLOW1"])
+    assert ran.exit_code == 130
+    assert ran.stderr == (
+        "error: stopped following run FOLLOW1; its execution goes on in AWS: `rentalctl cancel "
+        "FOLLOW1` stops it, `rentalctl status FOLLOW1 --watch` follows it\n"
+    )
+    (execution,) = sfn().list_executions(stateMachineArn=SM_ARN)["executions"]
+    assert (execution["name"], execution["status"]) == ("FOLLOW1", "RUNNING")

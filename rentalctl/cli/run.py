@@ -20,6 +20,7 @@ from rentalctl.errors import (
     ConfigError,
     InvalidSetting,
     RentalctlError,
+    StoppedFollowing,
     error_words,
     failure_kind,
 )
@@ -293,11 +294,16 @@ def _start_aws(
             ),
         )
         return
-    _report(
-        state,
-        context,
-        _follow(state, run_id, mode, tables, partial(aws_run.follow, context, arn, tables)),
-    )
+    try:
+        result = _follow(state, run_id, mode, tables, partial(aws_run.follow, context, arn, tables))
+    except KeyboardInterrupt:
+        # Only this process stops: the execution is AWS's, and stopping it is a decision of its
+        # own (`cancel`), not a side effect of leaving the terminal.
+        raise StoppedFollowing(
+            f"stopped following run {run_id}; its execution goes on in AWS: "
+            f"`rentalctl cancel {run_id}` stops it, `rentalctl status {run_id} --watch` follows it"
+        ) from None
+    _report(state, context, result)
 
 
 def _follow(
