@@ -1,8 +1,9 @@
 """The whole local pipeline on dirty demo data, run by the state machine a local `rentalctl run`
-executes: extract → raw → transform (DuckDB) → merge → presentation → bookmarks → archive. After each run the curated layer must equal an independent reading of
-docs/contract.md §5 over every extracted row version (tests/support/reference.py), every extracted
-version must be accounted for, and an incremental history must end where a fresh pipeline over
-the final source does."""
+executes: extract → raw → transform (DuckDB) → merge → presentation → bookmarks → archive. After
+each run the curated layer must equal an independent reading of docs/contract.md §5 over every
+extracted row version (tests/support/reference.py), every extracted version must be accounted
+for exactly once, and an incremental history must end where a fresh pipeline over the final
+source does."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def run(ctx: Context, run_id: str, no_rows: tuple[str, ...] = ()) -> dict[str, A
     transform, merge, presentation, bookmark commit, archive); returns its merge report.
     ``no_rows``: the tables of which the run extracts nothing (a manifest, no part file)."""
     tables = list(ctx.settings.tables)
-    record = run_local(ctx, run_id=run_id, mode="incremental", since=None, until=None, tables=tables)
+    record = run_local(
+        ctx, run_id=run_id, mode="incremental", since=None, until=None, tables=tables
+    )
     assert record["status"] == "SUCCEEDED", record.get("error")
     assert [s["name"] for s in record["steps"] if s["done"]][-4:] == [
         "merge",
@@ -83,7 +86,12 @@ def assert_curated_matches_reference(ctx: Context) -> None:
 
 # Per table, its key and the valid versions of its rows as docs/contract.md §5 reads them (the
 # reference query before it keeps one version per key).
-KEYS = {"apartments": "id", "apartment_attributes": "id", "user_viewing": "id", "bookings": "booking_id"}
+KEYS = {
+    "apartments": "id",
+    "apartment_attributes": "id",
+    "user_viewing": "id",
+    "bookings": "booking_id",
+}
 
 
 def valid_versions(query: str) -> str:

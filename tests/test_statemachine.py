@@ -17,6 +17,12 @@ import pytest
 from rentalctl import config
 from rentalctl.orchestration import statemachine as sm
 
+# The Step Functions resource of a Glue job start that waits for the run (AWS Step Functions
+# developer guide, "Run a job (.sync)"), and the placeholder topic of a definition rendered without
+# aws.sns_topic_arn (a local run logs its notifications).
+GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
+LOCAL_TOPIC = "arn:aws:sns:local:000000000000:rentalctl-run-log"
+
 
 def render(**overrides: str) -> dict[str, Any]:
     return sm.render(config.load(overrides=overrides, env={}))
@@ -54,7 +60,7 @@ def test_a_run_starts_four_glue_jobs_in_sequence() -> None:
             inner = state["ItemProcessor"]["States"]
             state = inner[state["ItemProcessor"]["StartAt"]]
             assert "Next" not in state  # one Glue job per table, side by side
-        if state.get("Resource") == sm.GLUE_SYNC:
+        if state.get("Resource") == GLUE_SYNC:
             sequence.append(state["Parameters"]["JobName"])
         name = states[name].get("Next")
     assert sequence == [
@@ -122,7 +128,7 @@ def test_failure_path_records_notifies_and_fails() -> None:
     states = render()["States"]
     assert states["RecordFailure"]["Next"] == "Notify"
     assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
-    assert states["Notify"]["Parameters"]["TopicArn"] == sm.LOCAL_TOPIC
+    assert states["Notify"]["Parameters"]["TopicArn"] == LOCAL_TOPIC
     assert states["Notify"]["Next"] == "Failed"
     assert states["Failed"] == {
         "Type": "Fail",
@@ -256,7 +262,7 @@ def test_no_glue_task_passes_an_argument_glue_reserves() -> None:
     set."; the others configure the job run (AWS Glue developer guide, job parameters)."""
     arguments = set()
     for _, state, _ in sm._walk(render()["States"]):
-        if state.get("Resource") == sm.GLUE_SYNC:
+        if state.get("Resource") == GLUE_SYNC:
             arguments |= {k.removesuffix(".$") for k in state["Parameters"]["Arguments"]}
     assert arguments == {
         "--run_id",
