@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from rentalctl import config
 from rentalctl.context import Context
@@ -36,6 +35,7 @@ from tests.support.moto_aws import (
     TOPIC,
     glue_sync_stand_in,
     jobs_run_in_process,
+    moto_executing_state_machines,
 )
 
 JOBS = ["begin", "extract-load", "transform", "publish", "record-failure"]
@@ -62,7 +62,7 @@ def ctx(aws_credentials: str, tmp_path: Path) -> Iterator[Context]:
     """A Context on moto: the state store created in DynamoDB, the lake bucket, the topic."""
     path = tmp_path / "aws.yaml"
     path.write_text(CONFIG)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with moto_executing_state_machines():
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket="test-lake", CreateBucketConfiguration={"LocationConstraint": REGION}
         )

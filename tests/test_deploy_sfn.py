@@ -17,7 +17,6 @@ from typing import Any
 import boto3
 import pytest
 import typer
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from rentalctl import aws
@@ -32,6 +31,7 @@ from tests.support.moto_aws import (
     SM_ARN,
     TOPIC,
     glue_sync_stand_in,
+    moto_executing_state_machines,
 )
 
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-scheduler"
@@ -93,7 +93,7 @@ def config_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def moto(aws_credentials: str) -> Iterator[None]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with moto_executing_state_machines():
         yield
 
 

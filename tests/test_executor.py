@@ -1100,9 +1100,9 @@ CROSS_CHECKS: dict[str, tuple[dict[str, Any], Any]] = {
 def moto_sfn() -> Iterator[None]:
     """One moto mock for all cross-checks (starting one costs ~0.3 s); each case creates its
     own state machine in it. Tests also take ``aws_credentials`` for the fake environment."""
-    from moto import mock_aws
+    from tests.support.moto_aws import moto_executing_state_machines
 
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with moto_executing_state_machines():
         yield
 
 

@@ -21,9 +21,8 @@ from typer.testing import CliRunner
 
 from rentalctl.cli import _Group, main_options
 from rentalctl.cli.aws_commands import iam_policy
+from tests.support.moto_aws import ACCOUNT, REGION
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
 ROLES = ("glue-job", "state-machine", "redshift-copy")
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rentalctl-alerts"
 SOURCE_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/aurora-AbCdEf"

@@ -42,12 +42,11 @@ from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.presentation import refresh_presentation
 from rentalctl.pipeline.rawfiles import Manifest, PartFile
 from rentalctl.tables import TABLES
-from tests.support.moto_aws import fake_aws_credentials
+from tests.support.moto_aws import ACCOUNT, REGION, fake_aws_credentials
 
-REGION = "eu-west-1"
 BUCKET = "rentalctl-rules"
 HOST = "rentalctl.abc123xyz.eu-west-1.redshift.amazonaws.com"
-ROLE = "arn:aws:iam::123456789012:role/rentalctl-copy"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-copy"
 RUN = "2026-01-05T03-00-00Z-abc"
 ROOT = Path(__file__).resolve().parents[1]
 

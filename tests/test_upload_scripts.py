@@ -35,18 +35,18 @@ from rentalctl.cli import _Group, main_options
 from rentalctl.cli.deploy import upload_scripts
 from rentalctl.deploy import glue as deploy_glue
 from rentalctl.jobs import JOBS
+from tests.support.moto_aws import ACCOUNT, REGION
 from tests.support.pythons import python39
 from tests.support.wheels import PURE, SHELL_BINARY, SPARK_BINARY, use_stand_in_wheels
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRYPOINT = REPO / "glue" / "job.py"
-REGION = "eu-west-1"
 BUCKET = "rental-lake"
 LAKE = f"s3://{BUCKET}/lake"
 SCRIPTS = f"{LAKE}/scripts"
-ROLE = "arn:aws:iam::123456789012:role/rentalctl-glue"
-SOURCE_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rentalctl/aurora-AbCdEf"
-REDSHIFT_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rentalctl/redshift-AbCdEf"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentalctl-glue"
+SOURCE_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/aurora-AbCdEf"
+REDSHIFT_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rentalctl/redshift-AbCdEf"
 WHEEL = f"lib/rentalctl-{rentalctl.__version__}-py3-none-any.whl"
 SQL_FILES = [
     "redshift/kpis/average_booking_duration.sql",

@@ -43,9 +43,19 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
             monkeypatch.delenv(var)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    return "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    return REGION
+
+
+@contextmanager
+def moto_executing_state_machines() -> Iterator[None]:
+    """moto intercepting every AWS call, its Step Functions running each execution's states (by
+    default moto only records an execution as started). Needs ``fake_aws_credentials``."""
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
 
 
 def glue_sync_stand_in(node: Any) -> tuple[Any, int]:
