@@ -62,6 +62,16 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
     return fake_aws_credentials(monkeypatch)
 
 
+@pytest.fixture
+def on_moto(aws_credentials: str) -> Iterator[str]:
+    """moto intercepting every AWS call (on the fake credentials) for the test; yields the
+    region."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield aws_credentials
+
+
 @pytest.fixture(scope="session")
 def mysql_server() -> dict[str, object]:
     """Connection parameters of the test MySQL/MariaDB server (skips or fails if absent)."""

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 import typer
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from rentalctl.cli import _Group, main_options
@@ -166,17 +165,16 @@ def test_policy_is_the_same_json_document_in_both_output_modes(
 
 @pytest.mark.parametrize("role", ROLES)
 def test_moto_iam_accepts_the_policy(
-    app: typer.Typer, config_file: Path, role: str, aws_credentials: str
+    app: typer.Typer, config_file: Path, role: str, on_moto: str
 ) -> None:
     doc = policy(app, config_file, role)
-    with mock_aws():
-        iam = boto3.client("iam")
-        created = iam.create_policy(PolicyName=f"rentalctl-{role}", PolicyDocument=json.dumps(doc))
-        version = iam.get_policy_version(
-            PolicyArn=created["Policy"]["Arn"], VersionId=created["Policy"]["DefaultVersionId"]
-        )
-        stored = version["PolicyVersion"]["Document"]
-        assert (json.loads(stored) if isinstance(stored, str) else stored) == doc
+    iam = boto3.client("iam")
+    created = iam.create_policy(PolicyName=f"rentalctl-{role}", PolicyDocument=json.dumps(doc))
+    version = iam.get_policy_version(
+        PolicyArn=created["Policy"]["Arn"], VersionId=created["Policy"]["DefaultVersionId"]
+    )
+    stored = version["PolicyVersion"]["Document"]
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == doc
 
 
 # ---------------------------------------------------------------------------- what each grants

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import redshift_connector
-from moto import mock_aws
 
 from rentalctl import aws, config
 from rentalctl.adapters import warehouse_redshift
@@ -115,22 +114,21 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[WireServer]:
 
 
 @pytest.fixture
-def settings(aws_credentials: str, tmp_path: Path, server: WireServer) -> Iterator[Any]:
-    with mock_aws():
-        client = aws.client("secretsmanager", aws.session(aws_credentials))
-        arn = client.create_secret(
-            Name="rentalctl/redshift", SecretString='{"username": "loader", "password": "pw"}'
-        )["ARN"]
-        loaded = config.load(
-            env={
-                "RENTALCTL_HOME": str(tmp_path),
-                "RENTALCTL_WAREHOUSE_URL": f"redshift://loader@127.0.0.1:{server.port}/rentals",
-            }
-        )
-        yield dataclasses.replace(
-            loaded,
-            aws=dataclasses.replace(loaded.aws, region=aws_credentials, redshift_secret_arn=arn),
-        )
+def settings(on_moto: str, tmp_path: Path, server: WireServer) -> Any:
+    client = aws.client("secretsmanager", aws.session(on_moto))
+    arn = client.create_secret(
+        Name="rentalctl/redshift", SecretString='{"username": "loader", "password": "pw"}'
+    )["ARN"]
+    loaded = config.load(
+        env={
+            "RENTALCTL_HOME": str(tmp_path),
+            "RENTALCTL_WAREHOUSE_URL": f"redshift://loader@127.0.0.1:{server.port}/rentals",
+        }
+    )
+    return dataclasses.replace(
+        loaded,
+        aws=dataclasses.replace(loaded.aws, region=on_moto, redshift_secret_arn=arn),
+    )
 
 
 def test_a_statement_may_outlast_the_connect_timeout(settings: Any, server: WireServer) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from rentalctl import aws
 from rentalctl.adapters.state import BookmarkConflict, StateStore, actor, open_state
@@ -35,10 +34,9 @@ class Backend:
 
 
 @pytest.fixture
-def aws_env(aws_credentials: str) -> Iterator[Any]:
+def aws_env(on_moto: str) -> Any:
     """A session on the fake credentials (conftest.py), moto intercepting every call."""
-    with mock_aws():
-        yield aws.session(aws_credentials)
+    return aws.session(on_moto)
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

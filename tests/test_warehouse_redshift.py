@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 import redshift_connector
 import sqlglot
-from moto import mock_aws
 from sqlglot import exp
 
 from rentalctl import aws
@@ -166,14 +165,11 @@ def ok_count(rows: int) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture
-def s3(aws_credentials: str) -> Iterator[Any]:
+def s3(on_moto: str) -> Any:
     """A raw S3 client on moto with the test bucket, to look behind the adapter's back."""
-    with mock_aws():
-        client = aws.client("s3", aws.session("eu-west-1"))
-        client.create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
-        yield client
+    client = aws.client("s3", aws.session(on_moto))
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": on_moto})
+    return client
 
 
 @pytest.fixture
