@@ -210,6 +210,8 @@ def render_config(settings: Settings) -> bytes:
     handled |= {"spark_master"}  # not shipped: a Glue job's Spark session is Glue's own
     handled |= {"transform_engine"}  # not shipped: Glue jobs always transform on Spark
     handled |= {"max_concurrency"}  # not shipped: deploy-sfn renders it into the Map
+    handled |= {"reconcile_every_runs"}
+    handled |= {"origins"}  # not shipped: where each setting came from, for `doctor` here
     missing = set(Settings.__dataclass_fields__) - handled
     if missing:  # a new setting must be shipped to the jobs too: teach this function about it
         raise NotImplementedError(f"render_config does not ship {sorted(missing)}")
@@ -227,6 +229,7 @@ def render_config(settings: Settings) -> bytes:
             "batch_size": settings.batch_size,
             "part_file_rows": settings.part_file_rows,
             "max_clock_skew_seconds": settings.max_clock_skew_seconds,
+            "reconcile_every_runs": settings.reconcile_every_runs,
         },
         "quality": {
             "max_rejected_share": settings.max_rejected_share,
