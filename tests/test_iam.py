@@ -424,6 +424,8 @@ JOB_FILES = (
 )
 OPERATOR_FILES = ("rentalctl/deploy/clients.py",)
 OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py", "rentalctl/orchestration/cancel.py")
+# doctor and logs: an operator reads the deployment and its logs with the operator's credentials.
+OPERATOR_FILES += ("rentalctl/doctor_aws.py", "rentalctl/run_logs.py")
 REPO = Path(__file__).resolve().parents[1]
 
 
