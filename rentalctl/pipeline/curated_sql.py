@@ -144,27 +144,32 @@ def merge_statements(table: str) -> list[Statement]:
 
 def not_curated_sql(table: str, placeholder: str) -> str:
     """How many of a run's raw rows of ``table`` (the run id bound once) the curated layer does
-    not hold at their version or a newer one (append-only tables: hold or reject under their
-    key). Zero means the transform and merge of those rows would change nothing: the merge takes
-    new keys and newer versions only, and a rejected row version is recorded once."""
+    not hold at their version or a newer one (append-only tables: under their key, or rejected
+    as an earlier run read them). Zero means the transform and merge of those rows would change
+    nothing: the merge takes new keys and newer versions only, and a rejected row version is
+    recorded once."""
     spec = CURATED[table]
     key, raw, run = q(spec.key), f"raw.{q(table)}", q("_run_id")
     select = f"SELECT COUNT(*) FROM {raw} r WHERE r.{run} = {placeholder} "
+    same_row = " AND ".join(_same("x", "r", c) for c in SOURCE_TABLES[table].column_names)
     if not spec.version:
-        # An append-only row is one event, decided once: curated, or rejected under its key
-        # (its values and the older events it could repeat never change). Counting a rejected
-        # one as settled keeps a run whose id lookback re-reads it from starting an engine.
+        # An append-only row is one event: settled when curated under its key, or when it was
+        # rejected under its key and an earlier run read that very row (every column the same:
+        # rejected again, it is recorded once). A row corrected in the source since, or a key
+        # deleted from curated and inserted again, is transformed again. So a run whose id
+        # lookback re-reads only settled rows starts no engine.
         return (
             select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {qualified('rejected_rows')} x "
-            f"WHERE x.source_table = '{table}' AND x.record_key = CAST(r.{key} AS VARCHAR(64)))"
+            f"AND NOT (EXISTS (SELECT 1 FROM {qualified('rejected_rows')} j "
+            f"WHERE j.source_table = '{table}' AND j.record_key = CAST(r.{key} AS VARCHAR(64))) "
+            f"AND EXISTS (SELECT 1 FROM {raw} x WHERE x.{key} = r.{key} "
+            f"AND x.{run} <> r.{run} AND {same_row}))"
         )
     # At the same version the curated row may be another row of that version (the merge then
     # decides between the two): the raw row counts as curated only when an earlier run read
     # that very row (every column the same), so its merge has already decided. Written as two
     # subqueries of one level each: Redshift refuses a correlation that skips a level.
     version = q(spec.version)
-    same_row = " AND ".join(_same("x", "r", c) for c in SOURCE_TABLES[table].column_names)
     return (
         select + f"AND NOT EXISTS (SELECT 1 FROM {qualified(table)} c WHERE c.{key} = r.{key} "
         f"AND c.{version} > r.{version}) "
