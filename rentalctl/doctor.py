@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -98,9 +97,10 @@ def versions() -> dict[str, str | None]:
 
 def java_version() -> str | None:
     """The version the java Spark would start reports (`java -version` prints it on stderr)."""
-    java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-    if not java or not os.access(java, os.X_OK):
+    from rentalctl.preflight import java_binary
+
+    java = java_binary()
+    if java is None or not os.access(java, os.X_OK):
         return None
     try:
         done = subprocess.run(

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,21 +58,31 @@ def check_home(home: Path) -> None:
         ) from None
 
 
-def check_java(environ: dict[str, str] | None = None) -> None:
+def java_binary(environ: Mapping[str, str] | None = None) -> Path | None:
     """The java Spark's launcher will run: $JAVA_HOME/bin/java when JAVA_HOME is set (the
-    launcher then ignores the PATH), else the one on the PATH."""
+    launcher then ignores the PATH), else the one on the PATH; None when there is none."""
     env = os.environ if environ is None else environ
     java_home = env.get("JAVA_HOME")
     if java_home:
-        java = Path(java_home) / "bin" / "java"
-        if not (java.is_file() and os.access(java, os.X_OK)):
+        return Path(java_home) / "bin" / "java"
+    found = shutil.which("java", path=env.get("PATH"))
+    return Path(found) if found else None
+
+
+def check_java(environ: dict[str, str] | None = None) -> None:
+    """ResourceUnavailable when there is no java for Spark to run (``java_binary``)."""
+    env = os.environ if environ is None else environ
+    java = java_binary(env)
+    java_home = env.get("JAVA_HOME")
+    if java_home:
+        if not (java and java.is_file() and os.access(java, os.X_OK)):
             raise ResourceUnavailable(
                 f"JAVA_HOME={java_home} has no {java}: point JAVA_HOME at a Java 17 (or later) "
                 "installation (the folder holding bin/java), or unset it to use the java on the "
                 f"PATH; transform.engine=spark needs it. {NOTHING_RUN}"
             )
         return
-    if not shutil.which("java", path=env.get("PATH")):
+    if java is None:
         raise ResourceUnavailable(
             "transform.engine=spark needs Java 17 (or later) and there is no java on the PATH "
             "and no JAVA_HOME: install a JDK (for example `apt-get install "
