@@ -237,32 +237,29 @@ def test_dry_runs_read_the_windows_and_write_nothing(demo: Path) -> None:
 
 
 def test_the_same_commands_on_a_dynamodb_store(
-    home: Path, aws_credentials: str, monkeypatch: pytest.MonkeyPatch
+    home: Path, on_moto: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto import mock_aws
-
     from rentalctl import aws
 
     monkeypatch.setenv("RENTALCTL_STATE_URL", "dynamodb://rentalctl-state")
-    with mock_aws():
-        ok_json("demo-data", "--scale", "0.01")
-        ok_json("seed-bookmarks")
-        ok_json("bookmarks", "set", "user_viewing", "2000", "--yes")
-        ok_json("bookmarks", "rewind", "user_viewing", "--by", "10", "--yes")
-        ok_json("seed-bookmarks", "--reset", "user_viewing", "--yes")
-        host, user = actor()
-        assert [
-            (c["old"], c["new"], c["command"], c["host"], c["user"])
-            for c in ok_json("bookmarks", "history", "user_viewing")["changes"]
-        ] == [
-            (None, 2000, "bookmarks set user_viewing 2000", host, user),
-            (2000, 1990, "bookmarks rewind user_viewing --by 10", host, user),
-            (1990, None, "seed-bookmarks --reset user_viewing", host, user),
-        ]
-        session = aws.session(aws_credentials)
-        with Context(config.load(), boto3_session=session).state as s:
-            assert s.acquire_lock(describe_self("RUNNING-RUN"), is_stale) is None
-        refused_code = invoke("-o", "json", "bookmarks", "set", "user_viewing", "5", "--yes")
-        assert refused_code.exit_code == 4, refused_code.stdout
-        shown = ok_json("bookmarks", "show")["bookmarks"]["user_viewing"]
-        assert (shown["value"], shown["by"]) == (None, "seed-bookmarks --reset user_viewing")
+    ok_json("demo-data", "--scale", "0.01")
+    ok_json("seed-bookmarks")
+    ok_json("bookmarks", "set", "user_viewing", "2000", "--yes")
+    ok_json("bookmarks", "rewind", "user_viewing", "--by", "10", "--yes")
+    ok_json("seed-bookmarks", "--reset", "user_viewing", "--yes")
+    host, user = actor()
+    assert [
+        (c["old"], c["new"], c["command"], c["host"], c["user"])
+        for c in ok_json("bookmarks", "history", "user_viewing")["changes"]
+    ] == [
+        (None, 2000, "bookmarks set user_viewing 2000", host, user),
+        (2000, 1990, "bookmarks rewind user_viewing --by 10", host, user),
+        (1990, None, "seed-bookmarks --reset user_viewing", host, user),
+    ]
+    session = aws.session(on_moto)
+    with Context(config.load(), boto3_session=session).state as s:
+        assert s.acquire_lock(describe_self("RUNNING-RUN"), is_stale) is None
+    refused_code = invoke("-o", "json", "bookmarks", "set", "user_viewing", "5", "--yes")
+    assert refused_code.exit_code == 4, refused_code.stdout
+    shown = ok_json("bookmarks", "show")["bookmarks"]["user_viewing"]
+    assert (shown["value"], shown["by"]) == (None, "seed-bookmarks --reset user_viewing")

@@ -174,12 +174,11 @@ def test_an_unwritable_home_is_a_failed_check_with_the_fix(
 
 
 def test_on_aws_the_bucket_table_state_machine_and_jobs_are_checked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_moto: str
 ) -> None:
     """On moto: first nothing is deployed (each ✗ names the command that makes it), then all
     is there."""
     import boto3
-    from moto import mock_aws
 
     import rentalctl.doctor
 
@@ -199,61 +198,57 @@ def test_on_aws_the_bucket_table_state_machine_and_jobs_are_checked(
         doc = json.loads(result.stdout)
         return result.exit_code, [c for c in doc["checks"] if c["name"] in names]
 
-    with mock_aws():
-        code, found = checks()
-        assert code == 3
-        assert found == [
-            {
-                "name": "lake",
-                "ok": False,
-                "detail": "bucket doctor-lake does not exist: create it, or point lake.url at "
-                "yours",
-            },
-            {
-                "name": "state store",
-                "ok": True,
-                "detail": "dynamodb://doctor-state (created by the first run)",
-            },
-            {
-                "name": "aws credentials",
-                "ok": True,
-                "detail": "arn:aws:sts::123456789012:user/moto (account 123456789012, "
-                "region eu-west-1)",
-            },
-            {
-                "name": "state machine",
-                "ok": False,
-                "detail": "state machine dr-pipeline does not exist: run `rentalctl deploy-sfn`",
-            },
-            {
-                "name": "glue jobs",
-                "ok": False,
-                "detail": "Glue job dr-begin, dr-extract-load, dr-transform, dr-publish, "
-                "dr-record-failure missing: run `rentalctl upload-scripts` and "
-                "`rentalctl deploy-sfn`",
-            },
-        ]
-        boto3.client("s3").create_bucket(
-            Bucket="doctor-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    code, found = checks()
+    assert code == 3
+    assert found == [
+        {
+            "name": "lake",
+            "ok": False,
+            "detail": "bucket doctor-lake does not exist: create it, or point lake.url at yours",
+        },
+        {
+            "name": "state store",
+            "ok": True,
+            "detail": "dynamodb://doctor-state (created by the first run)",
+        },
+        {
+            "name": "aws credentials",
+            "ok": True,
+            "detail": "arn:aws:sts::123456789012:user/moto (account 123456789012, "
+            "region eu-west-1)",
+        },
+        {
+            "name": "state machine",
+            "ok": False,
+            "detail": "state machine dr-pipeline does not exist: run `rentalctl deploy-sfn`",
+        },
+        {
+            "name": "glue jobs",
+            "ok": False,
+            "detail": "Glue job dr-begin, dr-extract-load, dr-transform, dr-publish, "
+            "dr-record-failure missing: run `rentalctl upload-scripts` and "
+            "`rentalctl deploy-sfn`",
+        },
+    ]
+    boto3.client("s3").create_bucket(
+        Bucket="doctor-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    sfn = boto3.client("stepfunctions")
+    sfn.create_state_machine(
+        name="dr-pipeline",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/r",
+    )
+    glue = boto3.client("glue")
+    for job in ["begin", "extract-load", "transform", "publish", "record-failure"]:
+        glue.create_job(
+            Name=f"dr-{job}",
+            Role="r",
+            Command={"Name": "pythonshell", "ScriptLocation": "s3://x/y"},
         )
-        sfn = boto3.client("stepfunctions")
-        sfn.create_state_machine(
-            name="dr-pipeline",
-            definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
-            roleArn="arn:aws:iam::123456789012:role/r",
-        )
-        glue = boto3.client("glue")
-        for job in ["begin", "extract-load", "transform", "publish", "record-failure"]:
-            glue.create_job(
-                Name=f"dr-{job}",
-                Role="r",
-                Command={"Name": "pythonshell", "ScriptLocation": "s3://x/y"},
-            )
-        code, found = checks()
-        assert [(c["name"], c["ok"]) for c in found] == [(n, True) for n in names]
-        assert (
-            found[3]["detail"] == "arn:aws:states:eu-west-1:123456789012:stateMachine:dr-pipeline"
-        )
-        assert found[4]["detail"] == (
-            "dr-begin, dr-extract-load, dr-transform, dr-publish, dr-record-failure"
-        )
+    code, found = checks()
+    assert [(c["name"], c["ok"]) for c in found] == [(n, True) for n in names]
+    assert found[3]["detail"] == "arn:aws:states:eu-west-1:123456789012:stateMachine:dr-pipeline"
+    assert found[4]["detail"] == (
+        "dr-begin, dr-extract-load, dr-transform, dr-publish, dr-record-failure"
+    )

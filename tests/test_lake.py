@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import gzip
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,13 @@ CSV = b"id,title\n1,Flat \xc3\xa9\n2,Loft\n"
 
 
 @pytest.fixture
-def s3(aws_credentials: str) -> Iterator[Any]:
+def s3(on_moto: str) -> Any:
     """A raw S3 client on moto with the test bucket, to look behind the adapter's back."""
-    from moto import mock_aws
-
-    with mock_aws():
-        client = aws.client("s3", aws.session("eu-west-1"))
-        client.create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
-        yield client
+    client = aws.client("s3", aws.session("eu-west-1"))
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    return client
 
 
 @pytest.fixture

@@ -117,27 +117,25 @@ def test_follow_prints_until_the_run_ends(home: Path) -> None:
     )
 
 
-def test_on_aws_the_glue_job_runs_log_streams_are_read(aws_credentials: str) -> None:
+def test_on_aws_the_glue_job_runs_log_streams_are_read(on_moto: str) -> None:
     import boto3
-    from moto import mock_aws
 
     from rentalctl import run_logs
 
-    with mock_aws():
-        logs = boto3.client("logs")
-        logs.create_log_group(logGroupName="/aws-glue/python-jobs/output")
-        logs.create_log_stream(logGroupName="/aws-glue/python-jobs/output", logStreamName="jr_1")
-        logs.create_log_stream(logGroupName="/aws-glue/python-jobs/output", logStreamName="jr_9")
-        # CloudWatch refuses events older than 14 days: a time of today, whole seconds.
-        now = int(time.time()) * 1000
-        for stream, ms, text in [("jr_1", now, "extracted 5 rows\n"), ("jr_9", now, "x")]:
-            logs.put_log_events(
-                logGroupName="/aws-glue/python-jobs/output",
-                logStreamName=stream,
-                logEvents=[{"timestamp": ms, "message": text}],
-            )
-        context = Context(config.load(overrides={"target": "local"}))
-        found = run_logs.job_log_events(context, {"states": [{"job_run_id": "jr_1"}, {}]})
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/aws-glue/python-jobs/output")
+    logs.create_log_stream(logGroupName="/aws-glue/python-jobs/output", logStreamName="jr_1")
+    logs.create_log_stream(logGroupName="/aws-glue/python-jobs/output", logStreamName="jr_9")
+    # CloudWatch refuses events older than 14 days: a time of today, whole seconds.
+    now = int(time.time()) * 1000
+    for stream, ms, text in [("jr_1", now, "extracted 5 rows\n"), ("jr_9", now, "x")]:
+        logs.put_log_events(
+            logGroupName="/aws-glue/python-jobs/output",
+            logStreamName=stream,
+            logEvents=[{"timestamp": ms, "message": text}],
+        )
+    context = Context(config.load(overrides={"target": "local"}))
+    found = run_logs.job_log_events(context, {"states": [{"job_run_id": "jr_1"}, {}]})
     assert found == [
         {
             "at": str(datetime.fromtimestamp(now / 1000, tz=UTC)),
