@@ -166,14 +166,15 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
     from rentalctl.pipeline.archive import archive_run
     from rentalctl.pipeline.kpi_summary import snapshot, to_json
     from rentalctl.pipeline.merge import merge
-    from rentalctl.pipeline.presentation import refresh_presentation
+    from rentalctl.pipeline.presentation import refresh_if_stale
 
     run_id, tables = str(_arg(args, "run_id")), _tables(args)
 
     def presentation() -> dict[str, Any]:
         with ctx.warehouse() as warehouse:
+            refreshed, rows = refresh_if_stale(warehouse, run_id)
             # The headline KPIs as of this run, for `run` and `status RUN_ID` to show later.
-            return {"rows": refresh_presentation(warehouse), "kpis": to_json(snapshot(warehouse))}
+            return {"rows": rows, "refreshed": refreshed, "kpis": to_json(snapshot(warehouse))}
 
     def commit() -> dict[str, Any]:
         return {m.table: asdict(m) for m in steps.commit_bookmarks(ctx, run_id, tables)}

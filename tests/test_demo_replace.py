@@ -53,7 +53,7 @@ def test_replace_resets_what_was_built_and_the_next_run_is_a_first_run(
         "bookmarks_reset": ["apartment_attributes", "apartments", "bookings", "user_viewing"],
         "run_records_deleted": 1,
         "lake_objects_deleted": replaced["reset"]["lake_objects_deleted"],
-        "warehouse_schemas_dropped": ["presentation", "curated", "raw"],
+        "warehouse_schemas_dropped": ["rentalctl", "presentation", "curated", "raw"],
     }
     assert replaced["reset"]["lake_objects_deleted"] > 0
     assert [p.relative_to(old / "lake").as_posix() for p in (old / "lake").rglob("*.*")] == [

@@ -39,7 +39,7 @@ from rentalctl.context import Context
 from rentalctl.pipeline import steps
 from rentalctl.pipeline.kpi_summary import snapshot
 from rentalctl.pipeline.merge import merge
-from rentalctl.pipeline.presentation import refresh_presentation
+from rentalctl.pipeline.presentation import refresh_if_stale
 from rentalctl.pipeline.rawfiles import Manifest, PartFile
 from rentalctl.tables import TABLES
 from tests.support.moto_aws import ACCOUNT, REGION, fake_aws_credentials
@@ -204,7 +204,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
             steps.load_raw(ctx, table, RUN)
         merge(ctx, RUN, list(TABLES))
         with ctx.warehouse() as warehouse:
-            refresh_presentation(warehouse)
+            refresh_if_stale(warehouse, RUN)
             snapshot(warehouse)
             for spec in TABLES.values():
                 warehouse.discard_raw(spec, RUN)
@@ -246,6 +246,26 @@ def test_a_reconciling_merge_copies_the_key_set_and_deletes_with_an_audit(
         'INSERT INTO curated."deleted_rows" (source_table, record_key, run_id, deleted_at) '
         'SELECT %s, CAST(g.k AS VARCHAR(64)), %s, %s FROM "merge_deleted_' + t + '" g'
         for t in TABLES
+    ]
+
+
+def test_the_presentation_layer_is_marked_stale_by_a_changing_merge_and_fresh_by_a_refresh(
+    recorded: Recorded,
+) -> None:
+    mine = [s for s in recorded.statements() if "rentalctl." in s]
+    changed = " + ".join(
+        f'(SELECT COALESCE(inserted, 0) + COALESCE(updated, 0) FROM "merge_counts_{t}") + '
+        f'(SELECT COUNT(*) FROM "merge_deleted_{t}")'
+        for t in ("apartments", "apartment_attributes", "user_viewing", "bookings")
+    )
+    assert mine == [
+        "CREATE TABLE IF NOT EXISTS rentalctl.presentation_refreshed (definitions VARCHAR(64) "
+        "NOT NULL, run_id VARCHAR(64) NOT NULL, refreshed_at TIMESTAMP)",
+        f"DELETE FROM rentalctl.presentation_refreshed WHERE {changed} > 0",
+        "SELECT definitions FROM rentalctl.presentation_refreshed",
+        "DELETE FROM rentalctl.presentation_refreshed",
+        "INSERT INTO rentalctl.presentation_refreshed (definitions, run_id, refreshed_at) "
+        "VALUES (%s, %s, %s)",
     ]
 
 

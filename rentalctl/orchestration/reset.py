@@ -5,8 +5,8 @@ its bookmarks point past the new data's timestamps (the next run would refuse th
 behind them), and its lake, warehouse and run records hold rows the source no longer has. The
 reset empties the bookmarks (each change recorded in their history), deletes the run records,
 the lake's data areas (raw, archive, curated, rejected, runs; never ``scripts/``, which a
-deployment owns) and the warehouse's raw, curated and presentation schemas. The caller holds
-the pipeline lock, so no run is halfway through any of it.
+deployment owns), and the warehouse's raw, curated and presentation schemas with its
+bookkeeping schema. The caller holds the pipeline lock, so no run is halfway through any of it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from rentalctl.context import Context
 log = logging.getLogger(__name__)
 
 LAKE_AREAS = ("raw", "archive", "curated", "rejected", "runs")
-WAREHOUSE_SCHEMAS = ("presentation", "curated", "raw")  # dependants first
+# Dependants first; the bookkeeping says what the presentation layer was built from.
+WAREHOUSE_SCHEMAS = ("rentalctl", "presentation", "curated", "raw")
 
 
 def reset_built(ctx: Context, command: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from rentalctl.context import Context
 from rentalctl.curated import CURATED, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import curated_sql as sql
-from rentalctl.pipeline import quality, reconcile
+from rentalctl.pipeline import presentation, quality, reconcile
 from rentalctl.pipeline.rawfiles import MANIFEST, PartFile, read_manifest, run_prefix
 from rentalctl.tables import TABLES
 
@@ -64,6 +64,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
         statements: list[Any] = [*sql.ddl(dialect)]
         statements += sql.fx_rates_statements(dict(ctx.settings.fx_rates), dialect)
         reconciled: list[str] = []
+        changed: list[str] = []  # a query per table: how many curated rows the merge changed
         moment = datetime.now(timezone.utc).replace(tzinfo=None)  # one time for the whole merge
         for table in ordered:
             stage, rejected_stage = sql.stage_name(table), f"stage_rejected_{table}"
@@ -71,6 +72,10 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 ctx.lake, _parquet(ctx, "curated", table, run_id), stage, sql.qualified(table)
             )
             statements += sql.merge_statements(table)
+            changed.append(
+                "SELECT COALESCE(inserted, 0) + COALESCE(updated, 0) "
+                f"FROM {sql.q(sql.counts_name(table))}"
+            )
             keys_file = _keys_file(ctx, table, run_id)
             if keys_file is not None:  # this run read the table's key set: remove deletes
                 reconciled.append(table)
@@ -78,6 +83,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                     ctx.lake, keys_file.key, reconcile.keys_stage(table), CURATED[table].key
                 )
                 statements += reconcile.delete_statements(table, run_id, moment, dialect)
+                changed.append(f"SELECT COUNT(*) FROM {sql.q(reconcile.deleted_name(table))}")
                 statements.append(f"DROP TABLE {sql.q(reconcile.keys_stage(table))}")
             if table in _APARTMENT_REFERENCE:
                 statements += _orphan_statements(table)
@@ -91,6 +97,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
             )
             statements += sql.rejected_statements(rejected_stage)
             statements += [f'DROP TABLE "{stage}"', f'DROP TABLE "{rejected_stage}"']
+        statements += presentation.stale_statements(changed)
         warehouse.execute_transaction(statements)
 
         for table in ordered:
