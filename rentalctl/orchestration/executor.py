@@ -2,7 +2,7 @@
 Step Functions' semantics: the same definition that runs on AWS runs locally, Retry/Catch
 included. It implements what that definition uses (Pass, Task, Map, Succeed and Fail; definite
 paths; Parameters, ItemSelector, ResultSelector, ResultPath; three intrinsic functions, see
-``jsonpath.py``) and nothing more: ``asl_checks.validate`` refuses the rest by name.
+``asl_intrinsics.py``) and nothing more: ``asl_checks.validate`` refuses the rest by name.
 
 ``Executor(definition, handlers).execute(input, name)`` returns an ``Execution`` whose
 ``history`` is shaped like ``GetExecutionHistory``. Task states call ``handlers[Resource]``
@@ -55,6 +55,7 @@ from typing import Any, Protocol
 
 from rentalctl.orchestration import jsonpath as jp
 from rentalctl.orchestration.asl_checks import validate
+from rentalctl.orchestration.asl_templates import apply_template
 
 __all__ = [
     "Clock",
@@ -390,7 +391,7 @@ class _Run:
                 effective = self.path(sc, state, "InputPath", raw)
                 result = getattr(self, f"work_{state['Type'].lower()}")(sc, state, effective)
                 if "ResultSelector" in state:
-                    result = jp.apply_template(state["ResultSelector"], result, self.context(sc))
+                    result = apply_template(state["ResultSelector"], result, self.context(sc))
                 return self.output(sc, state, raw, result), state.get("Next")
             except (_Failure, jp.EvaluationError, jp.ResultPathMismatch) as exc:
                 failure = self.failure(sc, exc)
@@ -434,7 +435,7 @@ class _Run:
 
     def work_task(self, sc: _StateRun, state: Mapping[str, Any], effective: Any) -> Any:
         if "Parameters" in state:
-            params = jp.apply_template(state["Parameters"], effective, self.context(sc))
+            params = apply_template(state["Parameters"], effective, self.context(sc))
         else:
             params = copy.deepcopy(effective)
         resource = state["Resource"]
@@ -493,7 +494,7 @@ class _Run:
                     item_input = copy.deepcopy(item)
                 else:
                     context = self.context(sc, (index, item))
-                    item_input = jp.apply_template(selector, effective, context)
+                    item_input = apply_template(selector, effective, context)
                 self.emit("MapIterationStarted", detail)
                 begun = True
                 result = self.run_machine(processor, item_input)
@@ -535,7 +536,7 @@ class _Run:
     ) -> tuple[Any, str | None]:
         effective = self.path(sc, state, "InputPath", raw)
         if "Parameters" in state:
-            effective = jp.apply_template(state["Parameters"], effective, self.context(sc))
+            effective = apply_template(state["Parameters"], effective, self.context(sc))
         result = copy.deepcopy(state["Result"]) if "Result" in state else effective
         return self.output(sc, state, raw, result), state.get("Next")
 
