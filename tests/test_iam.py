@@ -502,11 +502,11 @@ def test_the_glue_role_allows_what_the_job_definitions_ask_of_glue(
     from collections import defaultdict
 
     from rentalctl import config
-    from rentalctl.deploy import glue as deploy_glue
+    from rentalctl.deploy import glue_jobs
 
     monkeypatch.setattr("rentalctl.deploy.wheelhouse.wheels", lambda home, python: [])
     settings = config.load(config=str(config_file), env={})
-    definitions = deploy_glue.job_definitions(settings, defaultdict(lambda: "s3://b/k"))
+    definitions = glue_jobs.job_definitions(settings, defaultdict(lambda: "s3://b/k"))
     needed = set()
     for definition in definitions.values():
         if definition["DefaultArguments"].get("--enable-metrics") == "true":
