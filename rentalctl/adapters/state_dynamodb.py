@@ -291,17 +291,7 @@ class DynamoStateStore(StateStore):
         if seen is not None:
             condition, values = "holder_run_id = :seen", {":seen": {"S": seen}}
         try:
-            with self._errors():
-                self._client.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": self._LOCK},
-                        "holder_run_id": {"S": holder["run_id"]},
-                        "holder": {"S": json.dumps(holder, sort_keys=True)},
-                    },
-                    ConditionExpression=condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                )
+            self._put_lock(holder, condition, values)
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -315,20 +305,26 @@ class DynamoStateStore(StateStore):
         if not current or current.get("run_id") != run_id:
             return
         try:
-            with self._errors():
-                self._client.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": self._LOCK},
-                        "holder_run_id": {"S": run_id},
-                        "holder": {"S": json.dumps({**current, "heartbeat_at": heartbeat_at})},
-                    },
-                    ConditionExpression="holder_run_id = :me",
-                    ExpressionAttributeValues={":me": {"S": run_id}},
-                )
+            refreshed = {**current, "heartbeat_at": heartbeat_at}
+            self._put_lock(refreshed, "holder_run_id = :me", {":me": {"S": run_id}})
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise  # lost the lock meanwhile: nothing to refresh
+
+    def _put_lock(self, holder: dict[str, Any], condition: str, values: dict[str, Any]) -> None:
+        """Write the lock item of ``holder`` where ``condition`` holds (a ClientError
+        ConditionalCheckFailedException where it does not)."""
+        with self._errors():
+            self._client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": self._LOCK},
+                    "holder_run_id": {"S": holder["run_id"]},
+                    "holder": {"S": json.dumps(holder, sort_keys=True)},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
 
     def release_lock(self, run_id: str) -> None:
         try:
