@@ -16,13 +16,9 @@ from typing import Any
 
 import pytest
 
-from rentalctl.orchestration.executor import (
-    Execution,
-    Executor,
-    FakeClock,
-    TaskContext,
-    TaskFailed,
-)
+from rentalctl.orchestration.asl_task import TaskContext, TaskFailed
+from rentalctl.orchestration.clock import FakeClock
+from rentalctl.orchestration.executor import Execution, Executor
 
 GLUE = "arn:aws:states:::glue:startJobRun.sync"
 SNS = "arn:aws:states:::sns:publish"

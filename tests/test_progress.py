@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from rentalctl.orchestration.executor import Executor, FakeClock, TaskFailed
+from rentalctl.orchestration.asl_task import TaskFailed
+from rentalctl.orchestration.clock import FakeClock
+from rentalctl.orchestration.executor import Executor
 from rentalctl.orchestration.progress import StateTracker
 
 GLUE = "arn:aws:states:::glue:startJobRun.sync"

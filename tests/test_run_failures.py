@@ -20,7 +20,7 @@ from rentalctl import config, jobs
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed, ResourceUnavailable
 from rentalctl.orchestration import runs
-from rentalctl.orchestration.executor import FakeClock
+from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
 from rentalctl.orchestration.lock import describe_self, is_stale
 from rentalctl.tables import TABLES

@@ -33,7 +33,7 @@ import rentalctl
 from rentalctl import config, resources
 from rentalctl.cli import _Group, main_options
 from rentalctl.cli.deploy import upload_scripts
-from rentalctl.deploy import glue as deploy_glue
+from rentalctl.deploy import glue_files
 from rentalctl.jobs import JOBS
 from tests.support.moto_aws import ACCOUNT, REGION
 from tests.support.pythons import python39
@@ -478,7 +478,7 @@ def test_shipped_config_reads_back_to_the_same_settings(
     env = {"RENTALCTL_STATE_URL": "dynamodb://other-state"}
     settings = config.load(config=str(aws_config), overrides=overrides, env=env)
     shipped = tmp_path / "shipped.yaml"
-    shipped.write_bytes(deploy_glue.render_config(settings))
+    shipped.write_bytes(glue_files.render_config(settings))
     again = config.load(config=str(shipped), env={})
     assert replace(again, config_file=settings.config_file, home=settings.home) == settings
     assert str(again.state) == "dynamodb://other-state"
@@ -492,8 +492,8 @@ def test_library_wheel_is_reproducible_installable_and_carries_the_sql(tmp_path:
     import tomllib
     from packaging.requirements import Requirement
 
-    wheel = deploy_glue.build_wheel()
-    assert wheel == deploy_glue.build_wheel()  # same bytes, same hash: no needless upload
+    wheel = glue_files.build_wheel()
+    assert wheel == glue_files.build_wheel()  # same bytes, same hash: no needless upload
     archive = zipfile.ZipFile(io.BytesIO(wheel))
     names = archive.namelist()
     assert "rentalctl/jobs.py" in names and "rentalctl/_shipped/redshift/presentation.sql" in names
@@ -716,7 +716,7 @@ def test_entrypoint_and_wheel_on_python_3_9(tmp_path: Path) -> None:
     assert json.loads(out.stdout) == ["load-raw", {"--run_id": "r1", "--table": "bookings"}]
 
     wheel = tmp_path / WHEEL.split("/")[-1]
-    wheel.write_bytes(deploy_glue.build_wheel())
+    wheel.write_bytes(glue_files.build_wheel())
     pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target"]
     installed = subprocess.run([*pip, str(tmp_path / "site"), str(wheel)], capture_output=True)
     assert installed.returncode == 0, installed.stderr

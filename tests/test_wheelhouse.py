@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from rentalctl import config, sqlfiles
-from rentalctl.deploy import glue as deploy_glue
+from rentalctl.deploy import glue_files, glue_jobs
 from rentalctl.errors import ResourceUnavailable
 from rentalctl.jobs import JOB_TYPES
 from tests.support.pythons import python39
@@ -61,11 +61,11 @@ def shipped(cache: Path) -> tuple[dict[str, bytes], dict[str, dict[str, str]]]:
         env={},
     )
     try:
-        files = {a.path: a.content for a in deploy_glue.artifacts(settings)}
+        files = {a.path: a.content for a in glue_files.artifacts(settings)}
     except ResourceUnavailable as exc:
         _offline(str(exc))
     uris = {path: f"{SCRIPTS}/{path}" for path in files}
-    definitions = deploy_glue.job_definitions(settings, uris)
+    definitions = glue_jobs.job_definitions(settings, uris)
     return files, {job: d["DefaultArguments"] for job, d in definitions.items()}
 
 
@@ -133,7 +133,7 @@ def test_python_shell_jobs_install_their_wheels_with_no_index_on_python_3_9(
     python = _glue_like_environment(base, tmp_path / "venv", cache)
     shell_job = next(job for job, kind in JOB_TYPES.items() if kind == "pythonshell")
     wheels = _wheels(arguments[shell_job]["--extra-py-files"], files, tmp_path / "wheels")
-    assert wheels[-1].name == deploy_glue.WHEEL.split("/")[-1]
+    assert wheels[-1].name == glue_files.WHEEL.split("/")[-1]
     for wheel in wheels:  # one after the other: each finds what it requires already installed
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         done = subprocess.run([*pip, "--no-index", str(wheel)], capture_output=True, text=True)

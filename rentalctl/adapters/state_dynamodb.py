@@ -1,6 +1,7 @@
 """DynamoDB state store: one on-demand table holding bookmarks and run records (on AWS).
 
-Single-table design, partition key ``pk`` only:
+Single-table design, partition key ``pk`` only (the table itself:
+``rentalctl/adapters/state_dynamodb_table.py``):
 - ``bookmark#<table>``: ``table_name``, ``wm`` (S for a timestamp, N for an id; absent when the
   bookmark is None), ``updated_at``, ``run_id``;
 - ``history#<table>#<time>#<random>``: one change of a bookmark
@@ -32,11 +33,12 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from botocore.exceptions import ClientError, HTTPClientError, WaiterError
+from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from rentalctl import aws
 from rentalctl.adapters import state_dynamodb_history as ddb_history
+from rentalctl.adapters import state_dynamodb_table as ddb_table
 from rentalctl.adapters.state import (
     MISSING,
     Bookmark,
@@ -100,61 +102,8 @@ class DynamoStateStore(StateStore):
             raise ResourceUnavailable(f"cannot reach DynamoDB for {self.name}: {exc}") from exc
 
     def ensure(self) -> bool:
-        created = False
         with self._errors():
-            try:
-                self._client.describe_table(TableName=self.table)
-            except ClientError as exc:
-                if aws.error_code(exc) != "ResourceNotFoundException":
-                    raise
-                created = self._create()
-            try:
-                self._client.get_waiter("table_exists").wait(
-                    TableName=self.table, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
-                )
-            except WaiterError as exc:
-                raise ResourceUnavailable(
-                    f"DynamoDB table {self.table} did not become ACTIVE: {exc}"
-                ) from exc
-            self._enable_pitr()
-        return created
-
-    def _create(self) -> bool:
-        try:
-            self._client.create_table(
-                TableName=self.table,
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",  # a few requests per run: no capacity to manage
-            )
-        except ClientError as exc:
-            if aws.error_code(exc) != "ResourceInUseException":
-                raise
-            return False  # another process is creating it right now
-        return True
-
-    def _enable_pitr(self) -> None:
-        # Checked on every ensure (not only on creation) so a run interrupted between creating
-        # the table and enabling PITR is repaired by the next one.
-        described = self._client.describe_continuous_backups(TableName=self.table)
-        pitr = described["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
-        if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
-            return
-        for _attempt in range(10):
-            try:
-                self._client.update_continuous_backups(
-                    TableName=self.table,
-                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-                )
-                return
-            except ClientError as exc:
-                # A brand-new table may refuse for a short while after turning ACTIVE.
-                if aws.error_code(exc) != "ContinuousBackupsUnavailableException":
-                    raise
-                time.sleep(3)
-        raise ResourceUnavailable(
-            f"point-in-time recovery could not be enabled on {self.table} yet: run again"
-        )
+            return ddb_table.ensure(self.table, self._session)
 
     def _scan(self, prefix: str) -> list[dict[str, Any]]:
         # A Scan reads the whole table; fine here: one item per source table plus one per run.
@@ -342,17 +291,7 @@ class DynamoStateStore(StateStore):
         if seen is not None:
             condition, values = "holder_run_id = :seen", {":seen": {"S": seen}}
         try:
-            with self._errors():
-                self._client.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": self._LOCK},
-                        "holder_run_id": {"S": holder["run_id"]},
-                        "holder": {"S": json.dumps(holder, sort_keys=True)},
-                    },
-                    ConditionExpression=condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                )
+            self._put_lock(holder, condition, values)
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -366,20 +305,26 @@ class DynamoStateStore(StateStore):
         if not current or current.get("run_id") != run_id:
             return
         try:
-            with self._errors():
-                self._client.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": self._LOCK},
-                        "holder_run_id": {"S": run_id},
-                        "holder": {"S": json.dumps({**current, "heartbeat_at": heartbeat_at})},
-                    },
-                    ConditionExpression="holder_run_id = :me",
-                    ExpressionAttributeValues={":me": {"S": run_id}},
-                )
+            refreshed = {**current, "heartbeat_at": heartbeat_at}
+            self._put_lock(refreshed, "holder_run_id = :me", {":me": {"S": run_id}})
         except ClientError as exc:
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise  # lost the lock meanwhile: nothing to refresh
+
+    def _put_lock(self, holder: dict[str, Any], condition: str, values: dict[str, Any]) -> None:
+        """Write the lock item of ``holder`` where ``condition`` holds (a ClientError
+        ConditionalCheckFailedException where it does not)."""
+        with self._errors():
+            self._client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": self._LOCK},
+                    "holder_run_id": {"S": holder["run_id"]},
+                    "holder": {"S": json.dumps(holder, sort_keys=True)},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
 
     def release_lock(self, run_id: str) -> None:
         try:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from rentalctl.orchestration import jsonpath as jp
+from rentalctl.orchestration.asl_templates import template_problems
 
 _IO = {"Type", "Comment", "InputPath", "OutputPath"}
 _FLOW = {"Next", "End"}
@@ -106,7 +107,7 @@ def _check_state(
             out.append(f"{where}.ResultPath: {problem}")
     for key in ("Parameters", "ItemSelector", "ResultSelector"):
         if key in state:
-            out += jp.template_problems(state[key], f"{where}.{key}")
+            out += template_problems(state[key], f"{where}.{key}")
     _check_retry_catch(state, where, need_state, out)
     if typ == "Task":
         resource = state.get("Resource")

@@ -14,8 +14,10 @@ from typing import Any
 from rentalctl.context import Context
 from rentalctl.errors import RentalctlError
 from rentalctl.orchestration import runs
+from rentalctl.orchestration.asl_task import TaskContext, TaskFailed
 from rentalctl.orchestration.cancel import StopRequest, close_cancelled
-from rentalctl.orchestration.executor import Clock, Executor, TaskContext, TaskFailed
+from rentalctl.orchestration.clock import Clock
+from rentalctl.orchestration.executor import Executor
 from rentalctl.orchestration.lock import PipelineLock
 from rentalctl.orchestration.progress import StateTracker
 from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render

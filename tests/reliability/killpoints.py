@@ -148,7 +148,7 @@ def arm(point: str) -> None:
     from rentalctl.adapters.lake_local import LocalLake
     from rentalctl.adapters.state_sqlite import SqliteStateStore
     from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
-    from rentalctl.orchestration import executor
+    from rentalctl.orchestration import asl_history
 
     if point in BOUNDARIES and BOUNDARIES[point][0].startswith("step:"):
         from rentalctl import jobs
@@ -169,7 +169,7 @@ def arm(point: str) -> None:
                 hook()
 
         hook = _nth(n, lambda: True)
-        _wrap(executor._Run, "emit", entered)
+        _wrap(asl_history.History, "emit", entered)
     elif point == "mid-extract":
         from rentalctl.pipeline import rawfiles
 

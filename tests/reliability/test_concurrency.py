@@ -28,7 +28,7 @@ from rentalctl.adapters.state import BookmarkConflict, StateStore
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed
 from rentalctl.orchestration import runs
-from rentalctl.orchestration.executor import FakeClock
+from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
 from rentalctl.orchestration.lock import describe_self, is_stale
 from tests.reliability.support import Snapshot, bookmarks, lost

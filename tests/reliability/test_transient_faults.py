@@ -35,7 +35,7 @@ from rentalctl import config
 from rentalctl.cli import app
 from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
-from rentalctl.orchestration.executor import FakeClock
+from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
 from tests.reliability.support import (
     Snapshot,
