@@ -70,7 +70,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
             statements += warehouse.stage_parquet(
                 ctx.lake, _parquet(ctx, "curated", table, run_id), stage, sql.qualified(table)
             )
-            statements += sql.merge_statements(table)
+            statements += sql.merge_statements(table, dialect)
             keys_file = _keys_file(ctx, table, run_id)
             if keys_file is not None:  # this run read the table's key set: remove deletes
                 reconciled.append(table)
@@ -89,7 +89,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 rejected_stage,
                 sql.qualified("rejected_rows"),
             )
-            statements += sql.rejected_statements(rejected_stage)
+            statements += sql.rejected_statements(rejected_stage, dialect)
             statements += [f'DROP TABLE "{stage}"', f'DROP TABLE "{rejected_stage}"']
         warehouse.execute_transaction(statements)
 
