@@ -20,7 +20,7 @@ sqlglot (``for_dialect``), as the shipped KPI SQL does (``rentalctl.sqlfiles``).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Union
 
 from rentalctl.curated import (
@@ -56,12 +56,10 @@ def for_dialect(statements: list[Statement], dialect: str) -> list[Statement]:
         return statements
     if dialect != "duckdb":
         raise ValueError(f"unknown SQL dialect {dialect!r}")
-    return [
-        (_to_duckdb(s[0]), s[1]) if isinstance(s, tuple) else _to_duckdb(s) for s in statements
-    ]
+    return [(_to_duckdb(s[0]), s[1]) if isinstance(s, tuple) else _to_duckdb(s) for s in statements]
 
 
-@lru_cache(maxsize=None)  # a merge repeats the same statements run after run
+@cache  # a merge repeats the same statements run after run
 def _to_duckdb(statement: str) -> str:
     return _json_object_for_duckdb(strip_redshift_only(parse(statement))).sql(dialect="duckdb")
 
