@@ -2,10 +2,13 @@
 the statements that merge one run's transform output. Identifiers come only from that contract;
 the run id is a bound parameter.
 
-The merge is written once for DuckDB and Redshift. Redshift's MERGE has no ``WHEN MATCHED AND
-<condition>``, so the "only newer versions" rule filters the source instead: a staged row takes
-part only when its key is new, or its version is newer than the stored one. A re-merge of the
-same run therefore changes nothing, and a newer *rejected* version never reaches the stage.
+Every statement is written once, in the Redshift dialect, and reaches DuckDB transpiled by
+sqlglot (``for_dialect``), as the shipped KPI SQL does (``rentalctl.sqlfiles``).
+
+Redshift's MERGE has no ``WHEN MATCHED AND <condition>``, so the "only newer versions" rule
+filters the source instead: a staged row takes part only when its key is new, or its version is
+newer than the stored one. A re-merge of the same run therefore changes nothing, and a newer
+*rejected* version never reaches the stage.
 
 Redshift's MERGE takes a table as its source, never a view or a subquery, and its usage notes
 forbid the target as a source of a subquery of the same MERGE. The filtered rows are therefore
@@ -13,9 +16,6 @@ materialised first, in a temporary table built from the stage and the target, an
 reads only that table. (``REMOVE DUPLICATES``, Redshift's simplified MERGE, would do on
 Redshift, but DuckDB has no equivalent: the standard form runs on both.) Text lengths are
 MySQL's (characters) in ``rentalctl.curated``; the Redshift DDL sizes them in bytes.
-
-Every statement is written once, in the Redshift dialect, and reaches DuckDB transpiled by
-sqlglot (``for_dialect``), as the shipped KPI SQL does (``rentalctl.sqlfiles``).
 """
 
 from __future__ import annotations
