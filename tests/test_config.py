@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from rentalctl import config
-from rentalctl.config import AwsSettings, Settings
+from rentalctl.config import Settings
+from rentalctl.config_model import AwsSettings
 from rentalctl.errors import ConfigError, InvalidSetting
 from rentalctl.urls import (
     S3URL,

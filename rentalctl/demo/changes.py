@@ -19,7 +19,8 @@ from typing import Any
 
 from rentalctl.adapters.source import Source
 from rentalctl.demo import catalog as cat
-from rentalctl.demo.generator import Generator, Listing, money, to_seconds
+from rentalctl.demo.formats import money, to_seconds
+from rentalctl.demo.generator import Generator, Listing
 from rentalctl.errors import ConfigError
 from rentalctl.tables import TABLES
 

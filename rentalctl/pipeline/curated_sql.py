@@ -2,10 +2,13 @@
 the statements that merge one run's transform output. Identifiers come only from that contract;
 the run id is a bound parameter.
 
-The merge is written once for DuckDB and Redshift. Redshift's MERGE has no ``WHEN MATCHED AND
-<condition>``, so the "only newer versions" rule filters the source instead: a staged row takes
-part only when its key is new, or its version is newer than the stored one. A re-merge of the
-same run therefore changes nothing, and a newer *rejected* version never reaches the stage.
+Every statement is written once, in the Redshift dialect, and reaches DuckDB transpiled by
+sqlglot (``for_dialect``), as the shipped KPI SQL does (``rentalctl.sqlfiles``).
+
+Redshift's MERGE has no ``WHEN MATCHED AND <condition>``, so the "only newer versions" rule
+filters the source instead: a staged row takes part only when its key is new, or its version is
+newer than the stored one. A re-merge of the same run therefore changes nothing, and a newer
+*rejected* version never reaches the stage.
 
 Redshift's MERGE takes a table as its source, never a view or a subquery, and its usage notes
 forbid the target as a source of a subquery of the same MERGE. The filtered rows are therefore
@@ -17,7 +20,8 @@ MySQL's (characters) in ``rentalctl.curated``; the Redshift DDL sizes them in by
 
 from __future__ import annotations
 
-from typing import Union
+from functools import cache
+from typing import TYPE_CHECKING, Union
 
 from rentalctl.curated import (
     CURATED,
@@ -28,7 +32,11 @@ from rentalctl.curated import (
     CuratedTable,
     redshift_type,
 )
+from rentalctl.sqlfiles import parse, strip_redshift_only
 from rentalctl.tables import TABLES as SOURCE_TABLES
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 Statement = Union[str, tuple[str, list[object]]]  # evaluated at import, on Python 3.9 too
 
@@ -41,32 +49,58 @@ def qualified(table: str) -> str:
     return f"{SCHEMA}.{q(table)}"
 
 
-def _create(name: str, columns: tuple[tuple[str, str], ...], dialect: str, tail: str = "") -> str:
-    body = ",\n    ".join(f"{q(col)} {_column_type(typ, dialect)}" for col, typ in columns)
+def for_dialect(statements: list[Statement], dialect: str) -> list[Statement]:
+    """Redshift ``statements`` as ``dialect`` runs them: as written on Redshift, transpiled for
+    DuckDB (the bound parameters unchanged)."""
+    if dialect == "redshift":
+        return statements
+    if dialect != "duckdb":
+        raise ValueError(f"unknown SQL dialect {dialect!r}")
+    return [(_to_duckdb(s[0]), s[1]) if isinstance(s, tuple) else _to_duckdb(s) for s in statements]
+
+
+@cache  # a merge repeats the same statements run after run
+def _to_duckdb(statement: str) -> str:
+    return _json_object_for_duckdb(strip_redshift_only(parse(statement))).sql(dialect="duckdb")
+
+
+def _json_object_for_duckdb(tree: exp.Expr) -> exp.Expr:
+    """The one construct sqlglot does not transpile: Redshift's ``JSON_SERIALIZE(OBJECT(k, v,
+    ...))`` reaches DuckDB unchanged (sqlglot reads both as unknown functions), where neither
+    exists. DuckDB's ``CAST(JSON_OBJECT(k, v, ...) AS VARCHAR)`` writes the same compact JSON
+    text, keys in order. Modifies ``tree``."""
+    from sqlglot import exp
+
+    def named(node: exp.Expr, name: str) -> bool:
+        return isinstance(node, exp.Anonymous) and str(node.this).upper() == name
+
+    for node in list(tree.find_all(exp.Anonymous)):
+        if named(node, "OBJECT"):
+            args = node.expressions
+            pairs = [exp.JSONKeyValue(this=k, expression=v) for k, v in zip(args[::2], args[1::2])]
+            node.replace(exp.JSONObject(expressions=pairs))
+    for node in list(tree.find_all(exp.Anonymous)):
+        if named(node, "JSON_SERIALIZE"):
+            node.replace(exp.cast(node.expressions[0], "VARCHAR"))
+    return tree
+
+
+def _create(name: str, columns: tuple[tuple[str, str], ...], tail: str) -> str:
+    body = ",\n    ".join(f"{q(col)} {redshift_type(typ)}" for col, typ in columns)
     return f"CREATE TABLE IF NOT EXISTS {qualified(name)} (\n    {body}\n){tail}"
 
 
-def _column_type(typ: str, dialect: str) -> str:
-    if dialect == "duckdb":
-        return "VARCHAR" if typ.startswith("VARCHAR") else typ  # DuckDB's VARCHAR has no length
-    return redshift_type(typ)
-
-
-def ddl(dialect: str) -> list[str]:
+def ddl(dialect: str) -> list[Statement]:
     """CREATE statements for the curated schema and its tables (idempotent)."""
-    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
+    out: list[Statement] = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
     for spec in CURATED.values():
-        tail = ""
-        if dialect == "redshift":
-            sort = spec.version or spec.key
-            tail = f" DISTKEY({q(spec.key)}) SORTKEY({q(sort)})"
-        out.append(_create(spec.name, spec.columns, dialect, tail))
-    rejected_tail = " DISTSTYLE EVEN SORTKEY(source_table)" if dialect == "redshift" else ""
-    fx_tail = " DISTSTYLE ALL" if dialect == "redshift" else ""
-    out.append(_create("rejected_rows", REJECTED_ROWS_COLUMNS, dialect, rejected_tail))
-    out.append(_create("fx_rates", FX_RATES_COLUMNS, dialect, fx_tail))
-    out.append(_create("deleted_rows", DELETED_ROWS_COLUMNS, dialect, rejected_tail))
-    return out
+        sort = spec.version or spec.key
+        out.append(_create(spec.name, spec.columns, f" DISTKEY({q(spec.key)}) SORTKEY({q(sort)})"))
+    rejected_tail = " DISTSTYLE EVEN SORTKEY(source_table)"
+    out.append(_create("rejected_rows", REJECTED_ROWS_COLUMNS, rejected_tail))
+    out.append(_create("fx_rates", FX_RATES_COLUMNS, " DISTSTYLE ALL"))
+    out.append(_create("deleted_rows", DELETED_ROWS_COLUMNS, rejected_tail))
+    return for_dialect(out, dialect)
 
 
 def stage_name(table: str) -> str:
@@ -113,7 +147,7 @@ def _newer(spec: CuratedTable) -> str:
     return rule
 
 
-def merge_statements(table: str) -> list[Statement]:
+def merge_statements(table: str, dialect: str) -> list[Statement]:
     """Count, then merge the staged run output of ``table`` into curated (the stage table
     ``stage_name(table)`` must exist, with the curated columns). The temporary tables have fixed
     names and are dropped first, so a retry in the same session starts clean."""
@@ -123,7 +157,7 @@ def merge_statements(table: str) -> list[Statement]:
     cols = [q(c) for c in spec.column_names]
     joined = f"FROM {q(stage)} s LEFT JOIN {target} t ON t.{key} = s.{key}"
     sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
-    return [
+    statements: list[Statement] = [
         f"DROP TABLE IF EXISTS {counts}",
         f"CREATE TEMP TABLE {counts} AS SELECT "
         f"SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END) AS inserted, "
@@ -140,6 +174,7 @@ def merge_statements(table: str) -> list[Statement]:
         f"VALUES ({', '.join('s.' + c for c in cols)})",
         f"DROP TABLE {candidates}",
     ]
+    return for_dialect(statements, dialect)
 
 
 def not_curated_sql(table: str, placeholder: str) -> str:
@@ -179,16 +214,17 @@ def not_curated_sql(table: str, placeholder: str) -> str:
     )
 
 
-def rejected_statements(stage: str) -> list[Statement]:
+def rejected_statements(stage: str, dialect: str) -> list[Statement]:
     """Add the staged rejected rows not recorded yet: the same row version re-read by a later
     run (lookback, backfill) is recorded once, under the run that first rejected it."""
     cols = ", ".join(q(c) for c, _ in REJECTED_ROWS_COLUMNS)
     target = qualified("rejected_rows")
-    return [
+    insert = (
         f"INSERT INTO {target} ({cols}) SELECT DISTINCT {cols} FROM {q(stage)} r "
         f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.source_table = r.source_table "
         f"AND x.record = r.record)"
-    ]
+    )
+    return for_dialect([insert], dialect)
 
 
 def placeholder(dialect: str) -> str:
@@ -197,32 +233,27 @@ def placeholder(dialect: str) -> str:
 
 def fx_rates_statements(rates: dict[str, object], dialect: str) -> list[Statement]:
     """curated.fx_rates holds exactly the rates this run used."""
-    target, p = qualified("fx_rates"), placeholder(dialect)
+    target, p = qualified("fx_rates"), placeholder("redshift")
     out: list[Statement] = [f"DELETE FROM {target}"]
     for currency, rate in sorted(rates.items()):
         out.append(
             (f"INSERT INTO {target} (currency, rate_to_usd) VALUES ({p}, {p})", [currency, rate])
         )
-    return out
+    return for_dialect(out, dialect)
 
 
 _TRIPLE = ("user_id", "apartment_id", "viewed_at")
 
 
-def _raw_viewing_json(dialect: str) -> str:
+def _raw_viewing_json() -> str:
     """The raw viewing row r as JSON text, in the form the transform writes rejected records."""
     from rentalctl.tables import USER_VIEWING
 
     def value(col: str) -> str:
         if col == "viewed_at":
-            if dialect == "duckdb":
-                return "strftime(r.viewed_at, '%Y-%m-%d %H:%M:%S.%f')"
             return "TO_CHAR(r.viewed_at, 'YYYY-MM-DD HH24:MI:SS.US')"
         return f"r.{q(col)}"
 
-    if dialect == "duckdb":
-        fields = ", ".join(f"{q(c)} := {value(c)}" for c in USER_VIEWING.column_names)
-        return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
     fields = ", ".join(f"'{c}', {value(c)}" for c in USER_VIEWING.column_names)
     return f"JSON_SERIALIZE(OBJECT({fields}))"
 
@@ -233,10 +264,10 @@ def viewing_duplicate_statements(run_id: str, dialect: str) -> list[Statement]:
     rejected_rows. Only events that share a (user, apartment, time) with this run's stage are
     examined, so the check costs what the run brings, not the table's size."""
     target, rejected = qualified("user_viewing"), qualified("rejected_rows")
-    p, dups, record = placeholder(dialect), q("duplicate_viewings"), _raw_viewing_json(dialect)
+    p, dups, record = placeholder("redshift"), q("duplicate_viewings"), _raw_viewing_json()
     same = " AND ".join(f"o.{q(c)} = d.{q(c)}" for c in _TRIPLE)
     in_stage = " AND ".join(f"s.{q(c)} = d.{q(c)}" for c in _TRIPLE)
-    return [
+    statements: list[Statement] = [
         f"DROP TABLE IF EXISTS {dups}",
         f"CREATE TEMP TABLE {dups} AS SELECT d.{q('id')} AS id FROM {target} d "
         f"WHERE EXISTS (SELECT 1 FROM {target} o WHERE {same} AND o.{q('id')} < d.{q('id')}) "
@@ -254,3 +285,4 @@ def viewing_duplicate_statements(run_id: str, dialect: str) -> list[Statement]:
         f"DELETE FROM {target} WHERE {q('id')} IN (SELECT id FROM {dups})",
         f"DROP TABLE {dups}",
     ]
+    return for_dialect(statements, dialect)

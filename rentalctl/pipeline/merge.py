@@ -71,7 +71,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
             statements += warehouse.stage_parquet(
                 ctx.lake, _parquet(ctx, "curated", table, run_id), stage, sql.qualified(table)
             )
-            statements += sql.merge_statements(table)
+            statements += sql.merge_statements(table, dialect)
             changed.append(
                 "SELECT COALESCE(inserted, 0) + COALESCE(updated, 0) "
                 f"FROM {sql.q(sql.counts_name(table))}"
@@ -95,7 +95,7 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 rejected_stage,
                 sql.qualified("rejected_rows"),
             )
-            statements += sql.rejected_statements(rejected_stage)
+            statements += sql.rejected_statements(rejected_stage, dialect)
             statements += [f'DROP TABLE "{stage}"', f'DROP TABLE "{rejected_stage}"']
         statements += presentation.stale_statements(changed)
         warehouse.execute_transaction(statements)

@@ -1,12 +1,14 @@
 """The curated transform (docs/contract.md §5): raw rows of one table and run -> curated rows and
 rejected rows. Pure DataFrame -> DataFrame functions with explicit parameters; reads and writes
-happen in ``transform_job``. Spark built-in functions only, never Python UDFs: they run inside
-the JVM (fast on Glue) and behave the same everywhere. The same code runs on DuckDB through
-SQLFrame (``frame_api``): only functions both engines answer identically are used, and each entry
-point resolves ``F``, ``T`` and ``Window`` for the engine of the DataFrame it is given.
+happen in ``transform_job``, the row types are ``transform_schema``'s. Spark built-in functions
+only, never Python UDFs: they run inside the JVM (fast on Glue) and behave the same everywhere.
+The same code runs on DuckDB through SQLFrame (``frame_api``): only functions both engines answer
+identically are used, and each entry point resolves ``F``, ``T`` and ``Window`` for the engine of
+the DataFrame it is given.
 
 Every raw row ends up in exactly one of three places (``_status`` of ``classify``):
-- ``rejected``: the first failing check in ``REASONS`` order, recorded with the raw row as JSON;
+- ``rejected``: the first failing check in ``REASONS`` order, recorded with the raw row as JSON
+  (``transform_record``);
 - ``curated``: the valid version kept for its key (the greatest ``last_modified_timestamp``);
 - ``superseded``: a valid but older version of a key with a newer valid version in this input
   (in neither output, counted in the stats). Cross-run versions are the merge step's business.
@@ -18,18 +20,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.curated import (
-    BOOKING_STATUSES,
-    CURATED,
-    FALSE_WORDS,
-    REASONS,
-    REDSHIFT_VARCHAR_MAX,
-    REJECTED_ROWS_COLUMNS,
-    TRUE_WORDS,
-)
+from rentalctl.curated import BOOKING_STATUSES, CURATED, FALSE_WORDS, REASONS, TRUE_WORDS
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline.frame_api import SPARK, F, T, Window, current, follows_frame
-from rentalctl.tables import Column as SpecColumn
+from rentalctl.pipeline.transform_record import bounded_record, json_record
+from rentalctl.pipeline.transform_schema import (
+    curated_schema,
+    raw_schema,
+    rejected_schema,
+    same_types,
+)
 from rentalctl.tables import Kind
 from rentalctl.tables import table as table_spec
 
@@ -40,74 +40,8 @@ if TYPE_CHECKING:
 #: so every price_usd can be recomputed from curated.fx_rates.
 RATE_PRECISION, RATE_SCALE = 18, 6
 USD_TYPE = "DECIMAL(18,2)"
-#: how timestamps appear in a rejected row's JSON (DATETIME(6) keeps its microseconds)
-RECORD_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
-REJECTED_COLUMNS = tuple(name for name, _ in REJECTED_ROWS_COLUMNS)
 
 CURATED_STATUS, SUPERSEDED_STATUS, REJECTED_STATUS = "curated", "superseded", "rejected"
-
-
-# --- types ----------------------------------------------------------------------------------
-
-
-def raw_type(column: SpecColumn) -> T.DataType:
-    """The Spark type a raw (source) column is read as."""
-    base = column.mysql_type.split("(")[0].upper()
-    if base == "BIGINT":
-        return T.LongType()
-    if base in ("INT", "TINYINT"):
-        return T.IntegerType()
-    if column.kind is Kind.DECIMAL:
-        precision_scale = column.precision_scale
-        assert precision_scale is not None, column
-        return T.DecimalType(*precision_scale)
-    if column.kind is Kind.TEXT:
-        return T.StringType()
-    if column.kind is Kind.DATETIME:
-        return T.TimestampNTZType()  # wall-clock time, no zone: it is how the source holds it
-    if column.kind is Kind.DATE:
-        return T.DateType()
-    raise ValueError(f"no Spark type for {column}")
-
-
-def raw_schema(table: str) -> T.StructType:
-    """The schema of a table's raw files, from its spec (column order included)."""
-    return T.StructType(
-        [T.StructField(c.name, raw_type(c), True) for c in table_spec(table).columns]
-    )
-
-
-def warehouse_type(sql_type: str) -> T.DataType:
-    """The Spark type of a curated column declared in curated.py (e.g. ``DECIMAL(12,2)``)."""
-    base, _, rest = sql_type.upper().partition("(")
-    simple: dict[str, T.DataType] = {
-        "BIGINT": T.LongType(),
-        "INTEGER": T.IntegerType(),
-        "BOOLEAN": T.BooleanType(),
-        "TIMESTAMP": T.TimestampNTZType(),
-        "DATE": T.DateType(),
-        "VARCHAR": T.StringType(),
-    }
-    if base == "DECIMAL":
-        precision, scale = (int(x) for x in rest.rstrip(")").split(","))
-        return T.DecimalType(precision, scale)
-    return simple[base]
-
-
-def curated_schema(table: str) -> T.StructType:
-    return T.StructType(
-        [T.StructField(name, warehouse_type(t), True) for name, t in CURATED[table].columns]
-    )
-
-
-def rejected_schema() -> T.StructType:
-    return T.StructType([T.StructField(name, T.StringType(), True) for name in REJECTED_COLUMNS])
-
-
-def _same_types(actual: T.StructType, expected: T.StructType) -> bool:
-    return [(f.name, f.dataType) for f in actual.fields] == [
-        (f.name, f.dataType) for f in expected.fields
-    ]
 
 
 # --- normalisation --------------------------------------------------------------------------
@@ -246,37 +180,6 @@ def _checks(table: str) -> list[tuple[str, Column]]:
     raise ValueError(table)
 
 
-#: room kept for the marker of a cut record: " ...[truncated from <size> bytes, sha256 <64 hex>]"
-_MARKER_BYTES = 128
-
-
-def bounded_record(record: Column) -> Column:
-    """``record`` (a rejected row's JSON) cut to fit curated.rejected_rows.record, which holds
-    REDSHIFT_VARCHAR_MAX bytes on Redshift (a long TEXT column, or accents in a long title, can
-    make the JSON longer). A record that fits is kept whole. A longer one keeps its beginning,
-    cut between two characters, and ends with a marker giving the whole record's size and
-    SHA-256: the record is then no longer JSON, but two long records that differ only after the
-    cut stay different (rejected rows are deduplicated on the record).
-
-    Spark cuts strings in characters and a UTF-8 character takes 1 to 4 bytes, so the beginning
-    kept is the longest of a few prefixes (room / w characters, w from 1 to 4 in steps of 1/4)
-    that fits the room in bytes: at least 80% of the room is used, all of it for text of one
-    width. Sizes are measured in bits (``bit_length``, which both engines have; SQLFrame has no
-    ``octet_length``)."""
-    bits = F.bit_length(record)
-    room = REDSHIFT_VARCHAR_MAX - _MARKER_BYTES
-    prefixes = [F.substring(record, 1, room * 4 // quarters) for quarters in range(4, 17)]
-    head = F.coalesce(*[F.when(F.bit_length(p) <= room * 8, p) for p in prefixes])
-    marker = F.concat(
-        F.lit(" ...[truncated from "),
-        (bits / 8).cast("bigint").cast("string"),
-        F.lit(" bytes, sha256 "),
-        F.sha2(record, 256),
-        F.lit("]"),
-    )
-    return F.when(bits <= REDSHIFT_VARCHAR_MAX * 8, record).otherwise(F.concat(head, marker))
-
-
 def rates_column(rates: Mapping[str, Decimal]) -> Column:
     """The rates as a literal map column (currency -> DECIMAL(18,6)); no join, no UDF."""
     rate_type = T.DecimalType(RATE_PRECISION, RATE_SCALE)
@@ -298,62 +201,13 @@ def rates_column(rates: Mapping[str, Decimal]) -> Column:
 # --- the transform --------------------------------------------------------------------------
 
 
-_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
-    (chr(code), {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(code, f"\\u{code:04x}"))
-    for code in range(32)
-]
-
-
-def _json_value(column: SpecColumn, value: Column) -> Column:
-    """One raw value as JSON text, as Spark's ``to_json`` writes it (``null`` for NULL), except
-    decimals, always in plain notation (``0.0000000``, where ``to_json`` writes ``0E-7``).
-    Built from string functions, the same on both engines: SQLFrame's ``to_json`` ignores its
-    options and writes decimals as floating-point numbers."""
-    if column.kind is Kind.TEXT:
-        for raw, escaped in _JSON_ESCAPES:  # backslash first: the escapes add backslashes
-            value = F.replace(value, F.lit(raw), F.lit(escaped))
-        text = F.concat(F.lit('"'), value, F.lit('"'))
-    elif column.kind is Kind.DATETIME:
-        text = F.concat(F.lit('"'), F.date_format(value, RECORD_TIMESTAMP_FORMAT), F.lit('"'))
-    elif column.kind is Kind.DATE:
-        text = F.concat(F.lit('"'), F.date_format(value, "yyyy-MM-dd"), F.lit('"'))
-    elif column.kind is Kind.DECIMAL:
-        text = _plain_decimal(value, column)
-    else:  # integers: their text is their JSON
-        text = value.cast("string")
-    return F.coalesce(text, F.lit("null"))
-
-
-def _plain_decimal(value: Column, column: SpecColumn) -> Column:
-    """A decimal as text in plain notation on both engines. Spark's text of a decimal is Java's
-    BigDecimal.toString, which turns to scientific notation below 1E-6 (0E-7 for a zero of
-    scale 7, 1E-7): below 1 in magnitude the digits are spelt out from the unscaled value."""
-    precision_scale = column.precision_scale
-    assert precision_scale is not None, column
-    scale = precision_scale[1]
-    digits = (F.abs(value) * F.lit(10**scale)).cast("bigint").cast("string")
-    small = F.concat(
-        F.when(value < 0, F.lit("-")).otherwise(F.lit("")), F.lit("0."), F.lpad(digits, scale, "0")
-    )
-    return F.when(F.abs(value) < 1, small).otherwise(value.cast("string"))
-
-
-def _json_record(spec_columns: tuple[SpecColumn, ...], raw_names: list[str]) -> Column:
-    """``{"col": value, ...}`` over the raw columns, every column present, in spec order."""
-    parts: list[Column] = []
-    for i, (column, name) in enumerate(zip(spec_columns, raw_names)):
-        prefix = ("{" if i == 0 else ",") + f'"{column.name}":'
-        parts += [F.lit(prefix), _json_value(column, F.col(name))]
-    return F.concat(*parts, F.lit("}"))
-
-
 @follows_frame("raw")
 def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFrame:
     """Every raw row, normalised and typed, with ``_record_key``, ``_record`` (raw JSON),
     ``_reason`` (NULL when valid) and ``_status`` (curated | superseded | rejected)."""
     spec = table_spec(table)
     curated = CURATED[spec.name]
-    if not _same_types(raw.schema, raw_schema(spec.name)):
+    if not same_types(raw.schema, raw_schema(spec.name)):
         raise ValueError(
             f"raw {spec.name} has schema {raw.schema.simpleString()}, "
             f"expected {raw_schema(spec.name).simpleString()}"
@@ -406,7 +260,7 @@ def classify(table: str, raw: DataFrame, rates: Mapping[str, Decimal]) -> DataFr
     # Two steps: ``bounded_record`` uses the record many times, and an engine that inlines
     # expressions as SQL text (DuckDB through SQLFrame) would otherwise repeat it in each place.
     df = df.withColumn(
-        "_record", F.when(F.col("_reason").isNotNull(), _json_record(spec.columns, raw_names))
+        "_record", F.when(F.col("_reason").isNotNull(), json_record(spec.columns, raw_names))
     ).drop(*raw_names)
     df = df.withColumn("_record", bounded_record(F.col("_record")))
 
@@ -458,7 +312,7 @@ def split(table: str, classified: DataFrame, run_id: str) -> tuple[DataFrame, Da
         F.lit(run_id).alias("run_id"),
     )
     for frame, schema in ((curated, expected), (rejected, rejected_schema())):
-        if not _same_types(frame.schema, schema):  # schema only: no Spark job runs
+        if not same_types(frame.schema, schema):  # schema only: no Spark job runs
             raise AssertionError(f"{spec.name}: {frame.schema} is not {schema}")
     return curated, rejected
 

@@ -58,7 +58,7 @@ def read_raw(session: Any, table: str, paths: list[Path]) -> Any:
     a value that does not parse fails the step (as Spark's FAILFAST does) instead of becoming
     NULL."""
     from rentalctl.pipeline.frame_api import DUCKDB, F, using
-    from rentalctl.pipeline.transform import raw_schema
+    from rentalctl.pipeline.transform_schema import raw_schema
 
     spec = table_spec(table)
     relation = session._conn.read_csv([str(p) for p in paths], **RAW_CSV)

@@ -68,7 +68,7 @@ CSV_OPTIONS = {
 
 def read_raw(spark: SparkSession, table: str, paths: list[str]) -> DataFrame:
     """The raw gzip CSV part files of one table as a typed DataFrame (``raw_schema``)."""
-    from rentalctl.pipeline.transform import raw_schema
+    from rentalctl.pipeline.transform_schema import raw_schema
 
     return spark.read.options(**CSV_OPTIONS).csv(paths, schema=raw_schema(table))
 
