@@ -420,7 +420,7 @@ JOB_FILES = (
     "rentalctl/adapters/lake_s3.py",
     "rentalctl/adapters/state_dynamodb.py",
     "rentalctl/adapters/warehouse_redshift.py",
-    "rentalctl/orchestration/begin.py",
+    "rentalctl/pipeline/begin.py",
 )
 OPERATOR_FILES = ("rentalctl/deploy/clients.py",)
 OPERATOR_FILES += ("rentalctl/orchestration/aws_run.py", "rentalctl/orchestration/cancel.py")

@@ -60,7 +60,7 @@ def reopen(ctx: Context, run_id: str, execution_arn: str | None = None) -> dict[
     right before the new execution ``execution_arn`` starts (on AWS). Should the run then not
     start, the next run's Begin settles it again, as any run that ended without closing its
     record."""
-    from rentalctl.run_results import result_key, run_folder
+    from rentalctl.run.layout import result_key, run_folder
 
     record = check_resumable(ctx, run_id)
     attempt = len(record.get("attempts") or []) + 1

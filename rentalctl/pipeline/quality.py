@@ -56,7 +56,8 @@ def add_warnings(ctx: Any, run_id: str, report: dict[str, dict[str, Any]]) -> No
     table without a manifest, as in a merge of transform output written by other means, has
     none.)"""
     from rentalctl.pipeline.extract import future_message
-    from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, run_prefix
+    from rentalctl.run.layout import MANIFEST, run_prefix
+    from rentalctl.run.manifest import Manifest
 
     for table, stats in report.items():
         key = run_prefix(table, run_id) + MANIFEST

@@ -13,9 +13,7 @@ Exactly-once, in three moves (docs/contract.md §4):
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,19 +25,13 @@ from rentalctl.pipeline.extract import (
     incremental_window,
     reaches,
 )
-from rentalctl.pipeline.rawfiles import Manifest, read_manifest, verify_files
+from rentalctl.run.manifest import Manifest, read_manifest, verify_files
 from rentalctl.tables import table
 
 if TYPE_CHECKING:
     from rentalctl.adapters.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: ``20250401T030000Z-1a2b3c``."""
-    moment = now or datetime.now(timezone.utc)
-    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 def extract(
