@@ -29,6 +29,8 @@ from rentalctl.errors import (
     RentalctlError,
     ResourceUnavailable,
 )
+from rentalctl.pipeline.begin import begin
+from rentalctl.run import records
 from rentalctl.run.layout import failure_key, result_key, run_folder
 
 # Glue job type of each job: Python shell for light work, Spark for the transform.
@@ -92,8 +94,6 @@ def _step(ctx: Context, run_id: str, step: str, table: str | None, work: Callabl
 
 
 def _begin(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
-    from rentalctl.pipeline.begin import begin
-
     return begin(
         ctx,
         str(_arg(args, "run_id")),
@@ -166,7 +166,6 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
     from rentalctl.pipeline.kpi_summary import snapshot, to_json
     from rentalctl.pipeline.merge import merge
     from rentalctl.pipeline.presentation import refresh_presentation
-    from rentalctl.run import records
 
     run_id, tables = str(_arg(args, "run_id")), _tables(args)
 
@@ -197,7 +196,6 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
 
 def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     from rentalctl.pipeline.settle import settle_failed_run
-    from rentalctl.run import records
 
     run_id = str(_arg(args, "run_id"))
     try:
@@ -261,13 +259,11 @@ def run_job(ctx: Context, job: str, args: Mapping[str, str], spark: Any = None) 
 
 
 def _record_failed(ctx: Context, key: str, exc: RentalctlError) -> None:
-    from rentalctl.run.records import now
-
     doc = {
         "error": error_name(exc),
         "cause": str(exc),
         "retryable": isinstance(exc, ResourceUnavailable),
-        "at": now(),
+        "at": records.now(),
     }
     with contextlib.suppress(RentalctlError):  # an unreachable lake: a retry runs the job again
         ctx.lake.put_bytes(key, json.dumps(doc, sort_keys=True).encode())

@@ -24,7 +24,10 @@ from typing import Any
 
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, ResourceUnavailable
+from rentalctl.pipeline.begin import discard_unfinished_writes
+from rentalctl.pipeline.settle import settle_failed_run
 from rentalctl.run import records
+from rentalctl.run.lock import is_stale
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +57,6 @@ class StopRequest:
 def close_cancelled(ctx: Context, run_id: str, cause: str) -> dict[str, Any]:
     """Close the record of ``run_id`` as CANCELLED and settle it as a failed run; returns the
     record. Called holding the lock, or when its holder is gone."""
-    from rentalctl.pipeline.begin import discard_unfinished_writes
-    from rentalctl.pipeline.settle import settle_failed_run
-
     records.finish(ctx, run_id, CANCELLED, error={"Error": ERROR, "Cause": cause})
     settle_failed_run(ctx, run_id)
     record = ctx.state.get_run(run_id) or {}
@@ -95,8 +95,6 @@ def _cancel_aws(ctx: Context, run_id: str, arn: str) -> dict[str, Any]:
 
 
 def _cancel_local(ctx: Context, run_id: str, wait_seconds: float) -> dict[str, Any]:
-    from rentalctl.run.lock import is_stale
-
     holder = ctx.state.lock_holder()
     if holder and holder.get("run_id") == run_id and not is_stale(holder):
         import socket

@@ -18,6 +18,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
+from rentalctl.curated import SCHEMA
+from rentalctl.errors import ConfigError
+from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline.extract import (
     Window,
     backfill_window,
@@ -25,6 +28,7 @@ from rentalctl.pipeline.extract import (
     incremental_window,
     reaches,
 )
+from rentalctl.pipeline.settle import discard_pending
 from rentalctl.run.manifest import Manifest, read_manifest, verify_files
 from rentalctl.tables import table
 
@@ -53,8 +57,6 @@ def extract(
     window: Window
     if mode == "backfill":
         if not since:
-            from rentalctl.errors import ConfigError
-
             raise ConfigError("a backfill needs --since")
         window = backfill_window(since, until)
     else:
@@ -68,8 +70,6 @@ def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
     it. Failed runs' rows of the table that are still to be discarded go first
     (``rentalctl.pipeline.settle``). Returns the rows loaded and how many of them the curated
     layer does not hold yet (``not_curated``; the transform skips a table where that is 0)."""
-    from rentalctl.pipeline.settle import discard_pending
-
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
     verify_files(ctx.lake, manifest)  # before COPY too: Redshift would load whatever is there
     discard_pending(ctx, manifest.table)
@@ -85,9 +85,6 @@ def _not_curated(
     """The loaded rows the curated layer does not hold at their version or a newer one; all of
     them when the configured fx rates are not the ones the curated layer was built with (a row
     curated before could be converted, or rejected, differently now)."""
-    from rentalctl.curated import SCHEMA
-    from rentalctl.pipeline import curated_sql as sql
-
     p = warehouse.placeholder
     (present,) = warehouse.query(
         "SELECT COUNT(*) FROM information_schema.tables "
