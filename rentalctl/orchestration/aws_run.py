@@ -23,7 +23,9 @@ from typing import Any
 from rentalctl import aws
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable
+from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
 from rentalctl.orchestration.progress import StateTracker
+from rentalctl.pipeline.begin import close_failed
 from rentalctl.run import records
 
 Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
@@ -179,9 +181,6 @@ def _close(
 ) -> dict[str, Any]:
     """Store the states of an ended execution; close the record if its jobs could not (a
     stopped or timed-out execution runs no RecordFailure), settling what the run left."""
-    from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
-    from rentalctl.pipeline.begin import close_failed
-
     record = ctx.state.get_run(run_id)
     fields: dict[str, Any] = {"states": states}
     if record is None or record.get("status") == "RUNNING":
