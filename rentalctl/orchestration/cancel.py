@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from typing import Any
 
+from rentalctl import aws
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, ResourceUnavailable
 from rentalctl.pipeline.begin import discard_unfinished_writes
@@ -78,8 +80,6 @@ def cancel(ctx: Context, run_id: str, wait_seconds: float = 60.0) -> dict[str, A
 
 
 def _cancel_aws(ctx: Context, run_id: str, arn: str) -> dict[str, Any]:
-    from rentalctl import aws
-
     client = aws.client("stepfunctions", ctx._session())
     with aws.errors(f"stopping execution {arn}"):
         client.stop_execution(
@@ -97,8 +97,6 @@ def _cancel_aws(ctx: Context, run_id: str, arn: str) -> dict[str, Any]:
 def _cancel_local(ctx: Context, run_id: str, wait_seconds: float) -> dict[str, Any]:
     holder = ctx.state.lock_holder()
     if holder and holder.get("run_id") == run_id and not is_stale(holder):
-        import socket
-
         if holder.get("host") != socket.gethostname():
             raise ResourceUnavailable(
                 f"run {run_id} runs on host {holder.get('host')} (pid {holder.get('pid')}): "
