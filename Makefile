@@ -33,11 +33,12 @@ test: $(DEV)
 reliability: $(DEV)
 	$(BIN)/python -m pytest tests/reliability --reliability-report docs/reliability.md
 
-## lint: ruff and mypy
+## lint: ruff, mypy and the import layers (pyproject.toml's [tool.importlinter])
 lint: $(DEV)
 	$(BIN)/ruff check rentalctl tests
 	$(BIN)/ruff format --check rentalctl tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .rentalctl .pytest_cache .ruff_cache .mypy_cache dist build

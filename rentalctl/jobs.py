@@ -29,7 +29,9 @@ from rentalctl.errors import (
     RentalctlError,
     ResourceUnavailable,
 )
-from rentalctl.run_results import failure_key, result_key, run_folder
+from rentalctl.pipeline.begin import begin
+from rentalctl.run import records
+from rentalctl.run.layout import failure_key, result_key, run_folder
 
 # Glue job type of each job: Python shell for light work, Spark for the transform.
 JOB_TYPES = {
@@ -92,8 +94,6 @@ def _step(ctx: Context, run_id: str, step: str, table: str | None, work: Callabl
 
 
 def _begin(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
-    from rentalctl.orchestration.begin import begin
-
     return begin(
         ctx,
         str(_arg(args, "run_id")),
@@ -161,7 +161,6 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
     bookmark where it was (docs/contract.md §4)."""
     from dataclasses import asdict
 
-    from rentalctl.orchestration import runs
     from rentalctl.pipeline import steps
     from rentalctl.pipeline.archive import archive_run
     from rentalctl.pipeline.kpi_summary import snapshot, to_json
@@ -191,13 +190,12 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
             lambda: {"files_archived": archive_run(ctx, run_id, tables)},
         ),
     }
-    runs.finish(ctx, run_id, "SUCCEEDED")
+    records.finish(ctx, run_id, "SUCCEEDED")
     ctx.state.release_lock(run_id)
     return done
 
 
 def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
-    from rentalctl.orchestration import runs
     from rentalctl.pipeline.settle import settle_failed_run
 
     run_id = str(_arg(args, "run_id"))
@@ -205,7 +203,7 @@ def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[s
         error = json.loads(_arg(args, "error", required=False) or "{}")
     except json.JSONDecodeError:
         error = {"Error": "States.TaskFailed", "Cause": _arg(args, "error", required=False)}
-    runs.finish(ctx, run_id, "FAILED", error=recorded_error(ctx, run_id) or error)
+    records.finish(ctx, run_id, "FAILED", error=recorded_error(ctx, run_id) or error)
     settle_failed_run(ctx, run_id)
     ctx.state.release_lock(run_id)  # only if this run holds it: a refused run holds nothing
     return {"recorded": True}
@@ -262,13 +260,11 @@ def run_job(ctx: Context, job: str, args: Mapping[str, str], spark: Any = None) 
 
 
 def _record_failed(ctx: Context, key: str, exc: RentalctlError) -> None:
-    from rentalctl.orchestration.runs import now
-
     doc = {
         "error": error_name(exc),
         "cause": str(exc),
         "retryable": isinstance(exc, ResourceUnavailable),
-        "at": now(),
+        "at": records.now(),
     }
     with contextlib.suppress(RentalctlError):  # an unreachable lake: a retry runs the job again
         ctx.lake.put_bytes(key, json.dumps(doc, sort_keys=True).encode())

@@ -1,4 +1,5 @@
-"""The house rules, enforced by the suite CI runs: ruff (lint and format) and mypy are clean."""
+"""The house rules, enforced by the suite CI runs: ruff (lint and format) and mypy are clean, and
+the imports keep the layers of pyproject.toml's [tool.importlinter]."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def test_ruff_lint_and_format() -> None:
 
 def test_mypy() -> None:
     result = _run("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers() -> None:
+    # pyproject.toml's [tool.importlinter]: no module imports from a layer above its own, function
+    # level imports included, and no package's modules import each other in a cycle.
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -21,7 +21,7 @@ from rentalctl.adapters.state import BookmarkConflict
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline import steps
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.run.manifest import read_manifest
 from rentalctl.tables import TABLES
 
 APT_COLS = (

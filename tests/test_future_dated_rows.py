@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from rentalctl.pipeline import plan, quality
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.run.manifest import read_manifest
 from tests.test_extract_raw import Pipeline, apt, make_pipeline
 
 __all__ = ["make_pipeline"]  # the fixture, shared with the extract tests

@@ -412,7 +412,7 @@ JOB_FILES = (
     "rentalctl/adapters/lake_s3.py",
     "rentalctl/adapters/state_dynamodb.py",
     "rentalctl/adapters/warehouse_redshift.py",
-    "rentalctl/orchestration/begin.py",
+    "rentalctl/pipeline/begin.py",
 )
 OPERATOR_FILES = ("rentalctl/deploy/clients.py",)
 # The state table is created (and its PITR turned on) only by operator commands (seed-bookmarks,

@@ -208,8 +208,8 @@ def test_cancel_settles_a_run_whose_process_is_gone(home: Path) -> None:
     """A run killed outright holds the lock and its record stays RUNNING: cancel closes it."""
     from rentalctl import config
     from rentalctl.context import Context
-    from rentalctl.orchestration import runs
-    from rentalctl.orchestration.lock import describe_self
+    from rentalctl.run import records
+    from rentalctl.run.lock import describe_self
 
     ok_json("demo-data", "--scale", SCALE)
     ok_json("seed-bookmarks")
@@ -221,7 +221,7 @@ def test_cancel_settles_a_run_whose_process_is_gone(home: Path) -> None:
         check=True,
     )
     ctx.state.acquire_lock(describe_self("gone-1", int(dead.stdout)), lambda h: False)
-    runs.start(
+    records.start(
         ctx,
         "gone-1",
         mode="incremental",

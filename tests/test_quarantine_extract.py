@@ -16,7 +16,7 @@ import pytest
 
 from rentalctl.errors import PipelineFailed
 from rentalctl.pipeline import steps
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.run.manifest import read_manifest
 from rentalctl.tables import TABLES
 from tests.test_extract_raw import Pipeline
 

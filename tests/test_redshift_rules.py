@@ -40,7 +40,7 @@ from rentalctl.pipeline import steps
 from rentalctl.pipeline.kpi_summary import snapshot
 from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.presentation import refresh_if_stale
-from rentalctl.pipeline.rawfiles import Manifest, PartFile
+from rentalctl.run.manifest import Manifest, PartFile
 from rentalctl.tables import TABLES
 from tests.support.moto_aws import ACCOUNT, REGION, fake_aws_credentials
 

@@ -19,10 +19,10 @@ import pytest
 from rentalctl import config, jobs
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed, ResourceUnavailable
-from rentalctl.orchestration import runs
 from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
-from rentalctl.orchestration.lock import describe_self, is_stale
+from rentalctl.run import records
+from rentalctl.run.lock import describe_self, is_stale
 from rentalctl.tables import TABLES
 from tests.support.cli import invoke, ok_json
 
@@ -348,7 +348,7 @@ def rebooted_holder() -> dict[str, Any]:
 def test_a_stale_lock_is_taken_over_and_its_run_marked_abandoned(home: Path, holder: Any) -> None:
     make_demo(home)
     ctx = context(home)
-    runs.start(
+    records.start(
         ctx, "DEAD", mode="incremental", since=None, until=None, tables=list(TABLES), target="local"
     )
     stale = holder()
@@ -438,7 +438,7 @@ def test_no_wait_returns_at_once_and_the_run_finishes_in_the_background(home: Pa
 def test_no_wait_over_a_stale_lock_marks_the_dead_run_abandoned(home: Path) -> None:
     make_demo(home)
     ctx = context(home)
-    runs.start(
+    records.start(
         ctx, "DEAD", mode="incremental", since=None, until=None, tables=list(TABLES), target="local"
     )
     hold_lock(home, dead_holder())
@@ -502,7 +502,7 @@ def test_status_before_any_run(home: Path) -> None:
 
 def test_status_of_an_unknown_run_once_runs_exist(home: Path) -> None:
     ctx = context(home)  # a store that exists, with one run in it
-    runs.start(ctx, "R1", mode="incremental", since=None, until=None, tables=[], target="local")
+    records.start(ctx, "R1", mode="incremental", since=None, until=None, tables=[], target="local")
     assert run_ids() == ["R1"]
     result = invoke("-o", "json", "status", "NOPE")
     assert result.exit_code == 2, (result.stdout, result.stderr)

@@ -11,9 +11,9 @@ import pytest
 from rentalctl import config
 from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
-from rentalctl.orchestration import runs
 from rentalctl.pipeline.settle import discard_pending, settle_failed_run
-from rentalctl.run_results import result_key
+from rentalctl.run import records
+from rentalctl.run.layout import result_key
 from rentalctl.tables import TABLES, table
 
 FAILED_RUN = "20250101T000000Z-aaaaaa"
@@ -33,7 +33,7 @@ def ctx(home: Path) -> Context:
                 values = ", ".join(["NULL"] * len(spec.columns) + ["?", "TIMESTAMP '2025-01-01'"])
                 for _ in range(n):
                     w.execute_transaction([(f'INSERT INTO raw."{t}" VALUES ({values})', [run])])
-    runs.start(
+    records.start(
         context,
         FAILED_RUN,
         mode="incremental",
@@ -42,7 +42,7 @@ def ctx(home: Path) -> Context:
         tables=list(TABLES),
         target="local",
     )
-    runs.finish(context, FAILED_RUN, "FAILED", error={"Error": "X", "Cause": "y"})
+    records.finish(context, FAILED_RUN, "FAILED", error={"Error": "X", "Cause": "y"})
     return context
 
 
@@ -155,9 +155,9 @@ def test_the_raw_loads_of_all_tables_settle_a_failed_run_at_once(ctx: Context) -
 
 def test_runs_before_a_successful_run_are_left_alone(ctx: Context) -> None:
     later = "20250102T000000Z-cccccc"
-    runs.start(
+    records.start(
         ctx, later, mode="incremental", since=None, until=None, tables=list(TABLES), target="local"
     )
-    runs.finish(ctx, later, "SUCCEEDED")
+    records.finish(ctx, later, "SUCCEEDED")
     discard_pending(ctx, "bookings")
     assert raw_counts(ctx)["bookings"] == {EARLIER_RUN: 3, FAILED_RUN: 2}

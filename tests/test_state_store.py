@@ -381,9 +381,9 @@ def test_concurrent_run_updates_lose_nothing(
     backend: Backend, store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """8 writers, each with its own connection or client (as the per-table jobs of a run have),
-    add 5 fields each to one run record through ``runs.update``, all at once: every field is
+    add 5 fields each to one run record through ``records.update``, all at once: every field is
     there at the end."""
-    from rentalctl.orchestration import runs
+    from rentalctl.run import records
 
     if backend.kind == "dynamodb":
         serialise_moto_puts(monkeypatch)
@@ -399,7 +399,7 @@ def test_concurrent_run_updates_lose_nothing(
         try:
             barrier.wait(timeout=20)
             for k in range(5):
-                runs.update(ctx, "run-c", **{f"w{number}_{k}": k})
+                records.update(ctx, "run-c", **{f"w{number}_{k}": k})
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -15,7 +15,7 @@ import pytest
 
 from rentalctl.errors import PipelineFailed
 from rentalctl.pipeline import steps
-from rentalctl.pipeline.rawfiles import read_manifest
+from rentalctl.run.manifest import read_manifest
 from tests.test_extract_raw import Pipeline, apt, make_pipeline
 
 __all__ = ["make_pipeline"]  # the fixture, shared with the extract tests
@@ -74,7 +74,7 @@ def test_on_s3_a_changed_object_is_refused_before_any_copy(aws_credentials: str)
 
     from rentalctl import aws
     from rentalctl.adapters.lake_s3 import S3Lake
-    from rentalctl.pipeline.rawfiles import PartFile, verify_files
+    from rentalctl.run.manifest import PartFile, verify_files
     from tests.test_warehouse_redshift import manifest as bookings_manifest
 
     key = "raw/bookings/run_id=R1/part-00000.csv.gz"

@@ -27,10 +27,10 @@ from rentalctl.curated import CURATED, data_files
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline import steps
 from rentalctl.pipeline.frame_api import engine_of, using
-from rentalctl.pipeline.rawfiles import read_manifest
 from rentalctl.pipeline.transform import classify, rates_column, stats, transform
 from rentalctl.pipeline.transform_job import read_raw_keys, run_transform, spark_uri
 from rentalctl.pipeline.transform_schema import raw_schema
+from rentalctl.run.manifest import read_manifest
 from rentalctl.tables import TABLES
 from tests.support.frames import assert_frame, frame, schema
 

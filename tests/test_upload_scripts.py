@@ -558,11 +558,11 @@ def test_entrypoint_runs_the_record_failure_job(
     local_aws_target: config.Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rentalctl.context import Context
-    from rentalctl.orchestration import runs
+    from rentalctl.run import records
 
     ctx = Context(local_aws_target)
     ctx.state.ensure()
-    runs.start(ctx, "run-1", mode="incremental", since=None, until=None, tables=[], target="aws")
+    records.start(ctx, "run-1", mode="incremental", since=None, until=None, tables=[], target="aws")
     error = {"Error": "States.TaskFailed", "Cause": "extract failed"}
     job = load_entrypoint()
     code = job.main(
@@ -890,7 +890,7 @@ def test_python_shell_jobs_import_only_3_9_parsable_code_and_no_spark(
         assert heavy == set(), (job, heavy)
         assert "rentalctl.cli" not in own and "rentalctl.spark" not in own, job
     assert "rentalctl.pipeline.merge" in _own(shell_modules["publish"])
-    assert "rentalctl.orchestration.runs" in _own(shell_modules["record-failure"])
+    assert "rentalctl.run.records" in _own(shell_modules["record-failure"])
 
 
 def test_python_shell_modules_import_only_what_glue_provides(

@@ -24,7 +24,7 @@ from rentalctl import aws
 from rentalctl.adapters.lake_s3 import S3Lake
 from rentalctl.adapters.warehouse_redshift import RedshiftWarehouse, literal
 from rentalctl.errors import ConfigError, ExitCode, PipelineFailed, ResourceUnavailable
-from rentalctl.pipeline.rawfiles import Manifest, PartFile
+from rentalctl.run.manifest import Manifest, PartFile
 from rentalctl.tables import TABLES
 
 BUCKET = "rentalctl-test-lake"
@@ -506,7 +506,10 @@ def test_run_id_with_a_quote_or_odd_character_is_refused(lake: S3Lake, run_id: s
     with pytest.raises(ConfigError) as caught:
         warehouse(conn).load_raw(lake, manifest(run_id=run_id))
     assert caught.value.exit_code == 2
-    assert str(caught.value) == f"invalid run id {run_id!r}"
+    assert str(caught.value) == (
+        f"invalid setting run id = {run_id!r}: expected letters, digits, '.', '_' and '-' "
+        "(80 at most)"
+    )
     assert conn.events == []
 
 

@@ -20,7 +20,7 @@ from rentalctl.tables import Column, Kind, TableSpec
 if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
     from rentalctl.config import Settings
-    from rentalctl.pipeline.rawfiles import Manifest
+    from rentalctl.run.manifest import Manifest
 
 RAW_SCHEMA = "raw"
 META_COLUMNS = (("_run_id", "VARCHAR(64)"), ("_extracted_at", "TIMESTAMP"))

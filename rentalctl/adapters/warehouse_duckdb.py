@@ -29,7 +29,7 @@ from rentalctl.tables import TableSpec, table
 
 if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
-    from rentalctl.pipeline.rawfiles import Manifest
+    from rentalctl.run.manifest import Manifest
 
 
 _DDL = threading.Lock()  # one connection at a time creates schemas and tables

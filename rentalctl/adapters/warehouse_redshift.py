@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +27,14 @@ from rentalctl.adapters.warehouse import (
     raw_table_ddl,
 )
 from rentalctl.errors import ConfigError, PipelineFailed, ResourceUnavailable
-from rentalctl.pipeline.rawfiles import run_prefix
+from rentalctl.run.ids import check_run_id
+from rentalctl.run.layout import run_prefix
+from rentalctl.run.manifest import Manifest
 from rentalctl.tables import TableSpec, table
 
 if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
     from rentalctl.config import Settings
-    from rentalctl.pipeline.rawfiles import Manifest
 
 COPY_MANIFEST = "_copy.manifest"
 #: seconds to open a connection and log in; statements have no client-side limit
@@ -188,8 +188,7 @@ class RedshiftWarehouse(Warehouse):
         if not self.copy_role_arn:
             raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
         literal(self.copy_role_arn)  # refused before any side effect, not at the COPY
-        if not re.fullmatch(r"[A-Za-z0-9T:.=_-]+", manifest.run_id):
-            raise ConfigError(f"invalid run id {manifest.run_id!r}")
+        check_run_id(manifest.run_id, "run id")  # it goes into the COPY manifest's key
         self.ensure_raw([spec])
         target = f"{RAW_SCHEMA}.{_quote(spec.name)}"
         stage = _quote(f"stage_{spec.name}")

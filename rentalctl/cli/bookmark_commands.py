@@ -213,10 +213,10 @@ def _apply(
     context: Any, store: Any, name: str, target: Any, command: str, dry_run: bool, yes: bool
 ) -> dict[str, Any]:
     from rentalctl.errors import LockHeld
-    from rentalctl.orchestration.begin import holder_is_stale
-    from rentalctl.orchestration.lock import PipelineLock
+    from rentalctl.pipeline.begin import holder_is_stale
     from rentalctl.pipeline.plan import plan_table
-    from rentalctl.pipeline.steps import new_run_id
+    from rentalctl.run.ids import new_run_id
+    from rentalctl.run.lock import PipelineLock
 
     marks = store.bookmarks()
     if name not in marks:

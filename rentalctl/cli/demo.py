@@ -78,10 +78,10 @@ def demo_data(
     reset: dict[str, Any] | None = None
     if replace:
         from rentalctl.context import Context
-        from rentalctl.orchestration.begin import holder_is_stale
-        from rentalctl.orchestration.lock import PipelineLock
         from rentalctl.orchestration.reset import reset_built
-        from rentalctl.pipeline.steps import new_run_id
+        from rentalctl.pipeline.begin import holder_is_stale
+        from rentalctl.run.ids import new_run_id
+        from rentalctl.run.lock import PipelineLock
 
         context = Context(settings)
         with context.state as store:

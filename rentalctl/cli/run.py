@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from rentalctl.errors import (
     failure_kind,
 )
 from rentalctl.preflight import before_run
+from rentalctl.run.ids import check_run_id, new_run_id
 
 TablesOption = Annotated[
     str | None,
@@ -156,8 +156,8 @@ def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
         return
     if no_wait:
         raise typer.BadParameter("a local --resume runs in this process", param_hint="--no-wait")
-    from rentalctl.orchestration.lock import PipelineLock
     from rentalctl.orchestration.resume import reopen
+    from rentalctl.run.lock import PipelineLock
 
     before_run(context, tables)
     # The lock is taken before the record is reopened, so no other run sees it half-done; the
@@ -179,10 +179,6 @@ def _tables(settings: Any, option: str | None) -> list[str]:
     return [t for t in TABLES if t in wanted]
 
 
-# A run id becomes a lake folder and a Step Functions execution name: that name's rule.
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-
-
 def _start(
     ctx: typer.Context,
     mode: str,
@@ -193,12 +189,11 @@ def _start(
     run_id: str | None,
 ) -> None:
     state: AppState = ctx.obj
-    if run_id is not None and not _RUN_ID.fullmatch(run_id):
-        raise InvalidSetting("--run-id", run_id, "letters, digits, '.', '_' and '-' (80 at most)")
+    if run_id is not None:
+        check_run_id(run_id)
     settings = state.settings()
     tables = _tables(settings, tables_option)
     from rentalctl.context import Context
-    from rentalctl.pipeline.steps import new_run_id
 
     context = Context(settings)
     run_id = run_id or new_run_id()
@@ -369,7 +364,7 @@ def _report(
     state: AppState, context: Any, record: dict[str, Any], signum: int | None = None
 ) -> None:
     from rentalctl.cli.status import render_kpis, render_run
-    from rentalctl.orchestration.runs import kpi_snapshot
+    from rentalctl.pipeline.kpi_summary import kpi_snapshot
 
     # Read from the lake, where the presentation job left it: no warehouse connection needed.
     snapshot = (
@@ -415,8 +410,8 @@ def _detach(
     run_id: str,
 ) -> None:
     """Start the run in a process of its own and return at once with its id."""
-    from rentalctl.orchestration.begin import abandon
-    from rentalctl.orchestration.lock import describe_self, is_stale
+    from rentalctl.pipeline.begin import abandon
+    from rentalctl.run.lock import describe_self, is_stale
 
     # Fail now, not in the background, when another run holds the lock; and keep holding it
     # until the background process takes it over (under the same run id), so that no other run

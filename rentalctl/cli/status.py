@@ -9,7 +9,7 @@ import typer
 
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError, error_words
-from rentalctl.orchestration.runs import duration
+from rentalctl.run.records import duration, steps
 
 
 def status(
@@ -69,12 +69,12 @@ def _view(
                 from rentalctl.orchestration import aws_run
 
                 record = aws_run.refresh_status(context, record)
-            from rentalctl.orchestration import runs
+            from rentalctl.pipeline.kpi_summary import kpi_snapshot
 
             if record.get("status") == "RUNNING":  # its steps so far, from the lake
                 tables = list(record.get("tables") or [])
-                record = {**record, "steps": runs.steps(context, run_id, tables)}
-            record = {**record, "kpis": runs.kpi_snapshot(context, run_id)}
+                record = {**record, "steps": steps(context, run_id, tables)}
+            record = {**record, "kpis": kpi_snapshot(context, run_id)}
 
             def render(console: Any) -> None:
                 render_run(console, record)

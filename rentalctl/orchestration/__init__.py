@@ -1,1 +1,2 @@
-"""Orchestration: the state machine, its local executor, run records and the lock."""
+"""Orchestration: the state machine (render, validate), its local executor, and starting,
+following, resuming and cancelling runs on either target."""

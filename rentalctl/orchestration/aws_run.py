@@ -23,8 +23,10 @@ from typing import Any
 from rentalctl import aws
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable
-from rentalctl.orchestration import runs
+from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
 from rentalctl.orchestration.progress import StateTracker
+from rentalctl.pipeline.begin import close_failed
+from rentalctl.run import records
 
 Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
 DEPLOY_HINT = "run `rentalctl deploy-sfn`"
@@ -171,7 +173,7 @@ def _outcome(description: dict[str, Any]) -> dict[str, Any]:
 
 def _ended(description: dict[str, Any]) -> str:
     stop = description.get("stopDate")
-    return _iso(stop) if stop is not None else runs.now()
+    return _iso(stop) if stop is not None else records.now()
 
 
 def _close(
@@ -179,9 +181,6 @@ def _close(
 ) -> dict[str, Any]:
     """Store the states of an ended execution; close the record if its jobs could not (a
     stopped or timed-out execution runs no RecordFailure), settling what the run left."""
-    from rentalctl.orchestration.begin import close_failed
-    from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
-
     record = ctx.state.get_run(run_id)
     fields: dict[str, Any] = {"states": states}
     if record is None or record.get("status") == "RUNNING":
@@ -192,7 +191,7 @@ def _close(
         elif outcome["status"] == "FAILED":
             close_failed(ctx, run_id, outcome["error"])
         fields.update(outcome)
-    return runs.update(ctx, run_id, **fields)
+    return records.update(ctx, run_id, **fields)
 
 
 def follow(

@@ -18,13 +18,18 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from typing import Any
 
+from rentalctl import aws
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, ResourceUnavailable
-from rentalctl.orchestration import runs
+from rentalctl.pipeline.begin import discard_unfinished_writes
+from rentalctl.pipeline.settle import settle_failed_run
+from rentalctl.run import records
+from rentalctl.run.lock import is_stale
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +59,7 @@ class StopRequest:
 def close_cancelled(ctx: Context, run_id: str, cause: str) -> dict[str, Any]:
     """Close the record of ``run_id`` as CANCELLED and settle it as a failed run; returns the
     record. Called holding the lock, or when its holder is gone."""
-    from rentalctl.orchestration.begin import discard_unfinished_writes
-    from rentalctl.pipeline.settle import settle_failed_run
-
-    runs.finish(ctx, run_id, CANCELLED, error={"Error": ERROR, "Cause": cause})
+    records.finish(ctx, run_id, CANCELLED, error={"Error": ERROR, "Cause": cause})
     settle_failed_run(ctx, run_id)
     record = ctx.state.get_run(run_id) or {}
     discard_unfinished_writes(ctx, run_id, list(record.get("tables") or []))
@@ -78,8 +80,6 @@ def cancel(ctx: Context, run_id: str, wait_seconds: float = 60.0) -> dict[str, A
 
 
 def _cancel_aws(ctx: Context, run_id: str, arn: str) -> dict[str, Any]:
-    from rentalctl import aws
-
     client = aws.client("stepfunctions", ctx._session())
     with aws.errors(f"stopping execution {arn}"):
         client.stop_execution(
@@ -95,12 +95,8 @@ def _cancel_aws(ctx: Context, run_id: str, arn: str) -> dict[str, Any]:
 
 
 def _cancel_local(ctx: Context, run_id: str, wait_seconds: float) -> dict[str, Any]:
-    from rentalctl.orchestration.lock import is_stale
-
     holder = ctx.state.lock_holder()
     if holder and holder.get("run_id") == run_id and not is_stale(holder):
-        import socket
-
         if holder.get("host") != socket.gethostname():
             raise ResourceUnavailable(
                 f"run {run_id} runs on host {holder.get('host')} (pid {holder.get('pid')}): "

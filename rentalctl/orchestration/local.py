@@ -13,14 +13,14 @@ from typing import Any
 
 from rentalctl.context import Context
 from rentalctl.errors import RentalctlError
-from rentalctl.orchestration import runs
 from rentalctl.orchestration.asl_task import TaskContext, TaskFailed
 from rentalctl.orchestration.cancel import StopRequest, close_cancelled
 from rentalctl.orchestration.clock import Clock
 from rentalctl.orchestration.executor import Executor
-from rentalctl.orchestration.lock import PipelineLock
 from rentalctl.orchestration.progress import StateTracker
 from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
+from rentalctl.run import records
+from rentalctl.run.lock import PipelineLock
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,15 @@ def run_local(
     settled); returns the final run record."""
     with PipelineLock(ctx.state, run_id):
         # Opened here too (Begin finds it open), so that a run killed before Begin is recorded.
-        runs.start(ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local")
+        records.start(
+            ctx, run_id, mode=mode, since=since, until=until, tables=tables, target="local"
+        )
         tracker = StateTracker(tables)
 
         def on_event(event: dict[str, Any]) -> None:
             change = tracker.feed(event)
             if change:
-                runs.update(ctx, run_id, states=tracker.as_list())
+                records.update(ctx, run_id, states=tracker.as_list())
                 if progress:
                     progress(change[0], change[1], tracker.states)
 
@@ -116,8 +118,8 @@ def run_local(
             close_cancelled(ctx, run_id, (stop.reason if stop else None) or "cancelled")
         elif execution.status != "SUCCEEDED" and record.get("status") != "FAILED":
             # The failure path could not record it (the state store itself may be the problem).
-            runs.finish(
+            records.finish(
                 ctx, run_id, "FAILED", error={"Error": execution.error, "Cause": execution.cause}
             )
         logs = [{**entry, "timestamp": str(entry.get("timestamp"))} for entry in execution.logs]
-        return runs.update(ctx, run_id, states=tracker.as_list(), logs=logs)
+        return records.update(ctx, run_id, states=tracker.as_list(), logs=logs)

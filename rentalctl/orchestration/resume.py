@@ -22,6 +22,7 @@ from typing import Any
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline.settle import DISCARDED, PENDING
+from rentalctl.run.layout import result_key, run_folder
 
 RESUMABLE = ("FAILED", "CANCELLED", "ABORTED", "TIMED_OUT")
 _ATTEMPT_FIELDS = ("started_at", "ended_at", "status", "error", "states", DISCARDED, PENDING)
@@ -60,8 +61,6 @@ def reopen(ctx: Context, run_id: str, execution_arn: str | None = None) -> dict[
     right before the new execution ``execution_arn`` starts (on AWS). Should the run then not
     start, the next run's Begin settles it again, as any run that ended without closing its
     record."""
-    from rentalctl.run_results import result_key, run_folder
-
     record = check_resumable(ctx, run_id)
     attempt = len(record.get("attempts") or []) + 1
     aside = f"{run_folder(run_id)}attempt-{attempt}/"

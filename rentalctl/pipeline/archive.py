@@ -4,7 +4,7 @@ in the lake (same layout below), so ``raw/`` holds only what no run has complete
 from __future__ import annotations
 
 from rentalctl.context import Context
-from rentalctl.pipeline.rawfiles import run_prefix
+from rentalctl.run.layout import run_prefix
 
 
 def archive_run(ctx: Context, run_id: str, tables: list[str]) -> int:

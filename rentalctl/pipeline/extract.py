@@ -42,9 +42,11 @@ from rentalctl.adapters.source import Snapshot, Source, UnreadableValue
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
-from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, PartWriter, run_prefix
+from rentalctl.pipeline.rawfiles import PartWriter
 from rentalctl.pipeline.rawvalues import canonical_timestamp
 from rentalctl.pipeline.reconcile import reconciles, reinserted_rows, write_keys
+from rentalctl.run.layout import MANIFEST, run_prefix
+from rentalctl.run.manifest import Manifest
 from rentalctl.tables import Kind, TableSpec, table
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
+from rentalctl.context import Context
+from rentalctl.run.records import step_result
 
 
 def periods(w: Warehouse) -> tuple[date, date] | None:
@@ -111,6 +113,11 @@ def from_json(doc: dict[str, Any]) -> dict[str, Any]:
         else:
             out[name] = entry(value) if isinstance(value, dict) else value
     return out
+
+
+def kpi_snapshot(ctx: Context, run_id: str) -> dict[str, Any]:
+    """The headline KPIs the run's presentation step recorded ({} when it recorded none)."""
+    return from_json(step_result(ctx, run_id, "presentation").get("kpis") or {})
 
 
 def lines(snap: dict[str, Any]) -> list[str]:

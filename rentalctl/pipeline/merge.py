@@ -20,7 +20,8 @@ from rentalctl.curated import CURATED, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline import presentation, quality, reconcile
-from rentalctl.pipeline.rawfiles import MANIFEST, PartFile, read_manifest, run_prefix
+from rentalctl.run.layout import MANIFEST, run_prefix
+from rentalctl.run.manifest import PartFile, read_manifest
 from rentalctl.tables import TABLES
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from typing import Any
 
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
-from rentalctl.orchestration.runs import duration
 from rentalctl.pipeline.extract import (
     Window,
     backfill_window,
@@ -26,6 +25,7 @@ from rentalctl.pipeline.extract import (
     reaches,
     read_high,
 )
+from rentalctl.run.records import duration
 from rentalctl.tables import table
 
 

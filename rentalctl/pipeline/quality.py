@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl.errors import PipelineFailed
+from rentalctl.pipeline.extract import future_message
+from rentalctl.run.layout import MANIFEST, run_prefix
+from rentalctl.run.manifest import Manifest
 
 
 def gate(stats: dict[str, dict[str, Any]], max_share: float, min_rows: int = 0) -> None:
@@ -55,9 +58,6 @@ def add_warnings(ctx: Any, run_id: str, report: dict[str, dict[str, Any]]) -> No
     """Add each table's warnings from its extract manifest: rows dated in the future. (A
     table without a manifest, as in a merge of transform output written by other means, has
     none.)"""
-    from rentalctl.pipeline.extract import future_message
-    from rentalctl.pipeline.rawfiles import MANIFEST, Manifest, run_prefix
-
     for table, stats in report.items():
         key = run_prefix(table, run_id) + MANIFEST
         if not ctx.lake.exists(key):

@@ -1,4 +1,5 @@
-"""The raw file format of the lake: gzip CSV part files plus one manifest per table and run.
+"""The raw file format of the lake: gzip CSV part files, listed by one manifest per table and
+run (``rentalctl.run.manifest``).
 
 The dialect is chosen to be read identically by Redshift COPY (``FORMAT CSV``) and DuckDB
 (``read_csv``):
@@ -19,121 +20,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
 from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS
 from rentalctl.pipeline.rawvalues import UnfitValue, describe, invalid_record, quoted, row_formatter
+from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TableSpec
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "_manifest.json"
-
-
-def run_prefix(table: str, run_id: str, area: str = "raw") -> str:
-    """Where a run's files of a table live: ``raw/<table>/run_id=<id>/``."""
-    return f"{area}/{table}/run_id={run_id}/"
-
-
-@dataclass
-class PartFile:
-    key: str
-    rows: int
-    bytes: int
-    sha256: str
-
-
-@dataclass
-class Manifest:
-    table: str
-    run_id: str
-    mode: str  # full | incremental | backfill
-    watermark_column: str
-    bookmark: str | int | None  # the bookmark the run started from
-    lower: str | int | None  # exclusive lower bound of the window (None: no lower bound)
-    high: str | int | None  # inclusive upper bound = the table's max watermark in the snapshot
-    since: str | None  # backfill window, inclusive, on backfill_column
-    until: str | None
-    extracted_at: str  # UTC, ISO 8601
-    columns: list[str]
-    rows: int = 0
-    files: list[PartFile] = field(default_factory=list)
-    # Rows quarantined for a value that does not fit its column (rawvalues), and the file that
-    # holds them as curated.rejected_rows rows (gzip CSV, the same dialect; None when none).
-    invalid_rows: int = 0
-    invalid_file: PartFile | None = None
-    # Where the bookmark moves after the run: ``high``, or below it when rows are dated after
-    # the source's clock plus the allowed skew (``future_rows`` of them, after ``future_after``).
-    bookmark_high: str | int | None = None
-    future_rows: int = 0
-    future_after: str | None = None
-    # Every key the table held in the extract's snapshot, when this run reconciles deletes
-    # (``rentalctl.pipeline.reconcile``; None when it does not).
-    keys_file: PartFile | None = None
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
-        doc = json.loads(data)
-        doc["files"] = [PartFile(**f) for f in doc["files"]]
-        doc.setdefault("bookmark_high", doc["high"])  # written before the cap existed
-        if doc.get("invalid_file"):
-            doc["invalid_file"] = PartFile(**doc["invalid_file"])
-        if doc.get("keys_file"):
-            doc["keys_file"] = PartFile(**doc["keys_file"])
-        return cls(**doc)
-
-
-def read_manifest(lake: Lake, table: str, run_id: str) -> Manifest:
-    return Manifest.from_json(lake.get_bytes(run_prefix(table, run_id) + MANIFEST))
-
-
-def verify_files(lake: Lake, manifest: Manifest) -> None:
-    """Every file the manifest lists is as the extract wrote it, in size and SHA-256; else
-    PipelineFailed naming the file. A file changed or replaced after the extract (by hand, by a
-    tool, by a restored backup) would otherwise be loaded and curated as if it were the source's
-    rows. No retry of the run can mend it; the next run extracts the rows again."""
-    from rentalctl.errors import PipelineFailed
-
-    extra = [f for f in (manifest.invalid_file, manifest.keys_file) if f is not None]
-    listed = [*manifest.files, *extra]
-    for part in listed:
-        if not lake.exists(part.key):
-            found = "is missing"
-        else:
-            size, digest = _size_and_digest(lake, part.key)
-            if (size, digest) == (part.bytes, part.sha256):
-                continue
-            found = f"holds {size:,} bytes with sha256 {digest}"
-        raise PipelineFailed(
-            f"raw file {lake.uri(part.key)} of run {manifest.run_id} {found}, but its manifest "
-            f"lists {part.bytes:,} bytes with sha256 {part.sha256}: it changed after the "
-            f"extract. Nothing of {manifest.table} was loaded and no bookmark moved; the next "
-            "run extracts the rows again (not `run --resume`, which keeps this run's files)"
-        )
-
-
-def _size_and_digest(lake: Lake, key: str) -> tuple[int, str]:
-    path = lake.local_path(key)
-    if path is None:
-        data = lake.get_bytes(key)
-        return len(data), hashlib.sha256(data).hexdigest()
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:  # in chunks: a part file never has to fit in memory
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
 
 INVALID_FILE = "invalid_values.csv.gz"
 

@@ -27,7 +27,8 @@ from rentalctl.adapters.source import Snapshot, Source
 from rentalctl.context import Context
 from rentalctl.curated import CURATED, SCHEMA
 from rentalctl.pipeline import curated_sql as sql
-from rentalctl.pipeline.rawfiles import PartFile, _gzip_text
+from rentalctl.pipeline.rawfiles import _gzip_text
+from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TableSpec
 
 KEYS_FILE = "_keys.csv.gz"

@@ -25,7 +25,9 @@ from typing import Any
 
 from rentalctl.context import Context
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
-from rentalctl.orchestration import runs
+from rentalctl.pipeline.archive import archive_run
+from rentalctl.run import records
+from rentalctl.run.layout import result_key
 from rentalctl.tables import table
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,6 @@ DISCARDED = "raw_discarded"  # run record field: rows discarded per table
 
 
 def _committed_tables(ctx: Context, run_id: str, tables: list[str]) -> list[str]:
-    from rentalctl.run_results import result_key
-
     if ctx.lake.exists(result_key(run_id, "commit-bookmarks")):
         return tables
     marks = ctx.state.bookmarks()
@@ -68,7 +68,7 @@ def _decide(ctx: Context, run_id: str, tables: list[str]) -> dict[str, Any]:
     pending = [t for t in tables if t not in committed]
 
     def decide(record: dict[str, Any] | None) -> dict[str, Any]:
-        record = record or {"run_id": run_id, "started_at": runs.now(), "tables": tables}
+        record = record or {"run_id": run_id, "started_at": records.now(), "tables": tables}
         return record if PENDING in record else {**record, PENDING: pending}
 
     return ctx.state.update_run(run_id, decide)
@@ -99,7 +99,7 @@ def _discard(ctx: Context, run_id: str, tables: list[str]) -> None:
         def done(
             record: dict[str, Any] | None, name: str = name, count: int = count
         ) -> dict[str, Any]:
-            current = record or {"run_id": run_id, "started_at": runs.now()}
+            current = record or {"run_id": run_id, "started_at": records.now()}
             return {
                 **current,
                 PENDING: [t for t in current.get(PENDING, []) if t != name],
@@ -111,8 +111,6 @@ def _discard(ctx: Context, run_id: str, tables: list[str]) -> None:
 
 
 def _archive(ctx: Context, run_id: str, tables: list[str]) -> None:
-    from rentalctl.pipeline.archive import archive_run
-
     try:
         moved = archive_run(ctx, run_id, tables)
     except (ResourceUnavailable, PipelineFailed) as exc:

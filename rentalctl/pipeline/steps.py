@@ -13,13 +13,14 @@ Exactly-once, in three moves (docs/contract.md §4):
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
+from rentalctl.curated import SCHEMA
+from rentalctl.errors import ConfigError
+from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline.extract import (
     Window,
     backfill_window,
@@ -27,19 +28,14 @@ from rentalctl.pipeline.extract import (
     incremental_window,
     reaches,
 )
-from rentalctl.pipeline.rawfiles import Manifest, read_manifest, verify_files
+from rentalctl.pipeline.settle import discard_pending
+from rentalctl.run.manifest import Manifest, read_manifest, verify_files
 from rentalctl.tables import table
 
 if TYPE_CHECKING:
     from rentalctl.adapters.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: ``20250401T030000Z-1a2b3c``."""
-    moment = now or datetime.now(timezone.utc)
-    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 def extract(
@@ -61,8 +57,6 @@ def extract(
     window: Window
     if mode == "backfill":
         if not since:
-            from rentalctl.errors import ConfigError
-
             raise ConfigError("a backfill needs --since")
         window = backfill_window(since, until)
     else:
@@ -76,8 +70,6 @@ def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
     it. Failed runs' rows of the table that are still to be discarded go first
     (``rentalctl.pipeline.settle``). Returns the rows loaded and how many of them the curated
     layer does not hold yet (``not_curated``; the transform skips a table where that is 0)."""
-    from rentalctl.pipeline.settle import discard_pending
-
     manifest = read_manifest(ctx.lake, table(table_name).name, run_id)
     verify_files(ctx.lake, manifest)  # before COPY too: Redshift would load whatever is there
     discard_pending(ctx, manifest.table)
@@ -93,9 +85,6 @@ def _not_curated(
     """The loaded rows the curated layer does not hold at their version or a newer one; all of
     them when the configured fx rates are not the ones the curated layer was built with (a row
     curated before could be converted, or rejected, differently now)."""
-    from rentalctl.curated import SCHEMA
-    from rentalctl.pipeline import curated_sql as sql
-
     p = warehouse.placeholder
     (present,) = warehouse.query(
         "SELECT COUNT(*) FROM information_schema.tables "

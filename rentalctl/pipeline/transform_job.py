@@ -31,7 +31,8 @@ from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS, data_files, 
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import transform_duckdb
 from rentalctl.pipeline.frame_api import DUCKDB, engine_of
-from rentalctl.pipeline.rawfiles import read_manifest, verify_files
+from rentalctl.run.layout import result_key
+from rentalctl.run.manifest import read_manifest, verify_files
 from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
@@ -158,8 +159,6 @@ def with_invalid_values(stats: dict[str, Any], rows: int) -> dict[str, Any]:
 def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
     """Whether the run's raw load of ``table`` found every row in the curated layer already,
     at its version or a newer one (``steps.load_raw``)."""
-    from rentalctl.run_results import result_key
-
     try:
         loaded = json.loads(ctx.lake.get_bytes(result_key(run_id, "load-raw", table)))
     except ResourceUnavailable:

@@ -4,11 +4,11 @@ coloured by the latest run, the run history (seconds per state, rows per table),
 
 from __future__ import annotations
 
-from rentalctl.orchestration.runs import duration
 from rentalctl.report import charts
 from rentalctl.report.data import ReportData
 from rentalctl.report.graph import COLORS, state_machine_svg
 from rentalctl.report.html import chart_and_numbers, empty, table
+from rentalctl.run.records import duration
 
 
 def _legend() -> str:

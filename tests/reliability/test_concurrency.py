@@ -27,10 +27,10 @@ from rentalctl import config
 from rentalctl.adapters.state import BookmarkConflict, StateStore
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed
-from rentalctl.orchestration import runs
 from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
-from rentalctl.orchestration.lock import describe_self, is_stale
+from rentalctl.run import records
+from rentalctl.run.lock import describe_self, is_stale
 from tests.reliability.support import Snapshot, bookmarks, lost
 from tests.reliability.test_transient_faults import (
     SCALE,
@@ -181,7 +181,7 @@ def test_a_run_during_a_backfill_is_refused(home: Path, reliability: Any) -> Non
     store = state(home)
     store.seed(TABLES)  # as the backfill's own start did
     ctx = Context(config.load())
-    runs.start(
+    records.start(
         ctx, "BACKFILL", mode="backfill", since="2025-01-01", until=None, tables=TABLES,
         target="local",
     )  # fmt: skip

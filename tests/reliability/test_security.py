@@ -689,9 +689,9 @@ def test_every_object_written_to_the_s3_lake_is_encrypted(
     from rentalctl.adapters import lake_s3
     from rentalctl.context import Context
     from rentalctl.jobs import run_job
-    from rentalctl.orchestration import runs
     from rentalctl.pipeline import steps
     from rentalctl.pipeline.archive import archive_run
+    from rentalctl.run import records
 
     Cli()("demo-data", "--scale", "0.002")  # a SQLite source in the home
     requests: list[tuple[str, dict[str, Any]]] = []
@@ -713,7 +713,7 @@ def test_every_object_written_to_the_s3_lake_is_encrypted(
         ctx = Context(config.load(config=str(path)), boto3_session=session)
         ctx.state.ensure()
         tables = list(ctx.settings.tables)
-        runs.start(ctx, "sse", mode="incremental", since=None, until=None, tables=tables,
+        records.start(ctx, "sse", mode="incremental", since=None, until=None, tables=tables,
                    target="local")  # fmt: skip
         # What writes the lake without Spark or a warehouse: raw parts and manifests (the
         # extract), job results (runs/), the archive's copies.

@@ -284,7 +284,7 @@ def test_mysql_connection_killed_mid_stream_fails_the_extract_as_unavailable(
     mysql_demo: FlakyNetwork, home: Path, reliability: Any
 ) -> None:
     from rentalctl.pipeline import steps
-    from rentalctl.pipeline.rawfiles import MANIFEST, run_prefix
+    from rentalctl.run.layout import MANIFEST, run_prefix
 
     ctx = context(SMALL_BATCHES)
     mysql_demo.cut("bookings", after_bytes=40_000)  # the 1,000 rows are about 150 kB
@@ -757,7 +757,7 @@ def test_dynamodb_write_applied_but_its_response_lost_is_not_a_conflict(
     aws_faults: AwsFaults, dynamo: Any, reliability: Any
 ) -> None:
     from rentalctl.adapters.state import BookmarkConflict
-    from rentalctl.orchestration.lock import describe_self, is_stale
+    from rentalctl.run.lock import describe_self, is_stale
 
     store = dynamo
 

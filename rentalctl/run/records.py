@@ -15,6 +15,7 @@ from typing import Any
 
 from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
+from rentalctl.run.layout import RUN_STEPS, TABLE_STEPS, result_key
 
 
 def now() -> str:
@@ -77,9 +78,8 @@ def update(ctx: Context, run_id: str, **fields: Any) -> dict[str, Any]:
     )
 
 
-def _result(ctx: Context, run_id: str, job: str, table: str | None = None) -> dict[str, Any]:
-    from rentalctl.run_results import result_key
-
+def step_result(ctx: Context, run_id: str, job: str, table: str | None = None) -> dict[str, Any]:
+    """The result a step of the run recorded in the lake ({} when it recorded none)."""
     try:
         doc: dict[str, Any] = json.loads(ctx.lake.get_bytes(result_key(run_id, job, table)))
         return doc
@@ -92,7 +92,7 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
     quality = record.get("quality") or {}
     summary: dict[str, Any] = {}
     for table in record.get("tables") or []:
-        extract = _result(ctx, run_id, "extract", table)
+        extract = step_result(ctx, run_id, "extract", table)
         q = quality.get(table, {})
         summary[table] = {
             # Rows read from the source: those in the raw files and those quarantined.
@@ -100,7 +100,7 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
             if extract.get("rows") is None
             else extract["rows"] + extract.get("invalid_rows", 0),
             "window": {k: extract.get(k) for k in ("lower", "high", "since", "until")},
-            "loaded_raw": _result(ctx, run_id, "load-raw", table).get("rows"),
+            "loaded_raw": step_result(ctx, run_id, "load-raw", table).get("rows"),
             "curated": q.get("curated"),
             "already_curated": q.get("already_curated"),
             "superseded": q.get("superseded"),
@@ -116,19 +116,10 @@ def summarize(ctx: Context, run_id: str, record: dict[str, Any]) -> dict[str, An
     return summary
 
 
-def kpi_snapshot(ctx: Context, run_id: str) -> dict[str, Any]:
-    """The headline KPIs the run's presentation step recorded ({} when it recorded none)."""
-    from rentalctl.pipeline.kpi_summary import from_json
-
-    return from_json(_result(ctx, run_id, "presentation").get("kpis") or {})
-
-
 def steps(ctx: Context, run_id: str, tables: list[str]) -> list[dict[str, Any]]:
     """Each step of the run, done or not, from the results in the lake: the steps inside the
     jobs (extract and raw load per table; merge, presentation, bookmark commit, archive inside
     ``publish``), which the execution's states do not show one by one."""
-    from rentalctl.run_results import RUN_STEPS, TABLE_STEPS, result_key
-
     wanted: list[tuple[str, str | None]] = [(step, t) for t in tables for step in TABLE_STEPS]
     wanted += [(step, None) for step in RUN_STEPS]
     return [

@@ -16,8 +16,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from rentalctl import aws
 from rentalctl.context import Context
-from rentalctl.orchestration import runs
+from rentalctl.curated import output_prefix
+from rentalctl.errors import ConfigError
+from rentalctl.pipeline.settle import settle_failed_run
+from rentalctl.run import records
+from rentalctl.run.layout import run_folder, run_prefix
+from rentalctl.run.lock import describe_self, is_stale
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +40,13 @@ def begin(
 ) -> dict[str, Any]:
     aws = ctx.settings.target == "aws"
     if aws and not execution_arn:
-        from rentalctl.errors import ConfigError
-
         raise ConfigError("job argument --execution_id is required on AWS")
     execution_status = _execution_status(ctx) if aws else None
     holder, is_stale = _holder(run_id, execution_arn, execution_status)
     # A holder with this very run id is this run: the local CLI takes the lock before it starts
     # the executor, and a retried Begin finds its own lock.
     ctx.state.acquire_lock(holder, lambda h: h.get("run_id") == run_id or is_stale(h))
-    runs.start(
+    records.start(
         ctx,
         run_id,
         mode=mode,
@@ -62,8 +66,6 @@ def _holder(
     execution_status: Callable[[str], str | None] | None,
 ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]:
     if execution_status is None:
-        from rentalctl.orchestration.lock import describe_self, is_stale
-
         return describe_self(run_id), is_stale
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     holder = {
@@ -76,8 +78,6 @@ def _holder(
 
     def stale(other: dict[str, Any]) -> bool:
         if other.get("pid") and not other.get("execution_arn"):
-            from rentalctl.orchestration.lock import is_stale
-
             return is_stale(other)  # an operator's command (`bookmarks set`) on a machine
         arn = other.get("execution_arn") or _sibling(str(execution_arn), str(other["run_id"]))
         return execution_status(arn) != "RUNNING"
@@ -88,8 +88,6 @@ def _holder(
 def holder_is_stale(ctx: Context) -> Callable[[dict[str, Any]], bool]:
     """Whether a lock holder is gone, judged as ``begin`` judges it: by its process locally, by
     its execution's status on AWS."""
-    from rentalctl.orchestration.lock import is_stale
-
     if ctx.settings.target != "aws":
         return is_stale
     execution_status = _execution_status(ctx)
@@ -108,8 +106,6 @@ def _sibling(execution_arn: str, run_id: str) -> str:
 
 def _execution_status(ctx: Context) -> Callable[[str], str | None]:
     """The status of an execution by ARN (None when it does not exist, or no longer)."""
-    from rentalctl import aws
-
     client = aws.client("stepfunctions", ctx._session())
 
     def status(arn: str) -> str | None:
@@ -175,10 +171,8 @@ def abandon(ctx: Context, dead_run: str | None, by_run: str) -> None:
 
 
 def close_failed(ctx: Context, run_id: str, error: dict[str, Any]) -> None:
-    from rentalctl.pipeline.settle import settle_failed_run
-
     log.warning("run %s ended without closing its record: %s", run_id, error["Cause"])
-    record = runs.update(ctx, run_id, status="FAILED", ended_at=runs.now(), error=error)
+    record = records.update(ctx, run_id, status="FAILED", ended_at=records.now(), error=error)
     settle_failed_run(ctx, run_id)
     discard_unfinished_writes(ctx, run_id, list(record.get("tables") or []))
 
@@ -187,10 +181,6 @@ def discard_unfinished_writes(ctx: Context, run_id: str, tables: list[str]) -> N
     """A run that died mid-write (kill -9 while one of its tables wrote a step record, say)
     leaves temporary files in its folders. No reader takes them for data, but nothing else
     would remove them; the run is over, so none of them can still be written."""
-    from rentalctl.curated import output_prefix
-    from rentalctl.pipeline.rawfiles import run_prefix
-    from rentalctl.run_results import run_folder
-
     prefixes = [run_folder(run_id)]
     for name in tables:
         prefixes += [run_prefix(name, run_id)]
