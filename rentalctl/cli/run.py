@@ -253,7 +253,6 @@ def _report(state: AppState, context: Any, ended: Ended) -> None:
     from rentalctl.orchestration.runs import kpi_snapshot
 
     record, signum = ended.record, ended.signum
-
     # Read from the lake, where the presentation job left it: no warehouse connection needed.
     snapshot = (
         kpi_snapshot(context, record["run_id"]) if record.get("status") == "SUCCEEDED" else {}

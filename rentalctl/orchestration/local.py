@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rentalctl import spark
@@ -33,7 +34,6 @@ from rentalctl.orchestration.resume import reopen
 from rentalctl.orchestration.runner import Ended, Launch, Progress, Runner, Started
 from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
 from rentalctl.preflight import before_run
-from rentalctl.run_logs import log_file
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,13 @@ def run_local(
         return runs.update(ctx, run_id, states=tracker.as_list(), logs=logs)
 
 
+def run_log(ctx: Context, run_id: str) -> Path:
+    """The run's log file under the home: a background run's output, and the JVM's. The path
+    run_logs.log_file reads; that module sits above orchestration (it follows AWS runs through
+    aws_run), so it is not imported here."""
+    return ctx.settings.home / "logs" / f"{run_id}.log"
+
+
 class LocalRunner(Runner):
     """Runs on this machine: in this process, or in a process of its own started for the run."""
 
@@ -161,7 +168,7 @@ class LocalRunner(Runner):
 
     def _run_here(self, launch: Launch, progress: Progress | None) -> Ended:
         if self.jvm_log:
-            spark.send_jvm_output_to(log_file(self.context.settings, launch.run_id))
+            spark.send_jvm_output_to(run_log(self.context, launch.run_id))
         stop = StopRequest()
         execute = partial(
             run_local,
@@ -177,7 +184,8 @@ class LocalRunner(Runner):
         return Ended(run_stoppable(execute, stop), stop.signum)
 
     def start(self, launch: Launch) -> Started:
-        """Start a new run in a process of its own and return at once with its id."""
+        """Start a new run in a process of its own and return at once with its id (a resumed
+        run is run here only: ``resumes_in_background``)."""
         before_run(self.context, launch.tables)
         context, run_id = self.context, launch.run_id
         # Fail now, not in the background, when another run holds the lock; and keep holding it
@@ -186,7 +194,7 @@ class LocalRunner(Runner):
         recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
         if recovered:
             abandon(context, recovered.get("run_id"), run_id)
-        log_path = log_file(context.settings, run_id)
+        log_path = run_log(context, run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [
             sys.executable,
