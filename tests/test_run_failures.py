@@ -533,7 +533,7 @@ def test_an_unknown_table_is_refused(home: Path) -> None:
 
 def test_a_run_id_that_is_not_a_plain_name_is_refused_before_anything_starts(home: Path) -> None:
     make_demo(home)
-    for bad in ("../../etc", "a/b", "x" * 81, "-starts-with-dash"):
+    for bad in ("../../etc", "a/b", "x" * 65, "-starts-with-dash"):
         result = invoke("run", "--run-id", bad)
         assert result.exit_code == 2, (bad, result.stdout, result.stderr)
         (line,) = error_lines(result.stderr)

@@ -508,7 +508,7 @@ def test_run_id_with_a_quote_or_odd_character_is_refused(lake: S3Lake, run_id: s
     assert caught.value.exit_code == 2
     assert str(caught.value) == (
         f"invalid setting run id = {run_id!r}: expected letters, digits, '.', '_' and '-' "
-        "(80 at most)"
+        "(64 at most)"
     )
     assert conn.events == []
 

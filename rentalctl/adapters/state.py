@@ -128,6 +128,12 @@ class StateStore(ABC):
         """Create the store (file and tables / DynamoDB table) if missing. True if created."""
 
     @abstractmethod
+    def known_empty(self) -> bool:
+        """True when the store is known to hold nothing yet, learnt without creating anything
+        or reaching a service (a local store whose file is not there: nothing has run here).
+        False when only a read can tell."""
+
+    @abstractmethod
     def bookmarks(self) -> dict[str, Bookmark]:
         """Every bookmark entry, by table name."""
 

@@ -77,6 +77,9 @@ class DynamoStateStore(StateStore):
             self._client_ = aws.client("dynamodb", self._session)
         return self._client_
 
+    def known_empty(self) -> bool:
+        return False  # only a call to DynamoDB can tell; a read of a missing table says so
+
     def _key(self, pk: str) -> dict[str, Any]:
         return {"TableName": self.table, "Key": {"pk": {"S": pk}}}
 

@@ -83,6 +83,9 @@ class SqliteStateStore(StateStore):
         # transaction at a time on it (sqlite3 connections track a single transaction state).
         self._lock = threading.RLock()
 
+    def known_empty(self) -> bool:
+        return not self.path.exists()
+
     def _missing(self) -> ResourceUnavailable:
         return ResourceUnavailable(
             f"state store not found at {self.path}: run `rentalctl seed-bookmarks`"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,12 +16,13 @@ from rentalctl.errors import (
     ConfigError,
     InvalidSetting,
     RentalctlError,
-    StoppedFollowing,
     error_words,
     failure_kind,
 )
-from rentalctl.preflight import before_run
 from rentalctl.run.ids import check_run_id, new_run_id
+
+if TYPE_CHECKING:
+    from rentalctl.orchestration.runner import Ended, Launch, Runner
 
 TablesOption = Annotated[
     str | None,
@@ -129,42 +127,15 @@ def backfill(
 
 def _resume(ctx: typer.Context, run_id: str, no_wait: bool) -> None:
     from rentalctl.context import Context
-    from rentalctl.orchestration.resume import check_resumable
+    from rentalctl.orchestration.runner import resumed_launch
 
     state: AppState = ctx.obj
     context = Context(state.settings())
-    record = check_resumable(context, run_id)
-    mode, since, until = (
-        record.get("mode") or "incremental",
-        record.get("since"),
-        record.get("until"),
-    )
-    tables = list(record.get("tables") or [])
-    if state.settings().target == "aws":
-        attempt = len(record.get("attempts") or []) + 1
-        _start_aws(
-            state,
-            context,
-            run_id,
-            mode,
-            since,
-            until,
-            tables,
-            no_wait,
-            f"{run_id}.resume-{attempt}",
-        )
-        return
-    if no_wait:
+    launch = resumed_launch(context, run_id)
+    runner = _runner(state, context)
+    if no_wait and not runner.resumes_in_background:
         raise typer.BadParameter("a local --resume runs in this process", param_hint="--no-wait")
-    from rentalctl.orchestration.resume import reopen
-    from rentalctl.run.lock import PipelineLock
-
-    before_run(context, tables)
-    # The lock is taken before the record is reopened, so no other run sees it half-done; the
-    # run below takes the same lock again (same run id) and releases it at its end.
-    with PipelineLock(context.state, run_id):
-        reopen(context, run_id)
-        _run_here(state, context, run_id, mode, since, until, tables)
+    _launch(state, context, runner, launch, no_wait)
 
 
 def _tables(settings: Any, option: str | None) -> list[str]:
@@ -194,120 +165,32 @@ def _start(
     settings = state.settings()
     tables = _tables(settings, tables_option)
     from rentalctl.context import Context
+    from rentalctl.orchestration.runner import Launch
 
     context = Context(settings)
     run_id = run_id or new_run_id()
-    if settings.target == "aws":
-        _start_aws(state, context, run_id, mode, since, until, tables, no_wait)
-        return
-    before_run(context, tables)
+    launch = Launch(run_id, mode, since, until, tables)
+    _launch(state, context, _runner(state, context), launch, no_wait)
+
+
+def _runner(state: AppState, context: Any) -> Runner:
+    from rentalctl.orchestration.targets import open_runner
+
+    # The JVM's chatter would break the live table; --verbose shows it.
+    return open_runner(context, options=state.argv(), jvm_log=not state.verbose)
+
+
+def _launch(state: AppState, context: Any, runner: Runner, launch: Launch, no_wait: bool) -> None:
+    """Start the run and return with its id, or follow it to its end and report it."""
     if no_wait:
-        _detach(state, context, mode, since, until, tables, run_id)
+        started = runner.start(launch)
+        state.emit(started.doc, lambda console: console.print(started.words))
         return
-    _run_here(state, context, run_id, mode, since, until, tables)
+    ended = _follow(state, launch, lambda progress=None: runner.run(launch, progress))
+    _report(state, context, ended)
 
 
-def run_log(context: Any, run_id: str) -> Any:
-    """The run's log file under the home: a detached run's output, and the JVM's."""
-    return context.settings.home / "logs" / f"{run_id}.log"
-
-
-def _run_here(
-    state: AppState,
-    context: Any,
-    run_id: str,
-    mode: str,
-    since: str | None,
-    until: str | None,
-    tables: list[str],
-) -> None:
-    """Run the pipeline in this process and report it; Ctrl-C or SIGTERM cancels the run."""
-    from rentalctl import spark
-    from rentalctl.cli.interrupts import run_stoppable
-    from rentalctl.orchestration.cancel import StopRequest
-    from rentalctl.orchestration.local import run_local
-
-    if not state.verbose:  # the JVM's chatter would break the live table; --verbose shows it
-        spark.send_jvm_output_to(run_log(context, run_id))
-    stop = StopRequest()
-    execute = partial(
-        run_local,
-        context,
-        run_id=run_id,
-        mode=mode,
-        since=since,
-        until=until,
-        tables=tables,
-        stop=stop,
-    )
-    record = _follow(
-        state, run_id, mode, tables, lambda **kw: run_stoppable(partial(execute, **kw), stop)
-    )
-    _report(state, context, record, stop.signum)
-
-
-def _start_aws(
-    state: AppState,
-    context: Any,
-    run_id: str,
-    mode: str,
-    since: str | None,
-    until: str | None,
-    tables: list[str],
-    no_wait: bool,
-    resumed_as: str | None = None,
-) -> None:
-    """A Step Functions execution named after the run (a resumed run's: ``resumed_as``);
-    followed through its history."""
-    from rentalctl.orchestration import aws_run
-    from rentalctl.orchestration.resume import reopen
-
-    context.state.ensure()
-    context.state.seed(tables)
-    arn = aws_run.start(
-        context,
-        run_id=run_id,
-        mode=mode,
-        since=since,
-        until=until,
-        tables=tables,
-        name=resumed_as,
-        before=(lambda new_arn: reopen(context, run_id, new_arn)) if resumed_as else None,
-    )
-    if no_wait:
-        doc = {
-            "run_id": run_id,
-            "status": "STARTED",
-            "mode": mode,
-            "tables": tables,
-            "execution_arn": arn,
-        }
-        state.emit(
-            doc,
-            lambda console: console.print(
-                f"Started run {run_id} ({arn}); follow it with `rentalctl status {run_id}`"
-            ),
-        )
-        return
-    try:
-        result = _follow(state, run_id, mode, tables, partial(aws_run.follow, context, arn, tables))
-    except KeyboardInterrupt:
-        # Only this process stops: the execution is AWS's, and stopping it is a decision of its
-        # own (`cancel`), not a side effect of leaving the terminal.
-        raise StoppedFollowing(
-            f"stopped following run {run_id}; its execution goes on in AWS: "
-            f"`rentalctl cancel {run_id}` stops it, `rentalctl status {run_id} --watch` follows it"
-        ) from None
-    _report(state, context, result)
-
-
-def _follow(
-    state: AppState,
-    run_id: str,
-    mode: str,
-    tables: list[str],
-    execute: Callable[..., dict[str, Any]],
-) -> dict[str, Any]:
+def _follow(state: AppState, launch: Launch, execute: Callable[..., Ended]) -> Ended:
     """Run ``execute(progress=…)`` with the view that suits where the output goes: nothing in
     JSON mode, a live table on a terminal, one line per state change otherwise."""
     started = time.monotonic()
@@ -315,7 +198,7 @@ def _follow(
         return execute()
     console = state.stderr()
     # The header comes with the first state: a run refused for the lock never started.
-    header = f"Run {run_id} ({mode}) of {', '.join(tables)}"
+    header = f"Run {launch.run_id} ({launch.mode}) of {', '.join(launch.tables)}"
     if not console.is_terminal:
         shown: list[str] = []
 
@@ -360,12 +243,11 @@ def _progress_table(states: dict[str, Any]) -> Any:
     return table
 
 
-def _report(
-    state: AppState, context: Any, record: dict[str, Any], signum: int | None = None
-) -> None:
+def _report(state: AppState, context: Any, ended: Ended) -> None:
     from rentalctl.cli.status import render_kpis, render_run
     from rentalctl.pipeline.kpi_summary import kpi_snapshot
 
+    record, signum = ended.record, ended.signum
     # Read from the lake, where the presentation job left it: no warehouse connection needed.
     snapshot = (
         kpi_snapshot(context, record["run_id"]) if record.get("status") == "SUCCEEDED" else {}
@@ -398,74 +280,3 @@ def _report(
         sys.stderr.write(f"error: {failure}\n")
         raise typer.Exit(int(failure.exit_code))
     raise failure
-
-
-def _detach(
-    state: AppState,
-    context: Any,
-    mode: str,
-    since: str | None,
-    until: str | None,
-    tables: list[str],
-    run_id: str,
-) -> None:
-    """Start the run in a process of its own and return at once with its id."""
-    from rentalctl.pipeline.begin import abandon
-    from rentalctl.run.lock import describe_self, is_stale
-
-    # Fail now, not in the background, when another run holds the lock; and keep holding it
-    # until the background process takes it over (under the same run id), so that no other run
-    # can start in between.
-    recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
-    if recovered:
-        abandon(context, recovered.get("run_id"), run_id)
-    log_path = run_log(context, run_id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "rentalctl",
-        *state.argv(),
-        # Text: into a file, a run prints one line per state change and then its summary, so
-        # the log shows the run's progress, not only its outcome.
-        "--output",
-        "text",
-        "backfill" if mode == "backfill" else "run",
-        "--run-id",
-        run_id,
-        "--tables",
-        ",".join(tables),
-    ]
-    if mode == "backfill":
-        argv += ["--since", str(since)] + (["--until", until] if until else [])
-    try:
-        with open(log_path, "ab") as out:
-            child = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=os.environ.copy(),
-            )
-    except BaseException:
-        context.state.release_lock(run_id)
-        raise
-    # Until the child takes the lock over, the lock names the child: alive while it runs.
-    context.state.acquire_lock(
-        describe_self(run_id, child.pid), lambda holder: holder.get("run_id") == run_id
-    )
-    doc = {
-        "run_id": run_id,
-        "status": "STARTED",
-        "mode": mode,
-        "tables": tables,
-        "log": str(log_path),
-    }
-    state.emit(
-        doc,
-        lambda console: console.print(
-            f"Started run {run_id} in the background; follow it with `rentalctl status {run_id}` "
-            f"(log: {log_path})"
-        ),
-    )

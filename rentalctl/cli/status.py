@@ -50,40 +50,32 @@ def _view(
     state: AppState, run_id: str | None, limit: int
 ) -> tuple[Any, Callable[[Any], None], bool]:
     """The status document, its rendering, and whether a run shown is still RUNNING."""
-    settings = state.settings()
-    from rentalctl import urls
     from rentalctl.context import Context
+    from rentalctl.orchestration.targets import open_runner
+    from rentalctl.pipeline.kpi_summary import kpi_snapshot
+    from rentalctl.run_logs import run_record
 
-    if isinstance(settings.state, urls.SqliteURL) and not settings.state.path.exists():
+    context = Context(state.settings())
+    if context.state.known_empty():
         records: list[dict[str, Any]] = []  # nothing has run here yet
         if run_id:
             raise ConfigError(f"no run {run_id!r}: no run has been recorded here yet")
+    elif run_id:
+        record = run_record(context, run_id)  # an AWS run's brought up to date
+        if record.get("status") == "RUNNING":  # its steps so far, from the lake
+            tables = list(record.get("tables") or [])
+            record = {**record, "steps": steps(context, run_id, tables)}
+        record = {**record, "kpis": kpi_snapshot(context, run_id)}
+
+        def render(console: Any) -> None:
+            render_run(console, record)
+            render_kpis(console, record["kpis"])
+
+        return record, render, record.get("status") == "RUNNING"
     else:
-        store = Context(settings).state
-        if run_id:
-            record = store.get_run(run_id)
-            if record is None:
-                raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
-            context = Context(settings)
-            if record.get("execution_arn"):  # an AWS run: its states come from the history
-                from rentalctl.orchestration import aws_run
-
-                record = aws_run.refresh_status(context, record)
-            from rentalctl.pipeline.kpi_summary import kpi_snapshot
-
-            if record.get("status") == "RUNNING":  # its steps so far, from the lake
-                tables = list(record.get("tables") or [])
-                record = {**record, "steps": steps(context, run_id, tables)}
-            record = {**record, "kpis": kpi_snapshot(context, run_id)}
-
-            def render(console: Any) -> None:
-                render_run(console, record)
-                render_kpis(console, record["kpis"])
-
-            return record, render, record.get("status") == "RUNNING"
-        records = store.list_runs(limit)
+        records = context.state.list_runs(limit)
     # Where it looked: "no runs" in another home or profile than meant is the usual surprise.
-    where = settings.home if settings.target == "local" else f"state store {settings.state}"
+    where = open_runner(context).where
     running = any(r.get("status") == "RUNNING" for r in records)
     return (
         {"runs": records},

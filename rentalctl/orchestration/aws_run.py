@@ -10,6 +10,8 @@ from the execution history, fed to the same ``StateTracker`` a local run uses.
 The pipeline lock is taken by ``begin`` in the state store. ``start`` refuses at once while an
 execution runs (``LockHeld``, exit 4), a fast answer before anything starts; two starts in the
 same instant can both pass that check, and the second one's ``begin`` then refuses its run.
+
+``StepFunctionsRunner`` is the runner of the AWS target.
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ from typing import Any
 
 from rentalctl import aws
 from rentalctl.context import Context
-from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable
-from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
+from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable, StoppedFollowing
 from rentalctl.orchestration.progress import StateTracker
-from rentalctl.pipeline.begin import close_failed
+from rentalctl.orchestration.resume import reopen
+from rentalctl.orchestration.runner import Ended, Launch, Progress, Runner, Started
 from rentalctl.run import records
 
-Progress = Callable[[str, str, dict[str, dict[str, Any]]], None]
 DEPLOY_HINT = "run `rentalctl deploy-sfn`"
 # AWS error codes meaning the credentials, permissions or service are the problem (exit 3).
 
@@ -181,6 +182,9 @@ def _close(
 ) -> dict[str, Any]:
     """Store the states of an ended execution; close the record if its jobs could not (a
     stopped or timed-out execution runs no RecordFailure), settling what the run left."""
+    from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
+    from rentalctl.pipeline.begin import close_failed
+
     record = ctx.state.get_run(run_id)
     fields: dict[str, Any] = {"states": states}
     if record is None or record.get("status") == "RUNNING":
@@ -245,3 +249,62 @@ def refresh_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
     if description["status"] == "RUNNING":
         return {**record, "states": tracker.as_list()}
     return _close(ctx, str(record["run_id"]), tracker.as_list(), description)
+
+
+class StepFunctionsRunner(Runner):
+    """Runs on AWS: an execution named after the run (a resumed run's: ``<run id>.resume-<n>``),
+    followed through its history."""
+
+    resumes_in_background = True
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    @property
+    def where(self) -> str:
+        return f"state store {self.context.settings.state}"
+
+    def _start(self, launch: Launch) -> str:
+        context, run_id = self.context, launch.run_id
+        context.state.ensure()
+        context.state.seed(launch.tables)
+        resumed_as = None if launch.resume is None else f"{run_id}.resume-{launch.resume}"
+        return start(
+            context,
+            run_id=run_id,
+            mode=launch.mode,
+            since=launch.since,
+            until=launch.until,
+            tables=launch.tables,
+            name=resumed_as,
+            before=(lambda arn: reopen(context, run_id, arn)) if resumed_as else None,
+        )
+
+    def start(self, launch: Launch) -> Started:
+        arn = self._start(launch)
+        doc = {
+            "run_id": launch.run_id,
+            "status": "STARTED",
+            "mode": launch.mode,
+            "tables": launch.tables,
+            "execution_arn": arn,
+        }
+        return Started(
+            doc,
+            f"Started run {launch.run_id} ({arn}); follow it with "
+            f"`rentalctl status {launch.run_id}`",
+        )
+
+    def run(self, launch: Launch, progress: Progress | None = None) -> Ended:
+        arn = self._start(launch)
+        try:
+            return Ended(follow(self.context, arn, launch.tables, progress))
+        except KeyboardInterrupt:
+            # Only this process stops: the execution is AWS's, and stopping it is a decision of
+            # its own (`cancel`), not a side effect of leaving the terminal.
+            run_id = launch.run_id
+            raise StoppedFollowing(
+                f"stopped following run {run_id}; its execution goes on in AWS: "
+                f"`rentalctl cancel {run_id}` stops it, "
+                f"`rentalctl status {run_id} --watch` follows it"
+            ) from None

@@ -1,8 +1,10 @@
 """Run ids: how a run is named, and the one rule every run id is held to.
 
 A run id becomes a lake folder (``run_id=<id>``), a Step Functions execution name and a value
-in the warehouse's COPY statements, so it is held to that execution name's rule: letters,
-digits, ``.``, ``_`` and ``-``, 80 at most.
+in the warehouse's COPY statements, so it is held to that execution name's rule (letters,
+digits, ``.``, ``_`` and ``-``) and to 64 characters: the warehouse's run columns are
+VARCHAR(64), and a resumed run's execution name, ``<id>.resume-<n>``, must stay within the 80
+an execution name may have.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timezone
 
 from rentalctl.errors import InvalidSetting
 
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -25,5 +27,5 @@ def new_run_id(now: datetime | None = None) -> str:
 def check_run_id(run_id: str, key: str = "--run-id") -> str:
     """``run_id`` when it follows the rule; else InvalidSetting naming ``key``."""
     if not _RUN_ID.fullmatch(run_id):
-        raise InvalidSetting(key, run_id, "letters, digits, '.', '_' and '-' (80 at most)")
+        raise InvalidSetting(key, run_id, "letters, digits, '.', '_' and '-' (64 at most)")
     return run_id

@@ -220,7 +220,7 @@ def test_a_run_during_a_backfill_is_refused(home: Path, reliability: Any) -> Non
 def test_run_no_wait_twice_in_a_row_the_second_exits_4(
     home: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
 ) -> None:
-    from rentalctl.cli import run as run_command
+    from rentalctl.orchestration import local
 
     cli_ok(home, "demo-data", "--scale", SCALE)
     started: list[subprocess.Popen[bytes]] = []
@@ -232,7 +232,7 @@ def test_run_no_wait_twice_in_a_row_the_second_exits_4(
         return child
 
     monkeypatch.setattr(
-        run_command, "subprocess", types.SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL)
+        local, "subprocess", types.SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL)
     )
     try:
         first = cli(home, "-o", "json", "run", "--no-wait")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from rentalctl import spark
 from rentalctl.orchestration.cancel import SIGNAL_NAMES, StopRequest
 
 T = TypeVar("T")
@@ -30,8 +31,6 @@ FORCE_AFTER_SECONDS = 2.0
 
 def run_stoppable(work: Callable[[], T], stop: StopRequest) -> T:
     """``work()`` on a thread, stopped through ``stop`` on SIGINT or SIGTERM; its result."""
-    from rentalctl import spark
-
     if threading.current_thread() is not threading.main_thread():
         return work()  # only the main thread receives signals (a caller embedding the CLI)
     box: dict[str, Any] = {}
