@@ -71,7 +71,7 @@ class ChildRunner:
         result must pickle (``fn`` a module-level function)."""
         level = logging.getLogger("rentalctl").getEffectiveLevel()
         child = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(os.getpid())],
+            _command(os.getpid()),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=os.environ.copy(),
@@ -106,6 +106,11 @@ class ChildRunner:
                 return payload
             else:
                 raise payload
+
+
+def _command(parent: int) -> list[str]:
+    """The child's command line: this module run by this interpreter, given the parent's pid."""
+    return [sys.executable, "-m", "rentalctl.pipeline.child", str(parent)]
 
 
 def _exit_words(code: int) -> str:
