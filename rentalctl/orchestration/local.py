@@ -30,11 +30,12 @@ def _glue(ctx: Context, stop: StopRequest | None) -> Callable[[Any, TaskContext]
     from rentalctl.pipeline.child import ChildRunner
 
     prefix = ctx.settings.aws.glue_job_prefix + "-"
-    # Tables extracted side by side each get a process (their work holds the interpreter lock,
-    # so threads would share one core); one at a time, the run's own process does it.
+    # Tables extracted side by side (max_concurrency 0 is all at once) each get a process: their
+    # work holds the interpreter lock, so threads would share one core. One at a time, the run's
+    # own process does it.
     children = (
         ChildRunner(lambda: bool(stop and stop.requested))
-        if ctx.settings.max_concurrency > 1
+        if ctx.settings.max_concurrency != 1
         else None
     )
 

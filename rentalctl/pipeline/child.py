@@ -151,6 +151,8 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
+        # Sent when the parent thread that started this process ends; that thread waits for
+        # this process to its end (ChildRunner.run), so only the parent's death sends it.
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
         if os.getppid() != parent:  # it died before the call: no signal will come
