@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from rentalctl import config
+from rentalctl.context import Context
 from rentalctl.errors import ConfigError, InvalidSetting, PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline.child import ChildRunner, ChildStopped
-from tests.support.child_steps import answer, die, fail, write_forever
+from tests.support.child_steps import answer, die, fail, stalled_extract, write_forever
 
 
 @pytest.fixture
@@ -65,6 +66,55 @@ def test_a_stop_request_kills_the_child(settings: Any, tmp_path: Path) -> None:
     with pytest.raises(ChildStopped):
         ChildRunner(stopped).run(settings, write_forever, str(out))
     assert not _alive(int((tmp_path / "rows.pid").read_text()))
+
+
+def test_cancelling_the_run_stops_its_extracts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop request (Ctrl-C, SIGTERM, `rentalctl cancel`) kills the tables' extract processes
+    and the run ends CANCELLED, without waiting for them."""
+    import threading
+
+    from rentalctl import jobs
+    from rentalctl.orchestration.cancel import StopRequest
+    from rentalctl.orchestration.local import run_local
+    from rentalctl.tables import TABLES
+    from tests.support.cli import invoke
+
+    monkeypatch.setenv("RENTALCTL_HOME", str(tmp_path))
+    assert invoke("demo-data", "--scale", "0.002").exit_code == 0
+    ctx = Context(config.load(env={"RENTALCTL_HOME": str(tmp_path)}))
+    ctx.state.ensure()
+    ctx.state.seed(list(TABLES))
+    monkeypatch.setattr(jobs, "_extract", stalled_extract)  # pickled by name: the child runs it
+    stop = StopRequest()
+    record: dict[str, Any] = {}
+
+    def run() -> None:
+        record.update(
+            run_local(
+                ctx,
+                run_id="R1",
+                mode="incremental",
+                since=None,
+                until=None,
+                tables=list(TABLES),
+                stop=stop,
+            )
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    pid_files = [tmp_path / f"extract-{t}.pid" for t in TABLES]
+    deadline = time.monotonic() + 60
+    while not all(f.exists() and f.read_text() for f in pid_files):
+        assert time.monotonic() < deadline, "the extracts did not start"
+        time.sleep(0.05)
+    stop.request("cancelled by the user (SIGTERM)")
+    runner.join(30)
+    assert not runner.is_alive()
+    assert record["status"] == "CANCELLED"
+    assert [_alive(int(f.read_text())) for f in pid_files] == [False] * len(TABLES)
 
 
 PARENT = """

@@ -35,3 +35,10 @@ def write_forever(ctx: Context, path: str) -> None:
             out.write("row\n")
             out.flush()
             time.sleep(0.05)
+
+
+def stalled_extract(ctx: Context, plan: Any) -> None:
+    """An extract that never ends: says it started (its pid in a file in the home), then waits."""
+    Path(ctx.settings.home, f"extract-{plan.table}.pid").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.05)
