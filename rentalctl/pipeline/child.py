@@ -16,7 +16,8 @@ about 0.15 s (start-up and imports, measured on the reference machine), paid onc
 in parallel, against seconds of extraction. ``multiprocessing``'s spawn would also import the
 parent's ``__main__`` (the CLI with Typer and Rich, or a test runner); a plain interpreter
 imports only what the step needs. The request goes down the child's stdin, pickled; replies
-come up its stdout (the child writes its own prints to stderr, which it shares with the run,
+come up its stdout as framed messages (``multiprocessing.connection``: whole messages however
+the pipe splits them; the child writes its own prints to stderr, which it shares with the run,
 as the run log of a detached run is that stderr).
 
 The child's log records go to the run's process, which hands them to its own loggers: the
@@ -40,13 +41,13 @@ import contextlib
 import logging
 import os
 import pickle
-import select
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from multiprocessing.connection import Connection
+from typing import Any
 
 from rentalctl.errors import ResourceUnavailable
 
@@ -77,23 +78,25 @@ class ChildRunner:
             env=os.environ.copy(),
         )
         assert child.stdin is not None and child.stdout is not None
+        replies = Connection(os.dup(child.stdout.fileno()), writable=False)
+        child.stdout.close()
         try:
             with child.stdin:
                 pickle.dump((settings, fn, args, level), child.stdin)
-            return self._replies(child, child.stdout)
+            return self._replies(child, replies)
         finally:
             if child.poll() is None:
                 child.kill()
             child.wait()
-            child.stdout.close()
+            replies.close()
 
-    def _replies(self, child: subprocess.Popen[bytes], replies: IO[bytes]) -> Any:
+    def _replies(self, child: subprocess.Popen[bytes], replies: Connection) -> Any:
         while True:
-            while not select.select([replies], [], [], _POLL_SECONDS)[0]:
+            while not replies.poll(_POLL_SECONDS):
                 if self.stopped():
                     raise ChildStopped(f"stopped: the run was asked to stop (pid {child.pid})")
             try:
-                kind, payload = pickle.load(replies)
+                kind, payload = replies.recv()
             except EOFError:
                 code = child.wait()
                 raise ResourceUnavailable(
@@ -170,15 +173,14 @@ def _die_with_parent(parent: int) -> None:
 def _main(parent: int) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    replies = sys.stdout.buffer
-    sys.stdout = sys.stderr  # the pipe carries replies only
+    replies = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # the pipe carries replies only: prints go to stderr
+    sys.stdout = sys.stderr
     lock = threading.Lock()
 
     def send(kind: str, payload: Any) -> None:
-        data = pickle.dumps((kind, payload))
         with lock:
-            replies.write(data)
-            replies.flush()
+            replies.send((kind, payload))
 
     settings, fn, args, level = pickle.load(sys.stdin.buffer)
     root = logging.getLogger()
