@@ -4,7 +4,8 @@ Four jobs in sequence on the success path (``begin``, ``extract-load`` per table
 ``transform``, ``publish``), because each Glue job start costs start-up time; ``record-failure``
 runs only on the failure path. On AWS each is a Glue job (``glue/`` entrypoints parse the job
 arguments and call ``run_job``); locally the executor's Glue handler calls ``run_job`` in-process
-with the same arguments.
+with the same arguments, and with more than one table at a time each table's extract runs in a
+child process (``rentalctl.pipeline.child``).
 
 Each step inside a job records its result in the lake (``runs/run_id=<id>/<step>[.<table>].json``),
 where ``status`` finds it on either target, and a retried job skips the steps whose result is
@@ -19,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
 from rentalctl.errors import (
@@ -32,6 +33,10 @@ from rentalctl.errors import (
 from rentalctl.pipeline.begin import begin
 from rentalctl.run import records
 from rentalctl.run.layout import failure_key, result_key, run_folder
+
+if TYPE_CHECKING:
+    from rentalctl.pipeline.child import ChildRunner
+    from rentalctl.pipeline.extract import ExtractPlan
 
 # Glue job type of each job: Python shell for light work, Spark for the transform.
 JOB_TYPES = {
@@ -105,17 +110,10 @@ def _begin(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
     )
 
 
-def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> dict[str, Any]:
-    from rentalctl.pipeline import steps
+def _extract(ctx: Context, plan: ExtractPlan) -> dict[str, Any]:
+    from rentalctl.pipeline.extract import extract_table
 
-    m = steps.extract(
-        ctx,
-        table,
-        run_id,
-        mode=_mode(args),
-        since=_arg(args, "since", required=False),
-        until=_arg(args, "until", required=False),
-    )
+    m = extract_table(ctx, plan)
     return {
         "table": m.table,
         "mode": m.mode,
@@ -132,11 +130,24 @@ def _extract(ctx: Context, table: str, run_id: str, args: Mapping[str, str]) -> 
     }
 
 
-def _extract_load(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _extract_load(
+    ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
+) -> dict[str, Any]:
+    """Extract, then load the table's raw layer. With ``children``, the extract runs in a
+    process of its own (``rentalctl.pipeline.child``); its plan is made here either way, since
+    it reads the warehouse, which DuckDB lets only this process open."""
     from rentalctl.pipeline import steps
 
     table, run_id = str(_arg(args, "table")), str(_arg(args, "run_id"))
-    extracted = _step(ctx, run_id, "extract", table, lambda: _extract(ctx, table, run_id, args))
+
+    def extract() -> dict[str, Any]:
+        since, until = _arg(args, "since", required=False), _arg(args, "until", required=False)
+        plan = steps.extract_plan(ctx, table, run_id, mode=_mode(args), since=since, until=until)
+        if children is None:
+            return _extract(ctx, plan)
+        return dict(children.run(ctx.settings, _extract, plan))
+
+    extracted = _step(ctx, run_id, "extract", table, extract)
     loaded = _step(ctx, run_id, "load-raw", table, lambda: steps.load_raw(ctx, table, run_id))
     return {"extract": extracted, "load-raw": loaded}
 
@@ -234,8 +245,15 @@ assert set(JOBS) == set(JOB_TYPES)
 _FATAL = {name: kind for kind, name in ERROR_NAMES if kind is not ResourceUnavailable}
 
 
-def run_job(ctx: Context, job: str, args: Mapping[str, str], spark: Any = None) -> dict[str, Any]:
-    """Run one job and record its result (or its failure) in the lake."""
+def run_job(
+    ctx: Context,
+    job: str,
+    args: Mapping[str, str],
+    spark: Any = None,
+    children: ChildRunner | None = None,
+) -> dict[str, Any]:
+    """Run one job and record its result (or its failure) in the lake. ``children``: where
+    the extract-load job runs its extract (in-process without)."""
     if job not in JOBS:
         raise ConfigError(f"unknown job {job!r}: expected one of {', '.join(JOBS)}")
     run_id = _arg(args, "run_id")
@@ -246,7 +264,10 @@ def run_job(ctx: Context, job: str, args: Mapping[str, str], spark: Any = None) 
         if not doc.get("retryable", True):  # an earlier attempt failed for good: so does this one
             raise _FATAL[doc["error"]](doc["cause"])
     try:
-        result = JOBS[job](ctx, args, spark)
+        if job == "extract-load":
+            result = _extract_load(ctx, args, spark, children)
+        else:
+            result = JOBS[job](ctx, args, spark)
     except RentalctlError as exc:
         if marker:
             _record_failed(ctx, marker, exc)

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from rentalctl import config
+from rentalctl import config, jobs
 from rentalctl.context import Context
 from rentalctl.orchestration.local import run_local
-from rentalctl.pipeline import steps
 from rentalctl.tables import TABLES
 from tests.reliability.support import bookmarks, warehouse_snapshot
 from tests.support.cli import invoke
@@ -25,9 +24,9 @@ pytestmark = pytest.mark.slow
 
 
 class ExtractWatch:
-    """Wraps the extract step: records when each table's extract starts and ends, in the order
-    it happens. With ``wait_for_all``, an extract that has started waits (up to a timeout) for
-    every table's extract to start too: run one after another, they would not, and the starts
+    """Wraps the extract-load job: records when each table's job starts and ends, in the order
+    it happens. With ``wait_for_all``, a job that has started waits (up to a timeout) for
+    every table's job to start too: run one after another, they would not, and the starts
     and ends then show it."""
 
     def __init__(self, real: Callable[..., Any], wait_for_all: bool) -> None:
@@ -36,14 +35,15 @@ class ExtractWatch:
         self.lock = threading.Lock()
         self.events: list[tuple[str, str]] = []
 
-    def __call__(self, ctx: Context, table: str, run_id: str, **options: Any) -> Any:
+    def __call__(self, ctx: Context, args: dict[str, str], *rest: Any) -> Any:
+        table = args["--table"]
         with self.lock:
             self.events.append(("start", table))
         if self.barrier is not None:
             with contextlib.suppress(threading.BrokenBarrierError):  # the events will say so
                 self.barrier.wait(timeout=30)
         try:
-            return self.real(ctx, table, run_id, **options)
+            return self.real(ctx, args, *rest)
         finally:
             with self.lock:
                 self.events.append(("end", table))
@@ -57,9 +57,9 @@ def run(home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch) -> Ex
     ctx = Context(settings)
     ctx.state.ensure()
     ctx.state.seed(settings.tables)
-    watch = ExtractWatch(steps.extract, wait_for_all=max_concurrency != 1)
+    watch = ExtractWatch(jobs._extract_load, wait_for_all=max_concurrency != 1)
     with monkeypatch.context() as m:
-        m.setattr(steps, "extract", watch)
+        m.setattr(jobs, "_extract_load", watch)
         record = run_local(
             ctx, run_id="R1", mode="incremental", since=None, until=None, tables=list(TABLES)
         )

@@ -114,16 +114,17 @@ def test_a_run_over_a_changed_file_fails_and_the_next_run_loads_the_source(
     ok_json("demo-data", "--scale", "0.002")
     reference = home.parent / "reference"
     shutil.copytree(home, reference)
-    extract = steps.extract
+    load_raw = steps.load_raw
 
-    def extract_then_tamper(ctx: Any, table: str, run_id: str, **kwargs: Any) -> Any:
-        manifest = extract(ctx, table, run_id, **kwargs)
+    def tamper_then_load(ctx: Any, table: str, run_id: str) -> Any:
+        # Between the extract (which may run in a process of its own) and the load.
         if table == "bookings":
+            manifest = read_manifest(ctx.lake, table, run_id)
             tamper(Path(ctx.lake.uri(manifest.files[0].key)), b'"confirmed"', b'"pending"')
-        return manifest
+        return load_raw(ctx, table, run_id)
 
     with monkeypatch.context() as m:
-        m.setattr(steps, "extract", extract_then_tamper)
+        m.setattr(steps, "load_raw", tamper_then_load)
         failed = invoke("-o", "json", "--set", "retry.interval_seconds=1", "run")
     assert failed.exit_code == 1, (failed.stdout, failed.stderr)
     doc = json.loads(failed.stdout)

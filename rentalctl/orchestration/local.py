@@ -40,17 +40,26 @@ from rentalctl.run.lock import PipelineLock, describe_self, is_stale
 log = logging.getLogger(__name__)
 
 
-def _glue(ctx: Context) -> Callable[[Any, TaskContext], Any]:
+def _glue(ctx: Context, stop: StopRequest | None) -> Callable[[Any, TaskContext], Any]:
     from rentalctl.jobs import run_job
+    from rentalctl.pipeline.child import ChildRunner
 
     prefix = ctx.settings.aws.glue_job_prefix + "-"
+    # Tables extracted side by side (max_concurrency 0 is all at once) each get a process: their
+    # work holds the interpreter lock, so threads would share one core. One at a time, the run's
+    # own process does it.
+    children = (
+        ChildRunner(lambda: bool(stop and stop.requested))
+        if ctx.settings.max_concurrency != 1
+        else None
+    )
 
     def handle(params: Any, task: TaskContext) -> Any:
         job = str(params["JobName"]).removeprefix(prefix)
         try:
             # No session is made here: the transform makes one only when it has rows to
             # transform (a run that brings nothing new never starts an engine).
-            result = run_job(ctx, job, params.get("Arguments", {}))
+            result = run_job(ctx, job, params.get("Arguments", {}), children=children)
         except RentalctlError as exc:
             # As Glue reports a failed job run to Step Functions: the error is the task's, the
             # job's own words are in the Cause (and in the lake for RecordFailure).
@@ -116,7 +125,7 @@ def run_local(
 
         executor = Executor(
             render(ctx.settings),
-            {GLUE_SYNC: _glue(ctx), SNS_PUBLISH: _sns(run_id)},
+            {GLUE_SYNC: _glue(ctx, stop), SNS_PUBLISH: _sns(run_id)},
             clock=clock,
             on_event=on_event,
             state_machine_name="rentalctl-pipeline",

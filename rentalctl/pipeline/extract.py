@@ -44,7 +44,7 @@ from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
 from rentalctl.pipeline.rawfiles import PartWriter
 from rentalctl.pipeline.rawvalues import canonical_timestamp
-from rentalctl.pipeline.reconcile import reconciles, reinserted_rows, write_keys
+from rentalctl.pipeline.reconcile import deleted_keys, reconciles, reinserted_rows, write_keys
 from rentalctl.run.layout import MANIFEST, run_prefix
 from rentalctl.run.manifest import Manifest
 from rentalctl.tables import Kind, TableSpec, table
@@ -205,17 +205,36 @@ def count_window(
     )
 
 
+@dataclass(frozen=True)
+class ExtractPlan:
+    """What one extract reads, decided in the run's process from the state store and the
+    warehouse. Plain data, so that the extract itself can run in a process of its own
+    (``rentalctl.pipeline.child``), which then never opens the warehouse: DuckDB lets one
+    process at a time open it, and the run's process holds it."""
+
+    table: str
+    run_id: str
+    bookmark: Watermark | None
+    window: Window
+    reconciling: bool  # the extract also reads the table's key set (reconcile.py)
+    deleted_keys: tuple[int, ...]  # read again wherever they are (reconcile.reinserted_rows)
+
+
+def plan_extract(
+    ctx: Context, table_name: str, run_id: str, *, bookmark: Watermark | None, window: Window
+) -> ExtractPlan:
+    reconciling = window.mode != "backfill" and reconciles(ctx, table_name, run_id)
+    deleted = deleted_keys(ctx, table_name) if reconciling and window.mode == "incremental" else []
+    return ExtractPlan(table_name, run_id, bookmark, window, reconciling, tuple(deleted))
+
+
 def extract_table(
-    ctx: Context,
-    table_name: str,
-    run_id: str,
-    *,
-    bookmark: Watermark | None,
-    window: Window,
-    extracted_at: datetime | None = None,
+    ctx: Context, plan: ExtractPlan, *, extracted_at: datetime | None = None
 ) -> Manifest:
-    """Extract one table's window for ``run_id`` and return its manifest (already in the lake)."""
-    spec = table(table_name)
+    """Extract one table's window for its run and return its manifest (already in the lake).
+    Touches the source, the lake and nothing else."""
+    spec = table(plan.table)
+    run_id, bookmark, window = plan.run_id, plan.bookmark, plan.window
     settings = ctx.settings
     lake: Lake = ctx.lake
     prefix = run_prefix(spec.name, run_id)
@@ -233,7 +252,6 @@ def extract_table(
         if window.mode != "backfill":  # a backfill moves no bookmark
             cap = bookmark_cap(source, snap, spec, high, settings.max_clock_skew_seconds)
         writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
-        reconciling = window.mode != "backfill" and reconciles(ctx, spec.name, run_id)
         if high is not None or window.mode == "backfill":  # else the table is empty
             sql, params = _query(source, spec, window, high)
             log.debug("extract %s: %s %s", spec.name, sql, params)
@@ -247,10 +265,11 @@ def extract_table(
                 writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
                 _write(writer, snap.stream(sql, params, settings.batch_size, lenient=True))
         keys_file = None
-        if reconciling:
+        if plan.reconciling:
             if window.mode == "incremental" and high is not None:
                 window_where = _where(source, spec, window, high)
-                _write(writer, reinserted_rows(ctx, source, snap, spec, window_where, 1000))
+                again = reinserted_rows(source, snap, spec, window_where, plan.deleted_keys, 1000)
+                _write(writer, again)
             keys_file = write_keys(lake, source, snap, spec, prefix, settings.batch_size)
         files = writer.close()
     manifest = Manifest(

@@ -13,12 +13,12 @@ audit row is written only together with the deletion of its row, once per (table
 key re-inserted later comes back: as a new key its row is merged like any other, and a row whose
 watermark is below the bookmark (an id re-used, a row restored from a backup) is read again by
 the next reconciling extract, which also reads the rows of keys deleted before (see
-``reinserted_where``).
+``reinserted_rows``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -117,19 +117,18 @@ def delete_statements(
 
 
 def reinserted_rows(
-    ctx: Context,
     source: Source,
     snap: Snapshot,
     spec: TableSpec,
     window: tuple[str, list[Any]],
+    keys: Sequence[int],
     batch_size: int,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The rows a reconciling extract reads besides its ``window`` (condition, values): rows of
-    keys deleted by an earlier run that the source holds again although their watermark is
-    outside the window (an id re-used below the bookmark, a row restored with its old
-    timestamp). Asked for in chunks of bound keys."""
+    ``keys`` (``deleted_keys``, deleted by an earlier run) that the source holds again although
+    their watermark is outside the window (an id re-used below the bookmark, a row restored with
+    its old timestamp). Asked for in chunks of bound keys."""
     where, params = window
-    keys = _deleted_keys(ctx, spec.name)
     cols = ", ".join(source.quote(c) for c in spec.column_names)
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
@@ -144,9 +143,11 @@ def reinserted_rows(
 _CHUNK = 500  # bound keys per query: far below SQLite's and MySQL's limits
 
 
-def _deleted_keys(ctx: Context, table: str) -> list[int]:
+def deleted_keys(ctx: Context, table: str) -> list[int]:
     """Keys of ``table`` recorded as deleted and not curated now (at most the deletes since the
-    curated layer began; a warehouse without the audit table has none)."""
+    curated layer began; a warehouse without the audit table has none). Read before the extract,
+    in the run's process (``ExtractPlan``): the extract itself may run in a process of its own,
+    and DuckDB lets one process at a time open the warehouse."""
     key = sql.q(CURATED[table].key)
     with ctx.warehouse() as warehouse:
         p = warehouse.placeholder

@@ -22,10 +22,12 @@ from rentalctl.curated import SCHEMA
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline.extract import (
+    ExtractPlan,
     Window,
     backfill_window,
     extract_table,
     incremental_window,
+    plan_extract,
     reaches,
 )
 from rentalctl.pipeline.settle import discard_pending
@@ -47,6 +49,20 @@ def extract(
     since: str | None = None,
     until: str | None = None,
 ) -> Manifest:
+    plan = extract_plan(ctx, table_name, run_id, mode=mode, since=since, until=until)
+    return extract_table(ctx, plan)
+
+
+def extract_plan(
+    ctx: Context,
+    table_name: str,
+    run_id: str,
+    *,
+    mode: str = "incremental",
+    since: str | None = None,
+    until: str | None = None,
+) -> ExtractPlan:
+    """What ``extract`` reads (the window from the bookmark), decided where the run runs."""
     spec = table(table_name)
     state = ctx.state
     bookmarks = state.bookmarks()  # a missing store is an error: `rentalctl seed-bookmarks`
@@ -61,7 +77,7 @@ def extract(
         window = backfill_window(since, until)
     else:
         window = incremental_window(spec, bookmark, ctx.settings.lookback[spec.name])
-    return extract_table(ctx, spec.name, run_id, bookmark=bookmark, window=window)
+    return plan_extract(ctx, spec.name, run_id, bookmark=bookmark, window=window)
 
 
 def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:

@@ -145,6 +145,12 @@ def _nth(n: int, condition: Callable[..., bool]) -> Callable[..., None]:
 
 
 def arm(point: str) -> None:
+    from rentalctl.pipeline import child
+
+    # A step the run hands to a child process (rentalctl.pipeline.child) runs this file too,
+    # armed alike, so that a point inside it (mid-extract) is reached there; die() ends the
+    # whole process group, the run's process with it.
+    child._command = lambda parent: [sys.executable, __file__, "--child", point, str(parent)]
     from rentalctl.adapters.lake_local import LocalLake
     from rentalctl.adapters.state_sqlite import SqliteStateStore
     from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
@@ -218,7 +224,12 @@ def _half_transaction(cls: Any, schema: str) -> None:
     cls.execute_transaction = execute_transaction
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "--child":
+    arm(sys.argv[2])
+    from rentalctl.pipeline.child import _main
+
+    _main(int(sys.argv[3]))
+elif __name__ == "__main__":
     arm(sys.argv[1])
     from rentalctl.cli import main
 

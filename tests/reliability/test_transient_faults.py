@@ -375,7 +375,9 @@ def test_sqlite_source_io_error_mid_stream_fails_the_run_cleanly(
         raise sqlite3.OperationalError("disk I/O error")  # what SQLITE_IOERR reads as
 
     monkeypatch.setattr(source_sqlite._SqliteSnapshot, "stream", disk_fails_on_the_second_fetch)
-    result = cli(home, "--set", SMALL_BATCHES, "run")
+    # One table at a time: the extract then runs in this process, where the patch is.
+    one = "pipeline.max_concurrency=1"
+    result = cli(home, "--set", SMALL_BATCHES, "--set", one, "run")
 
     assert result.exit_code == 1, (result.stdout, result.stderr)
     (line,) = error_lines(result.stderr)
