@@ -16,6 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from rentalctl.resources import shipped
+from rentalctl.sql_cache import transpiled
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -113,12 +114,16 @@ def _statements(relative_path: str, dialect: str) -> tuple[str, ...]:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}: expected one of {DIALECTS}")
     text = shipped(relative_path).read_text(encoding="utf-8")
-    pieces = split(text)
     if dialect == "redshift":
+        pieces = split(text)
         for piece in pieces:
             parse(piece, relative_path)  # a typo fails here, not on the cluster
         return tuple(pieces)
-    return tuple(to_duckdb(piece, relative_path) for piece in pieces)
+
+    def transpile(script: str) -> list[str]:
+        return [to_duckdb(piece, relative_path) for piece in split(script)]
+
+    return tuple(transpiled(text, transpile, sources=(__name__,)))
 
 
 def statements(relative_path: str, dialect: str) -> list[str]:

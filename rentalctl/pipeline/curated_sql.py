@@ -32,6 +32,7 @@ from rentalctl.curated import (
     CuratedTable,
     redshift_type,
 )
+from rentalctl.sql_cache import transpiled
 from rentalctl.sqlfiles import parse, strip_redshift_only
 from rentalctl.tables import TABLES as SOURCE_TABLES
 
@@ -61,6 +62,10 @@ def for_dialect(statements: list[Statement], dialect: str) -> list[Statement]:
 
 @cache  # a merge repeats the same statements run after run
 def _to_duckdb(statement: str) -> str:
+    return str(transpiled(statement, _transpile, sources=(__name__, "rentalctl.sqlfiles")))
+
+
+def _transpile(statement: str) -> str:
     return _json_object_for_duckdb(strip_redshift_only(parse(statement))).sql(dialect="duckdb")
 
 

@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from rentalctl.sqlfiles import KPI_TABLES, presentation_refresh
+from rentalctl.resources import shipped
+from rentalctl.sqlfiles import KPI_TABLES, PRESENTATION_DDL, kpi_file, presentation_refresh
 
 if TYPE_CHECKING:
     from rentalctl.adapters.warehouse import Warehouse
@@ -38,8 +39,11 @@ REFRESHED_DDL = [
 
 @cache
 def definitions_digest() -> str:
-    """The KPI definitions (DDL and refresh SQL, as written) in 64 hex digits."""
-    return hashlib.sha256("\n;\n".join(presentation_refresh("redshift")).encode()).hexdigest()
+    """The KPI definitions (the shipped DDL and refresh files, as written) in 64 hex digits."""
+    digest = hashlib.sha256()
+    for name in (PRESENTATION_DDL, *(kpi_file(t) for t in KPI_TABLES)):
+        digest.update(shipped(name).read_bytes())
+    return digest.hexdigest()
 
 
 def refresh_presentation(warehouse: Warehouse, run_id: str | None = None) -> dict[str, int]:

@@ -1,0 +1,84 @@
+"""SQL transpiled for DuckDB once per machine, not once per run.
+
+Every statement is written in the Redshift dialect and transpiled by sqlglot for DuckDB.
+Importing sqlglot, parsing and writing the statements of one merge costs about half a second,
+the same in every run, which is a quarter of a run that finds nothing new. So the DuckDB text is
+kept in the user's cache folder (``$XDG_CACHE_HOME/rentalctl``, by default
+``~/.cache/rentalctl``), in one file per *stamp*: the sqlglot version and the source of the
+modules that transpile. A new version of either starts a new file, so a cached text is always
+the one this code would write. A cache folder that cannot be read or written is simply not
+used. The files hold SQL text only, derived from the shipped code, never data or settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_lock = threading.Lock()  # the executor's threads merge and refresh side by side
+_stores: dict[str, dict[str, Any]] = {}
+
+
+def cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rentalctl"
+
+
+def transpiled(text: str, transpile: Callable[[str], Any], sources: tuple[str, ...]) -> Any:
+    """``transpile(text)`` (a JSON value), from the cache when this machine computed it before
+    with the same sqlglot and the same source of the modules named in ``sources``."""
+    path = cache_folder() / f"duckdb-sql-{_stamp(sources)}.json"
+    key = hashlib.sha256(text.encode()).hexdigest()
+    with _lock:
+        entries = _stores.get(str(path))
+        if entries is None:
+            entries = _stores[str(path)] = _read(path)
+        if key in entries:
+            return entries[key]
+    result = transpile(text)
+    with _lock:
+        entries[key] = result
+        _write(path, entries)
+    return result
+
+
+@cache
+def _stamp(sources: tuple[str, ...]) -> str:
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("sqlglot").encode())
+    for name in sources:
+        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, unreadable, or cut short: transpile again
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write(path: Path, entries: dict[str, Any]) -> None:
+    """Replace the file whole (a reader sees the old file or the new one), or not at all."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(entries, out)
+        os.replace(temporary, path)
+    except OSError:  # a read-only home or a full disk: the run goes on, transpiling each time
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
