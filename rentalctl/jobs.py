@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
@@ -98,7 +100,9 @@ def _step(ctx: Context, run_id: str, step: str, table: str | None, work: Callabl
     return result
 
 
-def _begin(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _begin(
+    ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
+) -> dict[str, Any]:
     return begin(
         ctx,
         str(_arg(args, "run_id")),
@@ -152,21 +156,51 @@ def _extract_load(
     return {"extract": extracted, "load-raw": loaded}
 
 
-def _transform(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _transform(
+    ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
+) -> dict[str, Any]:
+    """Transform each table (a step per table, so that a retried or resumed Transform does again
+    only the tables not done). With ``children`` and the DuckDB engine, the tables with rows to
+    transform run side by side, each in a process of its own, as many at once as there are
+    cores: building a plan through SQLFrame is Python that holds the interpreter lock, and each
+    process has its own in-memory DuckDB. The first failure, in table order, is raised once
+    every table has ended."""
+    from rentalctl.pipeline.transform_job import all_curated, run_transform
+
+    run_id, tables = str(_arg(args, "run_id")), _tables(args)
+    apart = (
+        children is not None
+        and spark is None
+        and ctx.settings.transform_engine == "duckdb"
+        and len(tables) > 1
+    )
+
+    def one(table: str) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            already = all_curated(ctx, table, run_id)
+            if apart and children is not None and not already:
+                return dict(children.run(ctx.settings, _transform_table, table, run_id))
+            return run_transform(ctx, table, run_id, spark, already)
+
+        return dict(_step(ctx, run_id, "transform", table, work))
+
+    if not apart:
+        return {t: one(t) for t in tables}
+    with ThreadPoolExecutor(max_workers=min(len(tables), os.cpu_count() or 1)) as pool:
+        started = {t: pool.submit(one, t) for t in tables}
+    return {t: done.result() for t, done in started.items()}
+
+
+def _transform_table(ctx: Context, table: str, run_id: str) -> dict[str, Any]:
+    """One table's transform, as a child process runs it (it has rows to transform)."""
     from rentalctl.pipeline.transform_job import run_transform
 
-    run_id = str(_arg(args, "run_id"))
-
-    # Per table, so that a retried or resumed Transform does again only the tables not done.
-    def one(table: str) -> dict[str, Any]:
-        return dict(
-            _step(ctx, run_id, "transform", table, lambda: run_transform(ctx, table, run_id, spark))
-        )
-
-    return {t: one(t) for t in _tables(args)}
+    return run_transform(ctx, table, run_id, already_curated=False)
 
 
-def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _publish(
+    ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
+) -> dict[str, Any]:
     """Quality gate and merge, presentation, bookmark commit, archive; then the run is done.
     The bookmark commit follows the merge's commit, so a failure before it leaves every
     bookmark where it was (docs/contract.md §4)."""
@@ -206,7 +240,9 @@ def _publish(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any
     return done
 
 
-def _record_failure(ctx: Context, args: Mapping[str, str], spark: Any) -> dict[str, Any]:
+def _record_failure(
+    ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
+) -> dict[str, Any]:
     from rentalctl.pipeline.settle import settle_failed_run
 
     run_id = str(_arg(args, "run_id"))
@@ -234,7 +270,8 @@ def recorded_error(ctx: Context, run_id: str) -> dict[str, Any] | None:
     return {"Error": doc["error"], "Cause": doc["cause"]}
 
 
-JOBS: dict[str, Callable[[Context, Mapping[str, str], Any], dict[str, Any]]] = {
+# Each job: (context, arguments, Spark session or None, child runner or None) -> its result.
+JOBS: dict[str, Callable[[Context, Mapping[str, str], Any, Any], dict[str, Any]]] = {
     "begin": _begin,
     "extract-load": _extract_load,
     "transform": _transform,
@@ -253,7 +290,7 @@ def run_job(
     children: ChildRunner | None = None,
 ) -> dict[str, Any]:
     """Run one job and record its result (or its failure) in the lake. ``children``: where
-    the extract-load job runs its extract (in-process without)."""
+    the extract-load job runs its extract and the transform its tables (in-process without)."""
     if job not in JOBS:
         raise ConfigError(f"unknown job {job!r}: expected one of {', '.join(JOBS)}")
     run_id = _arg(args, "run_id")
@@ -264,10 +301,7 @@ def run_job(
         if not doc.get("retryable", True):  # an earlier attempt failed for good: so does this one
             raise _FATAL[doc["error"]](doc["cause"])
     try:
-        if job == "extract-load":
-            result = _extract_load(ctx, args, spark, children)
-        else:
-            result = JOBS[job](ctx, args, spark)
+        result = JOBS[job](ctx, args, spark, children)
     except RentalctlError as exc:
         if marker:
             _record_failed(ctx, marker, exc)

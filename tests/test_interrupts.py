@@ -160,19 +160,19 @@ def test_cancel_stops_a_detached_run_which_records_itself_cancelled(
     # Asked again: already over, nothing changes.
     again = ok_json("cancel", "bg-1")
     assert (again["status"], again["cancelled"]) == ("CANCELLED", False)
-    # The background process itself ended on the SIGTERM `cancel` sent it, with its one line.
+    # The background run itself ended on the SIGTERM `cancel` sent it, with its one line, and
+    # the process that stalled in the engine (the run's, or a transform's child) with it.
+    line = (
+        "error: run bg-1 cancelled by the user (SIGTERM): settled as a failed run (the next "
+        "run reads its rows again)"
+    )
+    log_file = home / "logs" / "bg-1.log"
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{background}").exists():
+    while Path(f"/proc/{background}").exists() or line not in log_file.read_text():
         assert time.monotonic() < deadline, "the background run did not end"
         time.sleep(0.1)
-    log = (home / "logs" / "bg-1.log").read_text().splitlines()
-    assert (
-        log.count(
-            "error: run bg-1 cancelled by the user (SIGTERM): settled as a failed run (the next "
-            "run reads its rows again)"
-        )
-        == 1
-    )
+    time.sleep(0.5)  # nothing more is written
+    assert log_file.read_text().splitlines().count(line) == 1
     assert_settled_and_next_run_clean(home, "bg-1", "cancelled by the user (SIGTERM)", clean)
 
 

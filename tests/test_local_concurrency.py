@@ -57,9 +57,9 @@ def run(home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch) -> Ex
     ctx = Context(settings)
     ctx.state.ensure()
     ctx.state.seed(settings.tables)
-    watch = ExtractWatch(jobs._extract_load, wait_for_all=max_concurrency != 1)
+    watch = ExtractWatch(jobs.JOBS["extract-load"], wait_for_all=max_concurrency != 1)
     with monkeypatch.context() as m:
-        m.setattr(jobs, "_extract_load", watch)
+        m.setitem(jobs.JOBS, "extract-load", watch)
         record = run_local(
             ctx, run_id="R1", mode="incremental", since=None, until=None, tables=list(TABLES)
         )

@@ -49,7 +49,7 @@ def second_runs(
     quick = ok_json(*args, "run")
     with monkeypatch.context() as m:
         m.setenv("RENTALCTL_HOME", str(reference))
-        m.setattr(transform_job, "_all_curated", lambda *a: False)
+        m.setattr(transform_job, "all_curated", lambda *a: False)
         full = ok_json(*args, "run")
     assert quick["status"] == full["status"] == "SUCCEEDED"
     assert warehouse_snapshot(home) == warehouse_snapshot(reference)
@@ -81,7 +81,7 @@ def test_nothing_new_transforms_nothing_and_starts_no_engine(
     assert not list((home / "lake" / "curated").rglob(f"run_id={quick['run_id']}/*.parquet"))
 
     monkeypatch.setenv("RENTALCTL_HOME", str(reference))
-    monkeypatch.setattr(transform_job, "_all_curated", lambda *a: False)
+    monkeypatch.setattr(transform_job, "all_curated", lambda *a: False)
     assert ok_json("run")["status"] == "SUCCEEDED"
     assert warehouse_snapshot(home) == warehouse_snapshot(reference)
 

@@ -156,7 +156,7 @@ def with_invalid_values(stats: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
-def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
+def all_curated(ctx: Context, table: str, run_id: str) -> bool:
     """Whether the run's raw load of ``table`` found every row in the curated layer already,
     at its version or a newer one (``steps.load_raw``)."""
     try:
@@ -167,9 +167,14 @@ def _all_curated(ctx: Context, table: str, run_id: str) -> bool:
 
 
 def run_transform(
-    ctx: Context, table: str, run_id: str, spark: SparkSession | None = None
+    ctx: Context,
+    table: str,
+    run_id: str,
+    spark: SparkSession | None = None,
+    already_curated: bool | None = None,
 ) -> dict[str, Any]:
-    """Transform one table's raw files of ``run_id``; returns the stats (also in the lake)."""
+    """Transform one table's raw files of ``run_id``; returns the stats (also in the lake).
+    ``already_curated``: ``all_curated``'s answer when the caller has asked it already."""
     from rentalctl.pipeline.transform import classify, empty_stats, split, stats
 
     spec = table_spec(table)
@@ -186,7 +191,9 @@ def run_transform(
 
     result = empty_stats(spec.name)
     invalid = manifest.invalid_file
-    if manifest.files and not invalid and _all_curated(ctx, spec.name, run_id):
+    if already_curated is None:
+        already_curated = all_curated(ctx, spec.name, run_id)
+    if manifest.files and not invalid and already_curated:
         # Nothing to do: transforming and merging rows already curated changes nothing.
         result.update(rows_read=manifest.rows, already_curated=manifest.rows)
     elif manifest.files or invalid:
