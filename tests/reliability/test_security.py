@@ -108,7 +108,10 @@ def file_texts(root: Path, label: str) -> Artefacts:
     parquet = duckdb.connect()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         name = f"{label}/{path.relative_to(root)}"
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # SQLite's -shm/-wal, gone as the last connection closed
+            continue
         out[name] = data.decode("utf-8", "replace")
         if path.suffix == ".gz":
             out[f"{name} (decompressed)"] = gzip.decompress(data).decode("utf-8", "replace")
