@@ -85,6 +85,7 @@ class Lake(ABC):
 
 
 def open_lake(url: urls.LakeURL, *, boto3_session: Any | None = None) -> Lake:
+    # Imported when picked: a command loads only the driver of the lake it uses.
     if isinstance(url, urls.FileURL):
         from rentalctl.adapters.lake_local import LocalLake
 

@@ -138,6 +138,7 @@ def open_source(
     """Connect to the configured source. ``create`` allows a new SQLite file or MySQL database
     (demo data); otherwise a missing database is a ResourceUnavailable error (exit 3)."""
     env = os.environ if env is None else env
+    # Imported when picked: a command loads only the driver of the source it uses.
     if isinstance(url, urls.SqliteURL):
         from rentalctl.adapters.source_sqlite import SqliteSource
 

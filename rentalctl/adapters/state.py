@@ -228,6 +228,7 @@ class StateStore(ABC):
 
 
 def open_state(url: urls.StateURL, *, boto3_session: Any | None = None) -> StateStore:
+    # Imported when picked: a command loads only the driver of the state store it uses.
     if isinstance(url, urls.SqliteURL):
         from rentalctl.adapters.state_sqlite import SqliteStateStore
 

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rentalctl import urls
 from rentalctl.curated import REDSHIFT_VARCHAR_MAX, redshift_type
 from rentalctl.errors import PipelineFailed
 from rentalctl.tables import Column, Kind, TableSpec
@@ -119,8 +120,7 @@ class Warehouse(ABC):
 
 def open_warehouse(settings: Settings, boto3_session: Any | None = None) -> Warehouse:
     """The configured warehouse; ``boto3_session`` (the Context's) serves an AWS one."""
-    from rentalctl import urls
-
+    # Imported when picked: a command loads only the driver of the warehouse it uses.
     if isinstance(settings.warehouse, urls.DuckdbURL):
         from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
 

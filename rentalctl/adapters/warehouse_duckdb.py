@@ -7,10 +7,16 @@ process can have the file open for writing; DuckDB's transactions are optimistic
 write the same catalog entry or rows conflict and one fails. The raw loads avoid both: each
 writes only its own table, and creating schemas and tables (``IF NOT EXISTS``, which still
 conflicts when two connections create the same entry at once) goes through one lock.
+
+duckdb is imported where used: `run` checks the warehouse (``check_writable``) before it needs
+duckdb, and a Redshift profile never does.
 """
 
 from __future__ import annotations
 
+import errno
+import re
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,9 +46,6 @@ def check_writable(path: Path) -> None:
     written: a read-only or immutable (``chattr +i``) file, a read-only folder or file system.
     No retry mends that, whereas DuckDB's own error for it looks like the passing one of a file
     another process holds open (which a run does retry)."""
-    import errno
-    import tempfile
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
@@ -87,7 +90,6 @@ class DuckdbWarehouse(Warehouse):
                 self.conn.execute(_duck_ddl(spec))
 
     def load_raw(self, lake: Lake, manifest: Manifest) -> int:
-
         spec = table(manifest.table)
         self.ensure_raw([spec])
         target = f'{RAW_SCHEMA}."{spec.name}"'
@@ -174,6 +176,5 @@ class DuckdbWarehouse(Warehouse):
 
 def _duck_ddl(spec: TableSpec) -> str:
     # DuckDB's VARCHAR has no length; the Redshift lengths are kept for the Redshift DDL only.
-    import re
 
     return re.sub(r"VARCHAR\(\d+\)", "VARCHAR", raw_table_ddl(spec))

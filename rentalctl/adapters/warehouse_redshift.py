@@ -10,6 +10,8 @@ statement running longer than it would die mid-way: it bounds the connect and th
 and is lifted once the connection is open. A connection lost at any point (a timeout, a reset,
 the cluster restarting) is ResourceUnavailable: the server rolls the transaction back, and the
 state machine's Retry runs the step again.
+
+redshift_connector and botocore are imported where used: importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rentalctl import aws, urls
 from rentalctl.adapters.warehouse import (
     META_COLUMNS,
     RAW_SCHEMA,
@@ -97,8 +100,6 @@ class RedshiftWarehouse(Warehouse):
         """Connect; the secret (when configured) is read through ``boto3_session``, the
         Context's session, so every AWS call of a run uses the same credentials."""
         import redshift_connector
-
-        from rentalctl import aws, urls
 
         url = settings.warehouse
         assert isinstance(url, urls.RedshiftURL)
