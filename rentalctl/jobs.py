@@ -13,6 +13,9 @@ there. A job that fails for a reason no retry can fix (a bad value, a quality ga
 lock) records that failure first (``failed/<job>[.<table>].json``): the state machine retries
 every failed Glue task alike, since on AWS all of them reach it as ``States.TaskFailed``, and a
 retried attempt then fails at once with the same error, doing nothing.
+
+The transform job's module is imported where used: the Python shell jobs must not load a module
+that imports pyspark.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rentalctl.context import Context
@@ -32,9 +36,16 @@ from rentalctl.errors import (
     RentalctlError,
     ResourceUnavailable,
 )
+from rentalctl.pipeline import archive, steps
 from rentalctl.pipeline.begin import begin
+from rentalctl.pipeline.extract import extract_table
+from rentalctl.pipeline.kpi_summary import snapshot, to_json
+from rentalctl.pipeline.merge import merge
+from rentalctl.pipeline.presentation import refresh_if_stale
+from rentalctl.pipeline.settle import settle_failed_run
 from rentalctl.run import records
 from rentalctl.run.layout import failure_key, result_key, run_folder
+from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
     from rentalctl.pipeline.child import ChildRunner
@@ -79,11 +90,9 @@ def _arg(args: Mapping[str, str], name: str, required: bool = True) -> str | Non
 
 
 def _tables(args: Mapping[str, str]) -> list[str]:
-    from rentalctl.tables import table
-
     raw = _arg(args, "tables") or "[]"
     names = json.loads(raw) if raw.startswith("[") else raw.split(",")
-    return [table(str(n).strip()).name for n in names]
+    return [table_spec(str(n).strip()).name for n in names]
 
 
 def _mode(args: Mapping[str, str]) -> str:
@@ -115,8 +124,6 @@ def _begin(
 
 
 def _extract(ctx: Context, plan: ExtractPlan) -> dict[str, Any]:
-    from rentalctl.pipeline.extract import extract_table
-
     m = extract_table(ctx, plan)
     return {
         "table": m.table,
@@ -140,8 +147,6 @@ def _extract_load(
     """Extract, then load the table's raw layer. With ``children``, the extract runs in a
     process of its own (``rentalctl.pipeline.child``); its plan is made here either way, since
     it reads the warehouse, which DuckDB lets only this process open."""
-    from rentalctl.pipeline import steps
-
     table, run_id = str(_arg(args, "table")), str(_arg(args, "run_id"))
 
     def extract() -> dict[str, Any]:
@@ -204,14 +209,6 @@ def _publish(
     """Quality gate and merge, presentation, bookmark commit, archive; then the run is done.
     The bookmark commit follows the merge's commit, so a failure before it leaves every
     bookmark where it was (docs/contract.md §4)."""
-    from dataclasses import asdict
-
-    from rentalctl.pipeline import steps
-    from rentalctl.pipeline.archive import archive_run
-    from rentalctl.pipeline.kpi_summary import snapshot, to_json
-    from rentalctl.pipeline.merge import merge
-    from rentalctl.pipeline.presentation import refresh_if_stale
-
     run_id, tables = str(_arg(args, "run_id")), _tables(args)
 
     def presentation() -> dict[str, Any]:
@@ -232,7 +229,7 @@ def _publish(
             run_id,
             "archive",
             None,
-            lambda: {"files_archived": archive_run(ctx, run_id, tables)},
+            lambda: {"files_archived": archive.archive_run(ctx, run_id, tables)},
         ),
     }
     records.finish(ctx, run_id, "SUCCEEDED")
@@ -243,8 +240,6 @@ def _publish(
 def _record_failure(
     ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
 ) -> dict[str, Any]:
-    from rentalctl.pipeline.settle import settle_failed_run
-
     run_id = str(_arg(args, "run_id"))
     try:
         error = json.loads(_arg(args, "error", required=False) or "{}")

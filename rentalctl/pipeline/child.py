@@ -38,6 +38,7 @@ before it extracts again.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pickle
@@ -49,6 +50,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
 
 log = logging.getLogger("rentalctl.pipeline.child")  # also when run as __main__
@@ -152,8 +154,6 @@ def _portable(exc: Exception) -> Exception:
 
 def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
-        import ctypes
-
         # Sent when the parent thread that started this process ends; that thread waits for
         # this process to its end (ChildRunner.run), so only the parent's death sends it.
         pr_set_pdeathsig = 1
@@ -186,7 +186,6 @@ def _main(parent: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_PipeHandler(send)]
     logging.getLogger("rentalctl").setLevel(level)
-    from rentalctl.context import Context
 
     try:
         result = fn(Context(settings), *args)

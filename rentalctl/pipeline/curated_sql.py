@@ -15,7 +15,9 @@ forbid the target as a source of a subquery of the same MERGE. The filtered rows
 materialised first, in a temporary table built from the stage and the target, and the MERGE
 reads only that table. (``REMOVE DUPLICATES``, Redshift's simplified MERGE, would do on
 Redshift, but DuckDB has no equivalent: the standard form runs on both.) Text lengths are
-MySQL's (characters) in ``rentalctl.curated``; the Redshift DDL sizes them in bytes.
+MySQL's (characters) in ``rentalctl.curated``; the Redshift DDL sizes them in bytes. sqlglot is
+imported where used: a run whose SQL is already transpiled (``rentalctl.sql_cache``) does not
+load it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rentalctl.curated import (
 from rentalctl.sql_cache import transpiled
 from rentalctl.sqlfiles import parse, strip_redshift_only
 from rentalctl.tables import TABLES as SOURCE_TABLES
+from rentalctl.tables import USER_VIEWING
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -252,7 +255,6 @@ _TRIPLE = ("user_id", "apartment_id", "viewed_at")
 
 def _raw_viewing_json() -> str:
     """The raw viewing row r as JSON text, in the form the transform writes rejected records."""
-    from rentalctl.tables import USER_VIEWING
 
     def value(col: str) -> str:
         if col == "viewed_at":

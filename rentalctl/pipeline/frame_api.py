@@ -83,6 +83,7 @@ def _duckdb_initcap(col: Any) -> Any:
     # ("Column 'w' could not be resolved"); sqlglot's INITCAP renders a DuckDB expression with
     # Spark's meaning when given Spark's one delimiter, the space (a word starts after a space,
     # the rest of the word is lower-cased: "o'neill city" -> "O'neill City").
+    # Imported here: a Spark transform loads neither.
     from sqlframe.duckdb import Column
     from sqlglot import expressions
 

@@ -18,8 +18,11 @@ the next reconciling extract, which also reads the rows of keys deleted before (
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
@@ -56,10 +59,6 @@ def write_keys(
     """Stream every key of ``spec``'s table in ``snap`` into ``prefix + KEYS_FILE``; memory
     holds one batch. A key that is not an integer (SQLite stores anything) is left out: its row
     is quarantined by the extract and never curated."""
-    import hashlib
-    import tempfile
-    from pathlib import Path
-
     key = source.quote(spec.key)
     query = f"SELECT {key} FROM {source.quote(spec.name)} WHERE {key} IS NOT NULL"
     rows = 0

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from rentalctl.curated import REJECTED_ROWS_COLUMNS
 from rentalctl.errors import ConfigError, PipelineFailed
+from rentalctl.pipeline.frame_api import DUCKDB, F, using
+from rentalctl.pipeline.transform_schema import raw_schema
 from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
@@ -57,9 +59,6 @@ def read_raw(session: Any, table: str, paths: list[Path]) -> Any:
     text and then cast to its type: DuckDB would otherwise guess timestamp formats per file, and
     a value that does not parse fails the step (as Spark's FAILFAST does) instead of becoming
     NULL."""
-    from rentalctl.pipeline.frame_api import DUCKDB, F, using
-    from rentalctl.pipeline.transform_schema import raw_schema
-
     spec = table_spec(table)
     relation = session._conn.read_csv([str(p) for p in paths], **RAW_CSV)
     if relation.columns != list(spec.column_names):

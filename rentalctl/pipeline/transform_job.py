@@ -31,6 +31,8 @@ from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS, data_files, 
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import transform_duckdb
 from rentalctl.pipeline.frame_api import DUCKDB, engine_of
+from rentalctl.pipeline.transform import classify, empty_stats, split, stats
+from rentalctl.pipeline.transform_schema import raw_schema
 from rentalctl.run.layout import result_key
 from rentalctl.run.manifest import read_manifest, verify_files
 from rentalctl.tables import table as table_spec
@@ -69,8 +71,6 @@ CSV_OPTIONS = {
 
 def read_raw(spark: SparkSession, table: str, paths: list[str]) -> DataFrame:
     """The raw gzip CSV part files of one table as a typed DataFrame (``raw_schema``)."""
-    from rentalctl.pipeline.transform_schema import raw_schema
-
     return spark.read.options(**CSV_OPTIONS).csv(paths, schema=raw_schema(table))
 
 
@@ -175,8 +175,6 @@ def run_transform(
 ) -> dict[str, Any]:
     """Transform one table's raw files of ``run_id``; returns the stats (also in the lake).
     ``already_curated``: ``all_curated``'s answer when the caller has asked it already."""
-    from rentalctl.pipeline.transform import classify, empty_stats, split, stats
-
     spec = table_spec(table)
     manifest = read_manifest(ctx.lake, spec.name, run_id)
     if manifest.columns != list(spec.column_names):
@@ -198,6 +196,8 @@ def run_transform(
         result.update(rows_read=manifest.rows, already_curated=manifest.rows)
     elif manifest.files or invalid:
         if spark is None:
+            # Imported here: the Glue Python shell jobs import this module (through
+            # rentalctl.jobs) and must not load rentalctl.spark.
             from rentalctl.spark import transform_session
 
             spark = transform_session(ctx.settings)
