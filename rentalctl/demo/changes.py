@@ -22,6 +22,7 @@ from rentalctl.demo import catalog as cat
 from rentalctl.demo.formats import money, to_seconds
 from rentalctl.demo.generator import Generator, Listing
 from rentalctl.errors import ConfigError
+from rentalctl.pipeline.rawvalues import canonical_timestamp
 from rentalctl.tables import TABLES
 
 Statement = tuple[str, Sequence[Sequence[Any]]]
@@ -66,8 +67,6 @@ def _newest_change(source: Source, table: str) -> datetime:
     """The table's newest ``last_modified_timestamp`` not after the source's clock: a row
     dated in the future (``9999-12-31``) is not where business resumes, as it is not where a
     run's bookmark stops (``extract.bookmark_cap``)."""
-    from rentalctl.pipeline.rawvalues import canonical_timestamp
-
     now = canonical_timestamp(_as_datetime(_scalar(source, "SELECT CURRENT_TIMESTAMP")))
     column, p = source.quote("last_modified_timestamp"), source.placeholder
     sql = f"SELECT MAX({column}) FROM {source.quote(table)} WHERE {column} <= {p}"

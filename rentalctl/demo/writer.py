@@ -76,6 +76,7 @@ def _write_initial(
     source: Source, gen: Generator, *, replace: bool, progress: bool
 ) -> dict[str, int]:
     """All tables in one transaction: a killed demo-data leaves the source as it was."""
+    # Imported here: importing the demo generator stays cheap.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     inserted = dict.fromkeys(TABLES, 0)

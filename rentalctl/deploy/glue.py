@@ -21,6 +21,7 @@ from rentalctl.deploy.clients import Clients
 from rentalctl.deploy.glue_files import Artifact, artifacts
 from rentalctl.deploy.glue_jobs import differences, job_definitions
 from rentalctl.errors import ConfigError, InvalidSetting, ResourceUnavailable
+from rentalctl.jobs import JOB_TYPES
 
 TAGS = {"managed-by": "rentalctl"}
 SSE = "AES256"
@@ -120,8 +121,6 @@ def plan(settings: Settings, clients: Clients) -> Plan:
                 reason = "up to date"
         action = "unchanged" if reason == "up to date" else "upload"
         file_plans.append(FilePlan(artifact, uris[artifact.path], key, action, reason))
-
-    from rentalctl.jobs import JOB_TYPES
 
     job_plans = []
     arn_prefix = ""
@@ -238,6 +237,7 @@ def _job_arn_prefix(clients: Clients) -> str:
 @contextmanager
 def _aws_errors(what: str) -> Iterator[None]:
     """Errors a user can fix become typed errors; anything else propagates unchanged."""
+    # Imported here: importing this module (the plan) stays cheap.
     from botocore.exceptions import ClientError, EndpointConnectionError
 
     try:

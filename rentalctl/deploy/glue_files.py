@@ -33,8 +33,10 @@ import io
 import re
 import zipfile
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
+import rentalctl
 from rentalctl import __version__, resources
 from rentalctl.config import Settings
 from rentalctl.deploy import wheelhouse
@@ -96,7 +98,7 @@ def libraries(settings: Settings) -> dict[str, list[str]]:
 def render_config(settings: Settings) -> bytes:
     """The effective settings as a config file that ``config.load`` reads back to the same
     settings (``home`` aside: on Glue it is scratch space in /tmp)."""
-    import yaml
+    import yaml  # imported here: importing this module stays cheap
 
     handled = {"config_file", "home", "target", "source", "lake", "warehouse", "state", "tables"}
     handled |= {"lookback", "fx_rates", "batch_size", "part_file_rows", "max_rejected_share"}
@@ -146,8 +148,6 @@ def render_config(settings: Settings) -> bytes:
 
 def _requirements() -> list[str]:
     """The Requires-Dist lines of the Glue wheel, pinned as in the project's own metadata."""
-    from importlib import metadata
-
     try:
         declared = metadata.requires("rentalctl") or []
     except metadata.PackageNotFoundError:
@@ -162,8 +162,6 @@ def _requirements() -> list[str]:
 
 def build_wheel() -> bytes:
     """The library as a pure-Python wheel, reproducible byte for byte (see module docstring)."""
-    import rentalctl
-
     package = Path(rentalctl.__file__).resolve().parent
     files: dict[str, bytes] = {}
     for path in sorted(package.rglob("*")):

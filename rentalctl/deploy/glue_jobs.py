@@ -8,6 +8,8 @@ from typing import Any
 
 from rentalctl.config import Settings
 from rentalctl.deploy.glue_files import CONFIG, ENTRYPOINT, libraries
+from rentalctl.jobs import JOB_TYPES, USES_CONNECTIONS
+from rentalctl.orchestration.statemachine import job_names
 
 PYTHON_SHELL_GLUE_VERSION = "3.0"  # the Glue version of Python shell 3.9
 PER_TABLE_JOBS = frozenset({"extract-load"})  # run once per table, side by side (Map)
@@ -30,9 +32,6 @@ _COMPARED = (
 
 def job_definitions(settings: Settings, uris: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Glue job definition of each job (CreateJob parameters without Tags), keyed by job."""
-    from rentalctl.jobs import JOB_TYPES, USES_CONNECTIONS
-    from rentalctl.orchestration.statemachine import job_names
-
     s = settings.aws
     names = job_names(settings)
     wheels = {kind: ",".join(uris[p] for p in paths) for kind, paths in libraries(settings).items()}

@@ -30,6 +30,7 @@ from typing import Any
 from rentalctl import resources, urls
 from rentalctl.config import Settings
 from rentalctl.errors import ConfigError
+from rentalctl.orchestration.statemachine import job_names
 
 #: The roles a policy can be rendered for, and what each is for (shown in help and errors).
 ROLES: dict[str, str] = {
@@ -90,8 +91,6 @@ def render_policy(settings: Settings, role: str) -> dict[str, Any]:
 
 
 def _values(settings: Settings) -> dict[str, Any]:
-    from rentalctl.orchestration.statemachine import job_names
-
     lake, state, aws = settings.lake, settings.state, settings.aws
     if not isinstance(lake, urls.S3URL):
         raise ConfigError(

@@ -15,6 +15,7 @@ from typing import Any
 
 from rentalctl.config import Settings
 from rentalctl.errors import ConfigError
+from rentalctl.orchestration import statemachine
 
 #: Input of a scheduled execution. The state machine's Plan state fills in the rest (run id from
 #: the execution name, the configured tables).
@@ -131,8 +132,6 @@ def _json_or_text(text: str) -> Any:
 
 def desired_state_machine(settings: Settings) -> StateMachineSpec:
     """The state machine the configuration asks for (rendered and validated)."""
-    from rentalctl.orchestration import statemachine
-
     if settings.target != "aws":
         raise ConfigError(
             f"deploy-sfn deploys to AWS Step Functions: set target: aws (the profile "

@@ -11,7 +11,8 @@ The pipeline lock is taken by ``begin`` in the state store. ``start`` refuses at
 execution runs (``LockHeld``, exit 4), a fast answer before anything starts; two starts in the
 same instant can both pass that check, and the second one's ``begin`` then refuses its run.
 
-``StepFunctionsRunner`` is the runner of the AWS target.
+``StepFunctionsRunner`` is the runner of the AWS target. botocore is imported where used: local
+commands (``status``, ``report``) import this module too.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import Any
 from rentalctl import aws
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable, StoppedFollowing
+from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
 from rentalctl.orchestration.progress import StateTracker
 from rentalctl.orchestration.resume import reopen
 from rentalctl.orchestration.runner import Ended, Launch, Progress, Runner, Started
+from rentalctl.pipeline.begin import close_failed
 from rentalctl.run import records
 
 DEPLOY_HINT = "run `rentalctl deploy-sfn`"
@@ -182,9 +185,6 @@ def _close(
 ) -> dict[str, Any]:
     """Store the states of an ended execution; close the record if its jobs could not (a
     stopped or timed-out execution runs no RecordFailure), settling what the run left."""
-    from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
-    from rentalctl.pipeline.begin import close_failed
-
     record = ctx.state.get_run(run_id)
     fields: dict[str, Any] = {"states": states}
     if record is None or record.get("status") == "RUNNING":

@@ -23,6 +23,7 @@ from typing import Any
 from rentalctl import spark
 from rentalctl.context import Context
 from rentalctl.errors import RentalctlError
+from rentalctl.jobs import run_job
 from rentalctl.orchestration.asl_task import TaskContext, TaskFailed
 from rentalctl.orchestration.cancel import StopRequest, close_cancelled
 from rentalctl.orchestration.clock import Clock
@@ -33,6 +34,7 @@ from rentalctl.orchestration.resume import reopen
 from rentalctl.orchestration.runner import Ended, Launch, Progress, Runner, Started
 from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
 from rentalctl.pipeline.begin import abandon
+from rentalctl.pipeline.child import ChildRunner
 from rentalctl.preflight import before_run
 from rentalctl.run import records
 from rentalctl.run.lock import PipelineLock, describe_self, is_stale
@@ -41,9 +43,6 @@ log = logging.getLogger(__name__)
 
 
 def _glue(ctx: Context, stop: StopRequest | None) -> Callable[[Any, TaskContext], Any]:
-    from rentalctl.jobs import run_job
-    from rentalctl.pipeline.child import ChildRunner
-
     prefix = ctx.settings.aws.glue_job_prefix + "-"
     # Tables extracted side by side (max_concurrency 0 is all at once) each get a process: their
     # work holds the interpreter lock, so threads would share one core. One at a time, the run's

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from rentalctl.context import Context
+from rentalctl.orchestration.aws_run import refresh_status
+from rentalctl.orchestration.statemachine import render
+from rentalctl.pipeline.kpi_summary import periods
 from rentalctl.report import kpis as catalogue
 from rentalctl.report.sources import open_warehouse, state_store
 
@@ -39,9 +43,6 @@ class ReportData:
 
 
 def gather(settings: Settings) -> ReportData:
-    from rentalctl.context import Context
-    from rentalctl.orchestration.statemachine import render
-
     ctx = Context(settings)
     data = ReportData(
         generated_at=datetime.now(timezone.utc),
@@ -58,8 +59,6 @@ def gather(settings: Settings) -> ReportData:
         for b in store.bookmarks().values()
     ]
     if data.runs and data.runs[0].get("execution_arn"):  # an AWS run: states from its history
-        from rentalctl.orchestration.aws_run import refresh_status
-
         data.runs[0] = refresh_status(ctx, data.runs[0])
     if not data.runs:
         return data
@@ -70,8 +69,6 @@ def gather(settings: Settings) -> ReportData:
 
 
 def _kpis(w: Warehouse, data: ReportData) -> None:
-    from rentalctl.pipeline.kpi_summary import periods
-
     present = catalogue.existing(w)
     for name in TIME_SERIES:
         if name in present:

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rentalctl import urls
+from rentalctl.context import Context
 
 if TYPE_CHECKING:
     from rentalctl.adapters.state import StateStore
     from rentalctl.adapters.warehouse import Warehouse
     from rentalctl.config import Settings
-    from rentalctl.context import Context
 
 
 @contextmanager
@@ -22,7 +22,6 @@ def open_warehouse(settings: Settings) -> Iterator[Warehouse | None]:
     if isinstance(settings.warehouse, urls.DuckdbURL) and not settings.warehouse.path.exists():
         yield None
         return
-    from rentalctl.context import Context
 
     with Context(settings).warehouse() as warehouse:
         yield warehouse
