@@ -7,11 +7,13 @@ exponential back-off and client-side rate limiting); what still fails after that
 adapters, which report throttling and service trouble as ResourceUnavailable (exit 3, and a
 transient error the state machine retries). ``AWS_PROFILE``, ``AWS_REGION`` and
 ``AWS_ENDPOINT_URL`` (also per service, e.g. ``AWS_ENDPOINT_URL_S3``) are honoured by boto3
-itself, which is how the tests point everything at moto. Nothing here runs at import time.
+itself, which is how the tests point everything at moto. Nothing here runs at import time,
+and boto3 and botocore are imported where used: importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -29,8 +31,6 @@ def session(region: str | None = None) -> Any:
     """A boto3 session; ``region`` (from config) wins over the environment's. botocore itself
     reads only AWS_DEFAULT_REGION, so AWS_REGION (what the AWS CLI v2 and SDKs honour) is read
     here."""
-    import os
-
     import boto3
 
     region = region or os.environ.get("AWS_REGION") or None

@@ -14,6 +14,8 @@ as an identifier.
 This module finds and reads the profile and layers the environment and flags over it; the
 settings and their defaults are ``rentalctl.config_model`` (``Settings`` is also taken from here,
 as what ``load`` returns), the checks of each value ``rentalctl.config_values``.
+
+yaml is imported where used: ``rentalctl --help`` imports this module and must not load it.
 """
 
 from __future__ import annotations

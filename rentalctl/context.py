@@ -1,7 +1,9 @@
 """One Context per command or job: the settings and the adapters they select, built in one place.
 
 Pipeline steps receive a Context and never ask which target they run on (ARCHITECTURE.md: same
-keys, swapped implementations). Adapters are opened on first use.
+keys, swapped implementations). Adapters are opened on first use, and imported
+then too: every command imports this module, ``--help`` included, and a command loads only the
+adapters (and drivers) it uses.
 """
 
 from __future__ import annotations

@@ -17,8 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rentalctl import __version__, urls
-from rentalctl.errors import RentalctlError
+from rentalctl import __version__, doctor_aws, urls
+from rentalctl.context import Context
+from rentalctl.errors import RentalctlError, ResourceUnavailable
+from rentalctl.preflight import check_java, check_warehouse_free, java_binary
+from rentalctl.tables import table
 
 _NOTHING_RUN = re.compile(r"\s*Nothing was run\.?$")
 
@@ -32,8 +35,6 @@ class Check:
 
 def diagnose(settings: Any, boto3_session: Any | None = None) -> dict[str, Any]:
     """The doctor's report (its JSON shape is documented in docs/troubleshooting.md)."""
-    from rentalctl.context import Context
-
     context = Context(settings, boto3_session=boto3_session)
     checks = [
         _check("config file", lambda: f"{settings.config_file}"),
@@ -45,8 +46,6 @@ def diagnose(settings: Any, boto3_session: Any | None = None) -> dict[str, Any]:
         _check("state store", lambda: _state(context)),
     ]
     if settings.target == "aws":
-        from rentalctl import doctor_aws
-
         checks += [_check(name, probe) for name, probe in doctor_aws.probes(context)]
     return {
         "ok": all(c.ok for c in checks),
@@ -97,8 +96,6 @@ def versions() -> dict[str, str | None]:
 
 def java_version() -> str | None:
     """The version the java Spark would start reports (`java -version` prints it on stderr)."""
-    from rentalctl.preflight import java_binary
-
     java = java_binary()
     if java is None or not os.access(java, os.X_OK):
         return None
@@ -123,8 +120,6 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
 
 def _java_check(settings: Any) -> Check:
     """Java is needed only by transform.engine=spark: without it, its absence is not a fault."""
-    from rentalctl.preflight import check_java
-
     version = java_version()
     if settings.transform_engine != "spark":
         shown = f"java {version}" if version else "no java found"
@@ -140,8 +135,6 @@ def _java_check(settings: Any) -> Check:
 def _writable(path: Path, what: str) -> str:
     """``path`` can be written, or created by the first run (its nearest existing folder is
     writable)."""
-    from rentalctl.errors import ResourceUnavailable
-
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -154,8 +147,6 @@ def _writable(path: Path, what: str) -> str:
 
 
 def _source(context: Any) -> str:
-    from rentalctl.tables import table
-
     settings = context.settings
     with context.source() as source:
         source.check_tables([table(t) for t in settings.tables])
@@ -166,7 +157,6 @@ def _lake(context: Any) -> str:
     lake = context.settings.lake
     if isinstance(lake, urls.FileURL):
         return _writable(lake.path, "lake.url")
-    from rentalctl import doctor_aws
 
     return doctor_aws.bucket(context, lake)
 
@@ -174,8 +164,6 @@ def _lake(context: Any) -> str:
 def _warehouse(context: Any) -> str:
     settings = context.settings
     if isinstance(settings.warehouse, urls.DuckdbURL):
-        from rentalctl.preflight import check_warehouse_free
-
         path = settings.warehouse.path
         shown = _writable(path, "warehouse.url")
         if path.exists():
@@ -194,6 +182,5 @@ def _state(context: Any) -> str:
         holder = context.state.lock_holder()
         held = f"; a run holds the lock: {holder.get('run_id')}" if holder else ""
         return f"{state.path}{held}"
-    from rentalctl import doctor_aws
 
     return doctor_aws.table(context, state)

@@ -1,5 +1,7 @@
 """The doctor's checks of the AWS profile: credentials, the lake's bucket, the state table, the
-state machine and the Glue jobs. Each only reads (Describe/Get/Head calls)."""
+state machine and the Glue jobs. Each only reads (Describe/Get/Head calls).
+
+botocore is imported where used: the doctor of a local profile imports this module too."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from rentalctl import aws, urls
 from rentalctl.errors import ResourceUnavailable
+from rentalctl.orchestration.statemachine import job_names
 
 
 def probes(context: Any) -> Iterator[tuple[str, Callable[[], str]]]:
@@ -83,8 +86,6 @@ def _state_machine(context: Any) -> str:
 
 def _jobs(context: Any) -> str:
     from botocore.exceptions import ClientError
-
-    from rentalctl.orchestration.statemachine import job_names
 
     names = list(job_names(context.settings).values())
     glue = _client(context, "glue")

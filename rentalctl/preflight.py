@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rentalctl import urls
+from rentalctl.adapters.warehouse_duckdb import check_writable
 from rentalctl.errors import ResourceUnavailable
+from rentalctl.tables import table
 
 NOTHING_RUN = "Nothing was run"
 
@@ -25,9 +28,6 @@ def before_run(context: Any, tables: list[str]) -> None:
     """Fail fast, before a local run starts, on what no retry can fix: an unwritable home, a
     Java Spark cannot start with, a missing source, source table or store, a warehouse file that
     cannot be written or that another process holds open."""
-    from rentalctl import urls
-    from rentalctl.tables import table
-
     settings = context.settings
     check_home(settings.home)
     if settings.transform_engine == "spark":
@@ -37,8 +37,6 @@ def before_run(context: Any, tables: list[str]) -> None:
     context.state.ensure()  # the bookmark store is created on the first run
     context.state.seed(tables)
     if isinstance(settings.warehouse, urls.DuckdbURL):
-        from rentalctl.adapters.warehouse_duckdb import check_writable
-
         check_writable(settings.warehouse.path)
         check_warehouse_free(settings.warehouse.path, context.state.lock_holder())
 
@@ -100,7 +98,7 @@ def check_warehouse_free(path: Path, lock_holder: dict[str, Any] | None) -> None
     A file held by the run that holds the pipeline lock is left to the lock (exit 4)."""
     if not path.exists():
         return  # the run creates it
-    import duckdb
+    import duckdb  # imported here: a Redshift profile's preflight never loads it
 
     try:
         duckdb.connect(str(path)).close()

@@ -9,10 +9,13 @@ shows how far it got.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rentalctl import aws, urls
 from rentalctl.errors import ConfigError
+from rentalctl.orchestration import aws_run
 
 # Where Glue writes a job run's output and errors; the stream is named after the job run id.
 GLUE_LOG_GROUPS = (
@@ -30,8 +33,6 @@ def log_file(settings: Any, run_id: str) -> Path:
 
 def run_record(context: Any, run_id: str) -> dict[str, Any]:
     """The run's record, an AWS run's brought up to date from its execution history."""
-    from rentalctl import urls
-
     state = context.settings.state
     record = None
     if not (isinstance(state, urls.SqliteURL) and not state.path.exists()):
@@ -39,8 +40,6 @@ def run_record(context: Any, run_id: str) -> dict[str, Any]:
     if record is None:
         raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
     if record.get("execution_arn"):
-        from rentalctl.orchestration import aws_run
-
         record = aws_run.refresh_status(context, record)
     return record
 
@@ -92,9 +91,7 @@ def read_log_file(path: Path, offset: int = 0) -> tuple[str, int]:
 
 def job_log_events(context: Any, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The CloudWatch log events of the run's Glue job runs: ``{"at", "stream", "text"}``."""
-    from botocore.exceptions import ClientError
-
-    from rentalctl import aws
+    from botocore.exceptions import ClientError  # imported here: a local run's logs need none
 
     job_runs = [s["job_run_id"] for s in record.get("states") or [] if s.get("job_run_id")]
     if not job_runs:
@@ -124,6 +121,4 @@ def job_log_events(context: Any, record: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def _ms(timestamp: int) -> str:
-    from datetime import UTC, datetime
-
     return str(datetime.fromtimestamp(timestamp / 1000, tz=UTC))

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rentalctl.errors import ResourceUnavailable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -80,14 +84,9 @@ LOOPBACK_CONF = {
 def local_session(master: str) -> SparkSession:
     """The process's SparkSession on ``master`` (created on first use, then reused: a process
     holds one Spark context, so the first master asked for is the one it keeps)."""
-    import os
-    import shutil
-
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
-
-    from rentalctl.errors import ResourceUnavailable
 
     if not os.environ.get("JAVA_HOME") and not shutil.which("java"):
         raise ResourceUnavailable(

@@ -21,6 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,6 @@ def transpiled(text: str, transpile: Callable[[str], Any], sources: tuple[str, .
 
 @cache
 def _stamp(sources: tuple[str, ...]) -> str:
-    from importlib.metadata import version
-
     digest = hashlib.sha256(version("sqlglot").encode())
     for name in sources:
         digest.update(Path(str(sys.modules[name].__file__)).read_bytes())

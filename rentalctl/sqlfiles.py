@@ -8,6 +8,9 @@ tree removes every Redshift-only physical clause before DuckDB SQL is generated.
 
 A statement sqlglot cannot parse (it falls back to an opaque ``Command``) is refused for DuckDB
 rather than passed through untranslated.
+
+sqlglot is imported where used: a run whose SQL is already transpiled (``rentalctl.sql_cache``)
+does not load it.
 """
 
 from __future__ import annotations
