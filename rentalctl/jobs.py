@@ -4,8 +4,8 @@ Four jobs in sequence on the success path (``begin``, ``extract-load`` per table
 ``transform``, ``publish``), because each Glue job start costs start-up time; ``record-failure``
 runs only on the failure path. On AWS each is a Glue job (``glue/`` entrypoints parse the job
 arguments and call ``run_job``); locally the executor's Glue handler calls ``run_job`` in-process
-with the same arguments, and with more than one table at a time each table's extract runs in a
-child process (``rentalctl.pipeline.child``).
+with the same arguments, and with more than one table at a time each table's extract, and on
+DuckDB each table's transform, runs in a child process (``rentalctl.pipeline.child``).
 
 Each step inside a job records its result in the lake (``runs/run_id=<id>/<step>[.<table>].json``),
 where ``status`` finds it on either target, and a retried job skips the steps whose result is

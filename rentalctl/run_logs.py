@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rentalctl import aws, urls
+from rentalctl import aws
 from rentalctl.errors import ConfigError
 from rentalctl.orchestration import aws_run
 
@@ -26,17 +26,9 @@ GLUE_LOG_GROUPS = (
 )
 
 
-def log_file(settings: Any, run_id: str) -> Path:
-    """The run's log file under the home (the run command writes it; it may not exist)."""
-    return settings.home / "logs" / f"{run_id}.log"
-
-
 def run_record(context: Any, run_id: str) -> dict[str, Any]:
     """The run's record, an AWS run's brought up to date from its execution history."""
-    state = context.settings.state
-    record = None
-    if not (isinstance(state, urls.SqliteURL) and not state.path.exists()):
-        record = context.state.get_run(run_id)
+    record = None if context.state.known_empty() else context.state.get_run(run_id)
     if record is None:
         raise ConfigError(f"no run {run_id!r} (see `rentalctl status` for recent runs)")
     if record.get("execution_arn"):

@@ -28,9 +28,10 @@ def logs(
     state: AppState = ctx.obj
     from rentalctl import run_logs
     from rentalctl.context import Context
+    from rentalctl.run.layout import log_file
 
     context = Context(state.settings())
-    path = run_logs.log_file(context.settings, run_id)
+    path = log_file(context.settings.home, run_id)
     record = run_logs.run_record(context, run_id)
     # Printed events by content: a task's messages reach the record when the run ends, dated
     # earlier than transitions already printed.

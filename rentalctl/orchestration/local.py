@@ -17,7 +17,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from rentalctl import spark
@@ -37,6 +36,7 @@ from rentalctl.pipeline.begin import abandon
 from rentalctl.pipeline.child import ChildRunner
 from rentalctl.preflight import before_run
 from rentalctl.run import records
+from rentalctl.run.layout import log_file
 from rentalctl.run.lock import PipelineLock, describe_self, is_stale
 
 log = logging.getLogger(__name__)
@@ -146,13 +146,6 @@ def run_local(
         return records.update(ctx, run_id, states=tracker.as_list(), logs=logs)
 
 
-def run_log(ctx: Context, run_id: str) -> Path:
-    """The run's log file under the home: a background run's output, and the JVM's. The path
-    run_logs.log_file reads; that module sits above orchestration (it follows AWS runs through
-    aws_run), so it is not imported here."""
-    return ctx.settings.home / "logs" / f"{run_id}.log"
-
-
 class LocalRunner(Runner):
     """Runs on this machine: in this process, or in a process of its own started for the run."""
 
@@ -180,7 +173,7 @@ class LocalRunner(Runner):
 
     def _run_here(self, launch: Launch, progress: Progress | None) -> Ended:
         if self.jvm_log:
-            spark.send_jvm_output_to(run_log(self.context, launch.run_id))
+            spark.send_jvm_output_to(log_file(self.context.settings.home, launch.run_id))
         stop = StopRequest()
         execute = partial(
             run_local,
@@ -206,7 +199,7 @@ class LocalRunner(Runner):
         recovered = context.state.acquire_lock(describe_self(run_id), is_stale)
         if recovered:
             abandon(context, recovered.get("run_id"), run_id)
-        log_path = run_log(context, run_id)
+        log_path = log_file(context.settings.home, run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [
             sys.executable,

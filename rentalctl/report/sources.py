@@ -29,7 +29,4 @@ def open_warehouse(settings: Settings) -> Iterator[Warehouse | None]:
 
 def state_store(ctx: Context) -> StateStore | None:
     """The state store, or None for a local one that was never created."""
-    state = ctx.settings.state
-    if isinstance(state, urls.SqliteURL) and not state.path.exists():
-        return None
-    return ctx.state
+    return None if ctx.state.known_empty() else ctx.state

@@ -2,12 +2,21 @@
 ``raw/<table>/run_id=<id>/`` with their manifest, its step results in
 ``runs/run_id=<id>/<step>[.<table>].json`` and its failure markers under ``failed/``. The jobs
 write them; settling, resuming, the transform's shortcut, the warehouse's raw load and
-``status`` read them, so the layout sits below all of them."""
+``status`` read them, so the layout sits below all of them. Outside the lake, a local run's log
+file is ``<home>/logs/<id>.log``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: the manifest of a table's extract, in the run's raw folder of that table
 MANIFEST = "_manifest.json"
+
+
+def log_file(home: Path, run_id: str) -> Path:
+    """A local run's log file under the home: a background run's output, and the JVM's (the
+    run writes it; it may not exist)."""
+    return home / "logs" / f"{run_id}.log"
 
 
 def run_prefix(table: str, run_id: str, area: str = "raw") -> str:
