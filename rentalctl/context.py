@@ -39,27 +39,27 @@ class Context:
 
     def source(self) -> Source:
         """A new source connection (the caller closes it)."""
-        from rentalctl.adapters.source import open_source
+        from rentalctl.adapters.factories import open_source
 
         return open_source(self.settings.source)
 
     @cached_property
     def lake(self) -> Lake:
-        from rentalctl.adapters.lake import open_lake
+        from rentalctl.adapters.factories import open_lake
 
         session = self._session() if self._needs_aws(self.settings.lake) else None
         return open_lake(self.settings.lake, boto3_session=session)
 
     @cached_property
     def state(self) -> StateStore:
-        from rentalctl.adapters.state import open_state
+        from rentalctl.adapters.factories import open_state
 
         session = self._session() if self._needs_aws(self.settings.state) else None
         return open_state(self.settings.state, boto3_session=session)
 
     def warehouse(self) -> Warehouse:
         """A new warehouse connection (the caller closes it)."""
-        from rentalctl.adapters.warehouse import open_warehouse
+        from rentalctl.adapters.factories import open_warehouse
 
         session = self._session() if self._needs_aws(self.settings.warehouse) else None
         return open_warehouse(self.settings, boto3_session=session)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.demo.writer import write_demo
 from rentalctl.errors import ConfigError
 from rentalctl.urls import SqliteURL

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.demo.generator import Generator
 from rentalctl.demo.writer import write_demo
 from rentalctl.errors import ConfigError

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from rentalctl import config, urls
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.context import Context
 from rentalctl.curated import data_files, output_prefix
 from rentalctl.demo.writer import write_demo

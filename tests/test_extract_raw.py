@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rentalctl import config
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.adapters.state import BookmarkConflict
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError

@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from rentalctl import aws
 from rentalctl.adapters import lake_s3
-from rentalctl.adapters.lake import Lake, open_lake
+from rentalctl.adapters.factories import open_lake
+from rentalctl.adapters.lake import Lake
 from rentalctl.adapters.lake_local import LocalLake
 from rentalctl.adapters.lake_s3 import S3Lake
 from rentalctl.errors import ConfigError, ExitCode, ResourceUnavailable

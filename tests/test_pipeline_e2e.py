@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rentalctl import config, urls
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.context import Context
 from rentalctl.curated import CURATED
 from rentalctl.demo.writer import write_demo

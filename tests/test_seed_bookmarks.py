@@ -18,7 +18,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from rentalctl import aws
-from rentalctl.adapters.state import StateStore, open_state
+from rentalctl.adapters.factories import open_state
+from rentalctl.adapters.state import StateStore
 from rentalctl.cli import app
 from rentalctl.urls import parse_state
 

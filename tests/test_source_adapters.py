@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from rentalctl import tables
-from rentalctl.adapters.source import Source, open_source
+from rentalctl.adapters.factories import open_source
+from rentalctl.adapters.source import Source
 from rentalctl.errors import ConfigError, ResourceUnavailable
 from rentalctl.tables import TABLES
 from rentalctl.urls import MysqlURL, SqliteURL, parse_source

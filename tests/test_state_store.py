@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from rentalctl import aws
-from rentalctl.adapters.state import BookmarkConflict, StateStore, actor, open_state
+from rentalctl.adapters.factories import open_state
+from rentalctl.adapters.state import BookmarkConflict, StateStore, actor
 from rentalctl.adapters.state_dynamodb import DynamoStateStore
 from rentalctl.adapters.state_sqlite import SqliteStateStore
 from rentalctl.errors import LockHeld, ResourceUnavailable

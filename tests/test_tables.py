@@ -274,7 +274,7 @@ def test_sqlite_ddl_matches_spec(name: str) -> None:
 def test_mysql_created_schema_matches_specs(mysql_url: str, mysql_server: dict) -> None:
     import pymysql
 
-    from rentalctl.adapters.source import open_source
+    from rentalctl.adapters.factories import open_source
     from rentalctl.urls import parse_source
 
     url = parse_source(mysql_url, Path.cwd())

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from rentalctl import config
+from rentalctl.adapters.factories import open_source
 from rentalctl.adapters.lake_local import LocalLake
 from rentalctl.adapters.lake_s3 import S3Lake
-from rentalctl.adapters.source import open_source
 from rentalctl.context import Context
 from rentalctl.curated import CURATED, data_files
 from rentalctl.errors import ConfigError, PipelineFailed

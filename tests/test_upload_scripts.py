@@ -587,7 +587,7 @@ def test_entrypoint_runs_an_extract_load_named_by_its_glue_job(
 ) -> None:
     import boto3
 
-    from rentalctl.adapters.source import open_source
+    from rentalctl.adapters.factories import open_source
     from rentalctl.context import Context
     from rentalctl.tables import TABLES
 

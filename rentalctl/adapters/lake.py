@@ -11,9 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
 
-from rentalctl import urls
 from rentalctl.errors import ConfigError
 
 _KEY = re.compile(r"[A-Za-z0-9_.=\-]+(/[A-Za-z0-9_.=\-]+)*")
@@ -82,14 +80,3 @@ class Lake(ABC):
         to do on S3: an interrupted PUT leaves nothing, and an interrupted multipart upload's
         parts are removed by the bucket's lifecycle rule (docs/aws.md)."""
         return 0
-
-
-def open_lake(url: urls.LakeURL, *, boto3_session: Any | None = None) -> Lake:
-    # Imported when picked: a command loads only the driver of the lake it uses.
-    if isinstance(url, urls.FileURL):
-        from rentalctl.adapters.lake_local import LocalLake
-
-        return LocalLake(url.path)
-    from rentalctl.adapters.lake_s3 import S3Lake
-
-    return S3Lake(url.bucket, url.prefix, boto3_session=boto3_session)

@@ -7,13 +7,11 @@ SQL text is built from the table specs (identifiers) with the adapter's placehol
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from rentalctl import urls
 from rentalctl.errors import PipelineFailed, RentalctlError, ResourceUnavailable
 from rentalctl.tables import TableSpec
 
@@ -130,19 +128,3 @@ class Source(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_source(
-    url: urls.SourceURL, *, create: bool = False, env: Mapping[str, str] | None = None
-) -> Source:
-    """Connect to the configured source. ``create`` allows a new SQLite file or MySQL database
-    (demo data); otherwise a missing database is a ResourceUnavailable error (exit 3)."""
-    env = os.environ if env is None else env
-    # Imported when picked: a command loads only the driver of the source it uses.
-    if isinstance(url, urls.SqliteURL):
-        from rentalctl.adapters.source_sqlite import SqliteSource
-
-        return SqliteSource(url, create=create)
-    from rentalctl.adapters.source_mysql import MysqlSource
-
-    return MysqlSource(url, password=env.get(PASSWORD_ENV, ""), create=create)

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from rentalctl import urls
 from rentalctl.errors import LockHeld, PipelineFailed
 
 Watermark = Union[str, int]  # Union: evaluated at import, on Python 3.9 too
@@ -225,14 +224,3 @@ class StateStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_state(url: urls.StateURL, *, boto3_session: Any | None = None) -> StateStore:
-    # Imported when picked: a command loads only the driver of the state store it uses.
-    if isinstance(url, urls.SqliteURL):
-        from rentalctl.adapters.state_sqlite import SqliteStateStore
-
-        return SqliteStateStore(url.path)
-    from rentalctl.adapters.state_dynamodb import DynamoStateStore
-
-    return DynamoStateStore(url.table, boto3_session=boto3_session)

@@ -13,14 +13,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rentalctl import urls
 from rentalctl.curated import REDSHIFT_VARCHAR_MAX, redshift_type
 from rentalctl.errors import PipelineFailed
 from rentalctl.tables import Column, Kind, TableSpec
 
 if TYPE_CHECKING:
     from rentalctl.adapters.lake import Lake
-    from rentalctl.config import Settings
     from rentalctl.run.manifest import Manifest
 
 RAW_SCHEMA = "raw"
@@ -116,15 +114,3 @@ class Warehouse(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_warehouse(settings: Settings, boto3_session: Any | None = None) -> Warehouse:
-    """The configured warehouse; ``boto3_session`` (the Context's) serves an AWS one."""
-    # Imported when picked: a command loads only the driver of the warehouse it uses.
-    if isinstance(settings.warehouse, urls.DuckdbURL):
-        from rentalctl.adapters.warehouse_duckdb import DuckdbWarehouse
-
-        return DuckdbWarehouse(settings.warehouse.path)
-    from rentalctl.adapters.warehouse_redshift import RedshiftWarehouse
-
-    return RedshiftWarehouse.connect(settings, boto3_session)

@@ -61,7 +61,7 @@ def demo_data(
         ):
             raise ConfigError("not confirmed: nothing changed")
 
-    from rentalctl.adapters.source import open_source
+    from rentalctl.adapters.factories import open_source
     from rentalctl.demo.writer import write_demo
 
     def write() -> Any:

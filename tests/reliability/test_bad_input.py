@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rentalctl.adapters.source import open_source
+from rentalctl.adapters.factories import open_source
 from rentalctl.cli import app
 from rentalctl.curated import CURATED
 from rentalctl.tables import TABLES, Kind
