@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 Statement = Union[str, tuple[str, list[object]]]  # evaluated at import, on Python 3.9 too
+PARAM = "%s"  # a bound parameter, as Redshift's driver marks it; for_dialect writes DuckDB's
 
 
 def q(identifier: str) -> str:
@@ -235,13 +236,9 @@ def rejected_statements(stage: str, dialect: str) -> list[Statement]:
     return for_dialect([insert], dialect)
 
 
-def placeholder(dialect: str) -> str:
-    return "?" if dialect == "duckdb" else "%s"
-
-
 def fx_rates_statements(rates: dict[str, object], dialect: str) -> list[Statement]:
     """curated.fx_rates holds exactly the rates this run used."""
-    target, p = qualified("fx_rates"), placeholder("redshift")
+    target, p = qualified("fx_rates"), PARAM
     out: list[Statement] = [f"DELETE FROM {target}"]
     for currency, rate in sorted(rates.items()):
         out.append(
@@ -271,7 +268,7 @@ def viewing_duplicate_statements(run_id: str, dialect: str) -> list[Statement]:
     rejected_rows. Only events that share a (user, apartment, time) with this run's stage are
     examined, so the check costs what the run brings, not the table's size."""
     target, rejected = qualified("user_viewing"), qualified("rejected_rows")
-    p, dups, record = placeholder("redshift"), q("duplicate_viewings"), _raw_viewing_json()
+    p, dups, record = PARAM, q("duplicate_viewings"), _raw_viewing_json()
     same = " AND ".join(f"o.{q(c)} = d.{q(c)}" for c in _TRIPLE)
     in_stage = " AND ".join(f"s.{q(c)} = d.{q(c)}" for c in _TRIPLE)
     statements: list[Statement] = [

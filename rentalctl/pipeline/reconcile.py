@@ -101,8 +101,8 @@ def delete_statements(
     key = sql.q(CURATED[table].key)
     target, stage = sql.qualified(table), sql.q(keys_stage(table))
     audit, gone = sql.qualified(DELETED_ROWS), sql.q(deleted_name(table))
-    p = sql.placeholder(dialect)
-    return [
+    p = sql.PARAM
+    written: list[sql.Statement] = [
         f"DROP TABLE IF EXISTS {gone}",
         f"CREATE TEMP TABLE {gone} AS SELECT c.{key} AS k FROM {target} c "
         f"WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = c.{key})",
@@ -113,6 +113,7 @@ def delete_statements(
         ),
         f"DELETE FROM {target} WHERE {key} IN (SELECT k FROM {gone})",
     ]
+    return sql.for_dialect(written, dialect)
 
 
 def reinserted_rows(
