@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import (
     ConfigError,
@@ -43,7 +44,6 @@ from rentalctl.pipeline.kpi_summary import snapshot, to_json
 from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.presentation import refresh_if_stale
 from rentalctl.pipeline.settle import settle_failed_run
-from rentalctl.run import records
 from rentalctl.run.layout import failure_key, result_key, run_folder
 from rentalctl.tables import table as table_spec
 

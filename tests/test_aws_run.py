@@ -25,7 +25,7 @@ from rentalctl.context import Context
 from rentalctl.errors import LockHeld, ResourceUnavailable
 from rentalctl.orchestration import aws_run
 from rentalctl.orchestration.statemachine import render
-from rentalctl.run.lock import describe_self
+from rentalctl.run_lock import describe_self
 from tests.support.moto_aws import (
     ACCOUNT,
     NAME,
@@ -575,7 +575,7 @@ def test_an_operators_bookmark_change_and_a_run_exclude_each_other(ctx: Context)
     `bookmarks set` on a machine (judged by its process and heartbeat): each keeps the other
     out while alive, and a dead one is taken over."""
     from rentalctl.pipeline.begin import _holder, holder_is_stale
-    from rentalctl.run.lock import PipelineLock
+    from rentalctl.run_lock import PipelineLock
 
     deploy_waiting()
     first = start(ctx, "run-1")

@@ -18,7 +18,7 @@ import pytest
 from rentalctl import config
 from rentalctl.adapters.state import actor
 from rentalctl.context import Context
-from rentalctl.run.lock import describe_self, is_stale
+from rentalctl.run_lock import describe_self, is_stale
 from tests.support.cli import invoke, ok_json
 
 ALL = ["apartments", "apartment_attributes", "user_viewing", "bookings"]

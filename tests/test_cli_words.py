@@ -209,7 +209,7 @@ def test_a_failed_run_says_why_in_one_line_without_error_names(home: Path) -> No
 def test_a_refused_run_prints_one_line_and_no_run_header(home: Path) -> None:
     from rentalctl import config
     from rentalctl.context import Context
-    from rentalctl.run.lock import describe_self, is_stale
+    from rentalctl.run_lock import describe_self, is_stale
 
     assert invoke("demo-data", "--scale", "0.002").exit_code == 0
     store = Context(config.load()).state

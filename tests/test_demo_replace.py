@@ -13,7 +13,7 @@ import pytest
 
 from rentalctl import config
 from rentalctl.context import Context
-from rentalctl.run.lock import describe_self, is_stale
+from rentalctl.run_lock import describe_self, is_stale
 from tests.reliability.support import warehouse_snapshot
 from tests.support.cli import invoke, ok_json
 

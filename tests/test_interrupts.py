@@ -207,9 +207,9 @@ def test_cancel_of_an_unknown_run_is_not_found(home: Path) -> None:
 def test_cancel_settles_a_run_whose_process_is_gone(home: Path) -> None:
     """A run killed outright holds the lock and its record stays RUNNING: cancel closes it."""
     from rentalctl import config
+    from rentalctl import run_records as records
     from rentalctl.context import Context
-    from rentalctl.run import records
-    from rentalctl.run.lock import describe_self
+    from rentalctl.run_lock import describe_self
 
     ok_json("demo-data", "--scale", SCALE)
     ok_json("seed-bookmarks")

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from rentalctl import config, jobs
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed, ResourceUnavailable
 from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
-from rentalctl.run import records
-from rentalctl.run.lock import describe_self, is_stale
+from rentalctl.run_lock import describe_self, is_stale
 from rentalctl.tables import TABLES
 from tests.support.cli import invoke, ok_json
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rentalctl import config
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import ResourceUnavailable
 from rentalctl.pipeline.settle import discard_pending, settle_failed_run
-from rentalctl.run import records
 from rentalctl.run.layout import result_key
 from rentalctl.tables import TABLES, table
 

@@ -384,7 +384,7 @@ def test_concurrent_run_updates_lose_nothing(
     """8 writers, each with its own connection or client (as the per-table jobs of a run have),
     add 5 fields each to one run record through ``records.update``, all at once: every field is
     there at the end."""
-    from rentalctl.run import records
+    from rentalctl import run_records as records
 
     if backend.kind == "dynamodb":
         serialise_moto_puts(monkeypatch)

@@ -557,8 +557,8 @@ def local_aws_target(moto: Moto, aws_config: Path, tmp_path: Path) -> config.Set
 def test_entrypoint_runs_the_record_failure_job(
     local_aws_target: config.Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from rentalctl import run_records as records
     from rentalctl.context import Context
-    from rentalctl.run import records
 
     ctx = Context(local_aws_target)
     ctx.state.ensure()
@@ -890,7 +890,7 @@ def test_python_shell_jobs_import_only_3_9_parsable_code_and_no_spark(
         assert heavy == set(), (job, heavy)
         assert "rentalctl.cli" not in own and "rentalctl.spark" not in own, job
     assert "rentalctl.pipeline.merge" in _own(shell_modules["publish"])
-    assert "rentalctl.run.records" in _own(shell_modules["record-failure"])
+    assert "rentalctl.run_records" in _own(shell_modules["record-failure"])
 
 
 def test_python_shell_modules_import_only_what_glue_provides(

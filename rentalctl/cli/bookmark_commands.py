@@ -216,7 +216,7 @@ def _apply(
     from rentalctl.pipeline.begin import holder_is_stale
     from rentalctl.pipeline.plan import plan_table
     from rentalctl.run.ids import new_run_id
-    from rentalctl.run.lock import PipelineLock
+    from rentalctl.run_lock import PipelineLock
 
     marks = store.bookmarks()
     if name not in marks:

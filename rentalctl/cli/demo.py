@@ -81,7 +81,7 @@ def demo_data(
         from rentalctl.orchestration.reset import reset_built
         from rentalctl.pipeline.begin import holder_is_stale
         from rentalctl.run.ids import new_run_id
-        from rentalctl.run.lock import PipelineLock
+        from rentalctl.run_lock import PipelineLock
 
         context = Context(settings)
         with context.state as store:

@@ -9,7 +9,7 @@ import typer
 
 from rentalctl.cli.output import AppState
 from rentalctl.errors import ConfigError, error_words
-from rentalctl.run.records import duration, steps
+from rentalctl.run_records import duration, steps
 
 
 def status(

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from rentalctl import aws
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, LockHeld, ResourceUnavailable, StoppedFollowing
 from rentalctl.orchestration.cancel import CANCELLED, ERROR, close_cancelled
@@ -31,7 +32,6 @@ from rentalctl.orchestration.progress import StateTracker
 from rentalctl.orchestration.resume import reopen
 from rentalctl.orchestration.runner import Ended, Launch, Progress, Runner, Started
 from rentalctl.pipeline.begin import close_failed
-from rentalctl.run import records
 
 DEPLOY_HINT = "run `rentalctl deploy-sfn`"
 # AWS error codes meaning the credentials, permissions or service are the problem (exit 3).

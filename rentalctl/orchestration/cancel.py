@@ -24,12 +24,12 @@ import time
 from typing import Any
 
 from rentalctl import aws
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, ResourceUnavailable
 from rentalctl.pipeline.begin import discard_unfinished_writes
 from rentalctl.pipeline.settle import settle_failed_run
-from rentalctl.run import records
-from rentalctl.run.lock import is_stale
+from rentalctl.run_lock import is_stale
 
 log = logging.getLogger(__name__)
 

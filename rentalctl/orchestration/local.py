@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from rentalctl import run_records as records
 from rentalctl import spark
 from rentalctl.context import Context
 from rentalctl.errors import RentalctlError
@@ -35,9 +36,8 @@ from rentalctl.orchestration.statemachine import GLUE_SYNC, SNS_PUBLISH, render
 from rentalctl.pipeline.begin import abandon
 from rentalctl.pipeline.child import ChildRunner
 from rentalctl.preflight import before_run
-from rentalctl.run import records
 from rentalctl.run.layout import log_file
-from rentalctl.run.lock import PipelineLock, describe_self, is_stale
+from rentalctl.run_lock import PipelineLock, describe_self, is_stale
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rentalctl import aws
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.curated import output_prefix
 from rentalctl.errors import ConfigError
 from rentalctl.pipeline.settle import settle_failed_run
-from rentalctl.run import records
 from rentalctl.run.layout import run_folder, run_prefix
-from rentalctl.run.lock import describe_self, is_stale
+from rentalctl.run_lock import describe_self, is_stale
 
 log = logging.getLogger(__name__)
 

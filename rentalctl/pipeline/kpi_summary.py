@@ -16,7 +16,7 @@ from typing import Any
 
 from rentalctl.adapters.warehouse import Warehouse
 from rentalctl.context import Context
-from rentalctl.run.records import step_result
+from rentalctl.run_records import step_result
 
 
 def periods(w: Warehouse) -> tuple[date, date] | None:

@@ -25,7 +25,7 @@ from rentalctl.pipeline.extract import (
     reaches,
     read_high,
 )
-from rentalctl.run.records import duration
+from rentalctl.run_records import duration
 from rentalctl.tables import table
 
 

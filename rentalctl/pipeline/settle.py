@@ -23,10 +23,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rentalctl import run_records as records
 from rentalctl.context import Context
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline.archive import archive_run
-from rentalctl.run import records
 from rentalctl.run.layout import result_key
 from rentalctl.tables import table
 

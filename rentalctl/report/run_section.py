@@ -8,7 +8,7 @@ from rentalctl.report import charts
 from rentalctl.report.data import ReportData
 from rentalctl.report.graph import COLORS, state_machine_svg
 from rentalctl.report.html import chart_and_numbers, empty, table
-from rentalctl.run.records import duration
+from rentalctl.run_records import duration
 
 
 def _legend() -> str:

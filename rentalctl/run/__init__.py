@@ -2,7 +2,7 @@
 
 ``layout`` (where a run's files and step results live in the lake), ``ids`` (run ids and their
 one rule) and ``manifest`` (the manifest and part files of a table's extract) import nothing of
-rentalctl but its errors and each other, so the adapters may use them. ``records`` (the run
-records in the state store) and ``lock`` (the one pipeline lock) work through the state store
-and the lake, so they sit just above the Context, below the pipeline that writes them.
+rentalctl but its errors and each other, so the adapters may use them. The run records and the
+pipeline lock work through the state store, so they live above the adapters and the Context
+(``rentalctl.run_records``, ``rentalctl.run_lock``), below the pipeline that writes them.
 """

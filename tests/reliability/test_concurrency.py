@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 
 from rentalctl import config
+from rentalctl import run_records as records
 from rentalctl.adapters.state import BookmarkConflict, StateStore
 from rentalctl.context import Context
 from rentalctl.errors import LockHeld, PipelineFailed
 from rentalctl.orchestration.clock import FakeClock
 from rentalctl.orchestration.local import run_local
-from rentalctl.run import records
-from rentalctl.run.lock import describe_self, is_stale
+from rentalctl.run_lock import describe_self, is_stale
 from tests.reliability.support import Snapshot, bookmarks, lost
 from tests.reliability.test_transient_faults import (
     SCALE,

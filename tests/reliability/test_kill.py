@@ -177,7 +177,7 @@ def lock_is_free(home: Path) -> bool:
     """A new holder that treats every holder as alive gets the lock at once."""
     from rentalctl import config
     from rentalctl.context import Context
-    from rentalctl.run.lock import describe_self
+    from rentalctl.run_lock import describe_self
 
     store = Context(config.load(env={"RENTALCTL_HOME": str(home)})).state
     try:

@@ -689,12 +689,12 @@ def test_every_object_written_to_the_s3_lake_is_encrypted(
     from moto import mock_aws
 
     from rentalctl import aws, config
+    from rentalctl import run_records as records
     from rentalctl.adapters import lake_s3
     from rentalctl.context import Context
     from rentalctl.jobs import run_job
     from rentalctl.pipeline import steps
     from rentalctl.pipeline.archive import archive_run
-    from rentalctl.run import records
 
     Cli()("demo-data", "--scale", "0.002")  # a SQLite source in the home
     requests: list[tuple[str, dict[str, Any]]] = []

@@ -759,7 +759,7 @@ def test_dynamodb_write_applied_but_its_response_lost_is_not_a_conflict(
     aws_faults: AwsFaults, dynamo: Any, reliability: Any
 ) -> None:
     from rentalctl.adapters.state import BookmarkConflict
-    from rentalctl.run.lock import describe_self, is_stale
+    from rentalctl.run_lock import describe_self, is_stale
 
     store = dynamo
 
