@@ -72,7 +72,6 @@ class ChildRunner:
     def run(self, settings: Any, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(Context(settings), *args)`` in a child process. ``fn`` and its arguments and
         result must pickle (``fn`` a module-level function)."""
-        level = logging.getLogger("rentalctl").getEffectiveLevel()
         child = subprocess.Popen(
             _command(os.getpid()),
             stdin=subprocess.PIPE,
@@ -84,7 +83,7 @@ class ChildRunner:
         child.stdout.close()
         try:
             with child.stdin:
-                pickle.dump((settings, fn, args, level), child.stdin)
+                pickle.dump((settings, fn, args, _levels()), child.stdin)
             return self._replies(child, replies)
         finally:
             if child.poll() is None:
@@ -116,6 +115,15 @@ class ChildRunner:
 def _command(parent: int) -> list[str]:
     """The child's command line: this module run by this interpreter, given the parent's pid."""
     return [sys.executable, "-m", "rentalctl.pipeline.child", str(parent)]
+
+
+def _levels() -> dict[str, int]:
+    """The levels set on this process's loggers, the root's included (``""``): the CLI quiets
+    some libraries (sqlglot's notes on each translation, botocore's debug lines), and the child
+    filters its records as this process would."""
+    loggers = logging.Logger.manager.loggerDict.items()
+    levels = {name: lg.level for name, lg in loggers if isinstance(lg, logging.Logger) and lg.level}
+    return {"": logging.getLogger().level, **levels}
 
 
 def _exit_words(code: int) -> str:
@@ -182,10 +190,10 @@ def _main(parent: int) -> None:
         with lock:
             replies.send((kind, payload))
 
-    settings, fn, args, level = pickle.load(sys.stdin.buffer)
-    root = logging.getLogger()
-    root.handlers[:] = [_PipeHandler(send)]
-    logging.getLogger("rentalctl").setLevel(level)
+    settings, fn, args, levels = pickle.load(sys.stdin.buffer)
+    logging.getLogger().handlers[:] = [_PipeHandler(send)]
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
     try:
         result = fn(Context(settings), *args)

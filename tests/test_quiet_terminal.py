@@ -1,5 +1,7 @@
-"""Nothing of the JVM reaches the terminal during a Spark run: its start-up notes and log4j
-lines go to the run's log file, ``<home>/logs/<run id>.log``."""
+"""A run prints its progress and nothing else: nothing of the JVM during a Spark run (its
+start-up notes and log4j lines go to the run's log file, ``<home>/logs/<run id>.log``), and
+nothing of the libraries the run's child processes use (sqlglot notes each SQL translation of
+the DuckDB transform)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,12 @@ from tests.support.cli import invoke
 SCALE = "0.002"
 
 
-@pytest.mark.slow
-def test_a_spark_run_prints_nothing_of_the_jvm(home: Path) -> None:
-    """Spark's start-up notes and log4j lines go to the run's log file, not the terminal."""
+def quiet_run(engine: str) -> None:
+    """A run of demo data on ``engine`` whose terminal shows its progress only."""
     assert invoke("demo-data", "--scale", SCALE).exit_code == 0
     done = subprocess.run(
         [sys.executable, "-m", "rentalctl", "run", "--run-id", "quiet-1"],
-        env={**os.environ, "RENTALCTL_ENGINE": "spark"},
+        env={**os.environ, "RENTALCTL_ENGINE": engine},
         capture_output=True,
         text=True,
         timeout=600,
@@ -35,6 +36,19 @@ def test_a_spark_run_prints_nothing_of_the_jvm(home: Path) -> None:
     # Every other line is a state change: "   12.3s  Transform succeeded".
     progress = re.compile(r" *\d+\.\ds  \S+ (started|succeeded)")
     assert [line for line in lines[1:] if not progress.fullmatch(line)] == []
+
+
+@pytest.mark.slow
+def test_a_duckdb_run_prints_nothing_of_its_child_processes(home: Path) -> None:
+    """The tables are extracted and transformed in child processes, whose libraries log as
+    the run's own do: sqlglot's notes on the SQL it translates stay out of the terminal."""
+    quiet_run("duckdb")
+
+
+@pytest.mark.slow
+def test_a_spark_run_prints_nothing_of_the_jvm(home: Path) -> None:
+    """Spark's start-up notes and log4j lines go to the run's log file, not the terminal."""
+    quiet_run("spark")
     log = (home / "logs" / "quiet-1.log").read_text()
     # log4j's lines ("26/12/04 12:34:39 WARN NativeCodeLoader: …") are there instead.
     assert re.search(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d WARN \w+: ", log, re.MULTILINE), log
