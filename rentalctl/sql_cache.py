@@ -1,13 +1,16 @@
-"""SQL transpiled for DuckDB once per machine, not once per run.
+"""SQL written for DuckDB once per machine, not once per run.
 
-Every statement is written in the Redshift dialect and transpiled by sqlglot for DuckDB.
-Importing sqlglot, parsing and writing the statements of one merge costs about half a second,
-the same in every run, which is a quarter of a run that finds nothing new. So the DuckDB text is
-kept in the user's cache folder (``$XDG_CACHE_HOME/rentalctl``, by default
-``~/.cache/rentalctl``), in one file per *stamp*: the sqlglot version and the source of the
-modules that transpile. A new version of either starts a new file, so a cached text is always
-the one this code would write. A cache folder that cannot be read or written is simply not
-used. The files hold SQL text only, derived from the shipped code, never data or settings.
+Two kinds of DuckDB SQL cost the same Python work in every run. The warehouse statements are
+written in the Redshift dialect and transpiled by sqlglot: importing sqlglot, parsing and writing
+the statements of one merge costs about half a second, a quarter of a run that finds nothing
+new. The transform's classification of a table is planned by SQLFrame from the PySpark code in
+``transform.py``: one to three seconds per table. So the DuckDB text is kept in the user's cache
+folder (``$XDG_CACHE_HOME/rentalctl``, by default ``~/.cache/rentalctl``), in one file per
+*stamp*: the sqlglot and SQLFrame versions and the source of the modules that write the SQL. A
+new version of either or new code starts a new file, so a cached text is always the one this
+code would write. A cache folder that cannot be read or written is simply not used. The files
+hold SQL text derived from the shipped code and the settings the key names (the fx rates are
+in the classification's SQL as literals), never data or secrets.
 """
 
 from __future__ import annotations
@@ -36,25 +39,33 @@ def cache_folder() -> Path:
 
 def transpiled(text: str, transpile: Callable[[str], Any], sources: tuple[str, ...]) -> Any:
     """``transpile(text)`` (a JSON value), from the cache when this machine computed it before
-    with the same sqlglot and the same source of the modules named in ``sources``."""
+    with the same libraries and the same source of the modules named in ``sources``."""
+    return cached(text, lambda: transpile(text), sources)
+
+
+def cached(key: str, compute: Callable[[], Any], sources: tuple[str, ...]) -> Any:
+    """``compute()`` (a JSON value), which depends on ``key`` and on the code of the modules
+    named in ``sources`` only, from the cache when this machine computed it before."""
     path = cache_folder() / f"duckdb-sql-{_stamp(sources)}.json"
-    key = hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(key.encode()).hexdigest()
     with _lock:
         entries = _stores.get(str(path))
         if entries is None:
             entries = _stores[str(path)] = _read(path)
-        if key in entries:
-            return entries[key]
-    result = transpile(text)
+        if digest in entries:
+            return entries[digest]
+    result = compute()
     with _lock:
-        entries[key] = result
+        # Read again first: the transform's child processes add entries to one file side by
+        # side, and an entry lost to that race is only computed again in a later run.
+        entries.update({**_read(path), digest: result})
         _write(path, entries)
     return result
 
 
 @cache
 def _stamp(sources: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(version("sqlglot").encode())
+    digest = hashlib.sha256(f"{version('sqlglot')} {version('sqlframe')}".encode())
     for name in sources:
         digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
     return digest.hexdigest()[:20]

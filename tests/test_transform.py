@@ -769,6 +769,54 @@ def test_raw_reader_keeps_the_extract_dialect_exactly(frames: Any, tmp_path: Pat
     assert_frame(raw, expected, RAW_DDL["apartments"])
 
 
+def test_duckdb_plans_the_classification_once_per_machine(
+    duckdb_frames: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The classification's SQL, planned by SQLFrame from ``classify``, comes from the SQL cache
+    in a later process: the same rows as planning it again, and ``classify`` is not called.
+    Other fx rates are another entry; a rate the warehouse cannot hold is refused either way."""
+    from rentalctl import sql_cache
+    from rentalctl.pipeline import transform_duckdb
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sql_cache, "_stores", {})
+    ctx = make_ctx(tmp_path)
+    insert(ctx, "apartments", AWKWARD_APARTMENTS)
+    manifest = steps.extract(ctx, "apartments", RUN)
+    paths = [transform_duckdb.lake_folder(ctx.lake, f.key) for f in manifest.files]
+
+    def rows(frame: Any) -> list[tuple[Any, ...]]:
+        return sorted((tuple(r) for r in frame.collect()), key=repr)
+
+    def classified(rates: dict[str, D]) -> list[tuple[Any, ...]]:
+        return rows(transform_duckdb.classified(duckdb_frames, "apartments", paths, rates))
+
+    planned = rows(
+        classify(
+            "apartments",
+            read_raw_keys(ctx.lake, duckdb_frames, "apartments", [f.key for f in manifest.files]),
+            RATES,
+        )
+    )
+    cold = classified(RATES)
+    monkeypatch.setattr(sql_cache, "_stores", {})  # a new process: only the folder remembers
+    with monkeypatch.context() as m:
+        m.setattr(transform_duckdb, "classify", lambda *a: pytest.fail("planned again"))
+        warm = classified(RATES)
+    assert cold == warm == planned
+    # Written by hand: ids 1 (newest version), 2, 4, 7 curated; 3 (negative price), 5 (no
+    # listing date) and 6 (JPY) rejected; the older version of 1 superseded.
+    statuses = sorted((r[0], r[-1]) for r in warm)
+    assert statuses == [
+        (1, "curated"), (1, "superseded"), (2, "curated"), (3, "rejected"), (4, "curated"),
+        (5, "rejected"), (6, "rejected"), (7, "curated"),
+    ]  # fmt: skip
+    with_yen = classified({**RATES, "JPY": D("0.0067")})
+    assert sorted((r[0], r[-1]) for r in with_yen) != statuses
+    with pytest.raises(ConfigError, match="DECIMAL\\(18,6\\)"):
+        classified({**RATES, "EUR": D("1.0800001")})
+
+
 def test_run_transform_writes_parquet_that_duckdb_reads(frames: Any, tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     insert(ctx, "apartments", AWKWARD_APARTMENTS)

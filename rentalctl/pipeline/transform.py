@@ -180,12 +180,10 @@ def _checks(table: str) -> list[tuple[str, Column]]:
     raise ValueError(table)
 
 
-def rates_column(rates: Mapping[str, Decimal]) -> Column:
-    """The rates as a literal map column (currency -> DECIMAL(18,6)); no join, no UDF."""
-    rate_type = T.DecimalType(RATE_PRECISION, RATE_SCALE)
-    if not rates:
-        return F.lit(None).cast(T.MapType(T.StringType(), rate_type))
-    parts = []
+def rate_texts(rates: Mapping[str, Decimal]) -> list[tuple[str, str]]:
+    """(currency, rate as text) in currency order, each rate checked against the type of
+    curated.fx_rates.rate_to_usd (DECIMAL(18,6)), or ConfigError."""
+    texts = []
     for code, rate in sorted(rates.items()):
         value = Decimal(str(rate))
         exact = value.is_finite() and value == value.quantize(Decimal("0.000001"))
@@ -194,7 +192,18 @@ def rates_column(rates: Mapping[str, Decimal]) -> Column:
                 f"fx rate {code} = {rate} does not fit curated.fx_rates.rate_to_usd "
                 "DECIMAL(18,6): use at most 6 decimal places"
             )
-        parts += [F.lit(code), F.lit(str(value)).cast(rate_type)]
+        texts.append((code, str(value)))
+    return texts
+
+
+def rates_column(rates: Mapping[str, Decimal]) -> Column:
+    """The rates as a literal map column (currency -> DECIMAL(18,6)); no join, no UDF."""
+    rate_type = T.DecimalType(RATE_PRECISION, RATE_SCALE)
+    if not rates:
+        return F.lit(None).cast(T.MapType(T.StringType(), rate_type))
+    parts = []
+    for code, text in rate_texts(rates):
+        parts += [F.lit(code), F.lit(text).cast(rate_type)]
     return F.create_map(*parts)
 
 

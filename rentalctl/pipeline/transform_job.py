@@ -208,13 +208,14 @@ def run_transform(
         try:
             curated = rejected = None
             if manifest.files:
-                raw = read_raw_keys(ctx.lake, spark, spec.name, [f.key for f in manifest.files])
+                keys, rates = [f.key for f in manifest.files], ctx.settings.fx_rates
                 # Computed once: the stats and both outputs read it, the raw files read once.
-                classified = classify(spec.name, raw, ctx.settings.fx_rates)
                 if on_duckdb:
-                    classified = transform_duckdb.materialise(spark, spec.name, classified)
+                    paths = [transform_duckdb.lake_folder(ctx.lake, key) for key in keys]
+                    classified = transform_duckdb.classified(spark, spec.name, paths, rates)
                 else:
-                    classified = classified.persist()
+                    raw = read_raw(spark, spec.name, [spark_uri(ctx.lake, key) for key in keys])
+                    classified = classify(spec.name, raw, rates).persist()
                 result = stats(spec.name, classified)
                 if result["rows_read"] != manifest.rows:
                     raise PipelineFailed(
