@@ -22,12 +22,13 @@ import gzip
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
 from rentalctl.curated import INVALID_VALUE, REJECTED_ROWS_COLUMNS
+from rentalctl.pipeline.rawcolumns import batch_formatter
 from rentalctl.pipeline.rawvalues import UnfitValue, describe, invalid_record, quoted, row_formatter
 from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TableSpec
@@ -51,25 +52,31 @@ class PartWriter:
         self.files: list[PartFile] = []
         self.invalid_file: PartFile | None = None
         self.invalid_rows = 0
-        self._line = row_formatter(spec)
+        self._line, self._lines = row_formatter(spec), batch_formatter(spec)
         self._tmpdir = tempfile.TemporaryDirectory(prefix="rentalctl-extract-")
         self._open: tuple[Path, Any, int] | None = None  # path, text stream, rows
         self._invalid: tuple[Path, _TextSink] | None = None
 
-    def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        for row in rows:
-            try:
-                line = self._line(row)
-            except UnfitValue as exc:
-                self._quarantine(row, exc)
-                continue
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Write one batch of rows."""
+        try:
+            lines = self._lines(rows)
+        except UnfitValue:  # row by row, to quarantine the rows that hold such a value
+            lines = []
+            for row in rows:
+                try:
+                    lines.append(self._line(row))
+                except UnfitValue as exc:
+                    self._quarantine(row, exc)
+        while lines:
             if self._open is None:
                 self._start()
             assert self._open is not None
             path, stream, count = self._open
-            stream.write(line)
-            self._open = (path, stream, count + 1)
-            if count + 1 >= self.part_rows:
+            taken, lines = lines[: self.part_rows - count], lines[self.part_rows - count :]
+            stream.write("".join(taken))
+            self._open = (path, stream, count + len(taken))
+            if count + len(taken) >= self.part_rows:
                 self._finish()
 
     def close(self) -> list[PartFile]:

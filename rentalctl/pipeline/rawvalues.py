@@ -65,7 +65,7 @@ _ZERO_DATE = re.compile(r"0000-00-00(?:[ T]00:00:00(?:\.0{1,6})?)?")
 _INT64, _INT32 = 1 << 63, 1 << 31
 
 
-def _integer_bound(column: Column) -> int:
+def integer_bound(column: Column) -> int:
     return _INT64 if column.mysql_type.upper() == "BIGINT" else _INT32
 
 
@@ -138,7 +138,7 @@ def _text_of(column: Column, value: Any) -> str | None:
         if number != number.to_integral_value():
             raise UnfitValue(column, value, "not a whole number")
         whole = int(number)
-        bound = _integer_bound(column)
+        bound = integer_bound(column)
         if not -bound <= whole < bound:
             raise UnfitValue(column, value, f"out of range ({-bound} to {bound - 1})")
         return str(whole)
@@ -153,12 +153,29 @@ def _text_of(column: Column, value: Any) -> str | None:
     return format(exact, "f")
 
 
+# The canonical text forms the fast paths pass through unchanged (after a check that the day and
+# time exist): ASCII digits only, no zone. Python's fromisoformat alone would also take a zone, a
+# "T" or other digits.
+DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+SECOND = DAY + r" [0-9]{2}:[0-9]{2}:[0-9]{2}"
+FRACTION = r"\.[0-9]{6}"
+MICROSECOND = SECOND + FRACTION
+_DATE_FORM = re.compile(DAY)
+_TIMESTAMP_FORM = re.compile(f"{SECOND}(?:{FRACTION})?")
+
+
+def decimal_form(column: Column) -> str:
+    """The canonical text of a DECIMAL(p,s) column's values: what MySQL would store."""
+    precision, scale = column.precision_scale or (18, 2)
+    return rf"-?[0-9]{{1,{precision - scale}}}(?:\.[0-9]{{1,{scale}}})?"
+
+
 def quoted(text: str) -> str:
     """A text field of the raw CSV dialect."""
     return '"' + text.replace('"', '""') + '"'
 
 
-def _converter(column: Column) -> Callable[[Any], str]:
+def converter(column: Column) -> Callable[[Any], str]:
     """The CSV field for one column's values. Values already in canonical form and range (what
     MySQL's driver returns, what a well-kept SQLite file holds) take a fast path; anything else
     goes through ``_text_of``, which canonicalises it or raises UnfitValue. Built once per
@@ -174,7 +191,7 @@ def _converter(column: Column) -> Callable[[Any], str]:
     if kind is Kind.TEXT:
         return lambda v: "" if v is None else quoted(v) if isinstance(v, str) else slow(v)
     if kind is Kind.INTEGER:
-        bound = _integer_bound(column)
+        bound = integer_bound(column)
 
         def integer(v: Any) -> str:
             if type(v) is int and -bound <= v < bound:
@@ -185,7 +202,7 @@ def _converter(column: Column) -> Callable[[Any], str]:
     if kind is Kind.DECIMAL:
         precision, scale = column.precision_scale or (18, 2)
         digits = precision - scale
-        canonical = re.compile(rf"-?\d{{1,{digits}}}(\.\d{{1,{scale}}})?")
+        canonical = re.compile(decimal_form(column))
 
         def decimal(v: Any) -> str:
             if isinstance(v, str) and canonical.fullmatch(v):
@@ -206,9 +223,9 @@ def _converter(column: Column) -> Callable[[Any], str]:
         def day(v: Any) -> str:
             if type(v) is date:
                 return v.isoformat()
-            if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+            if isinstance(v, str) and _DATE_FORM.fullmatch(v):
                 try:
-                    date.fromisoformat(v)  # the canonical form: the same check on 3.9 and 3.11
+                    date.fromisoformat(v)  # a day that exists
                     return v
                 except ValueError:
                     pass
@@ -218,15 +235,14 @@ def _converter(column: Column) -> Callable[[Any], str]:
     micros = column.mysql_type.upper() == "DATETIME(6)"
 
     def timestamp(v: Any) -> str:
-        if isinstance(v, str) and len(v) in (19, 26) and v[10] == " " and v[4] == "-":
+        if isinstance(v, str) and _TIMESTAMP_FORM.fullmatch(v):
             try:
-                datetime.fromisoformat(v)  # the canonical form: the same check on 3.9 and 3.11
+                datetime.fromisoformat(v)  # a day and time that exist
             except ValueError:
                 return slow(v)
-            if len(v) == 26 and v[19] == ".":
+            if len(v) == 26:
                 return v if micros or not v.endswith(".000000") else v[:19]
-            if len(v) == 19:
-                return v + ".000000" if micros else v
+            return v + ".000000" if micros else v
         if type(v) is datetime and v.tzinfo is None:
             if micros or v.microsecond:
                 return v.isoformat(sep=" ", timespec="microseconds")
@@ -240,7 +256,7 @@ def row_formatter(spec: TableSpec) -> Callable[[Sequence[Any]], str]:
     """One CSV line (with its line end) per source row, in the spec's column order. A value its
     column cannot hold raises UnfitValue: nothing is written for a value the warehouse would
     refuse (the row is quarantined instead: ``invalid_record``)."""
-    converters = [_converter(c) for c in spec.columns]
+    converters = [converter(c) for c in spec.columns]
 
     def line(row: Sequence[Any]) -> str:
         # No strict=: this runs on Python 3.9 in Glue Python shell jobs; rows come from a
