@@ -85,6 +85,9 @@ class Settings:
     #: what runs the transform of local runs: DuckDB (through SQLFrame) or Spark on spark_master.
     #: Glue jobs always run Spark.
     transform_engine: str = "duckdb"
+    #: with the DuckDB engine, a Transform of at least this many rows transforms its tables side
+    #: by side, each in a process of its own (0: always).
+    transform_parallel_min_rows: int = 100_000
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
     #: where each setting given explicitly came from (a file's path, a variable, `--set KEY`);
@@ -131,6 +134,7 @@ SCALAR_DEFAULTS: dict[str, Any] = {
     "retry.max_delay_seconds": 120,
     "spark.master": "local[*]",
     "transform.engine": "duckdb",
+    "transform.parallel_min_rows": 100_000,
 }
 
 # Keys whose value is a whole mapping rather than nested settings.

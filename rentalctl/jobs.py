@@ -45,6 +45,7 @@ from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.presentation import refresh_if_stale
 from rentalctl.pipeline.settle import settle_failed_run
 from rentalctl.run.layout import failure_key, result_key, run_folder
+from rentalctl.run.manifest import read_manifest
 from rentalctl.tables import table as table_spec
 
 if TYPE_CHECKING:
@@ -167,9 +168,12 @@ def _transform(
     """Transform each table (a step per table, so that a retried or resumed Transform does again
     only the tables not done). With ``children`` and the DuckDB engine, the tables with rows to
     transform run side by side, each in a process of its own, as many at once as there are
-    cores: building a plan through SQLFrame is Python that holds the interpreter lock, and each
-    process has its own in-memory DuckDB. The first failure, in table order, is raised once
-    every table has ended."""
+    cores: the engine's Python work holds the interpreter lock, and each process has its own
+    in-memory DuckDB. A process starts in about a second before its first row (an interpreter,
+    then DuckDB and SQLFrame to import), which the run's own process pays once: below
+    ``transform.parallel_min_rows`` rows to transform (an incremental run's few thousand), the
+    tables are transformed one after another here. The first failure, in table order, is
+    raised once every table has ended."""
     from rentalctl.pipeline.transform_job import all_curated, run_transform
 
     run_id, tables = str(_arg(args, "run_id")), _tables(args)
@@ -178,6 +182,7 @@ def _transform(
         and spark is None
         and ctx.settings.transform_engine == "duckdb"
         and len(tables) > 1
+        and _rows_to_transform(ctx, tables, run_id) >= ctx.settings.transform_parallel_min_rows
     )
 
     def one(table: str) -> dict[str, Any]:
@@ -194,6 +199,19 @@ def _transform(
     with ThreadPoolExecutor(max_workers=min(len(tables), os.cpu_count() or 1)) as pool:
         started = {t: pool.submit(one, t) for t in tables}
     return {t: done.result() for t, done in started.items()}
+
+
+def _rows_to_transform(ctx: Context, tables: list[str], run_id: str) -> int:
+    """The rows of the run's raw files of ``tables``, but for tables already curated; a table
+    whose manifest cannot be read counts none (its own step reports why)."""
+    from rentalctl.pipeline.transform_job import all_curated
+
+    rows = 0
+    for table in tables:
+        with contextlib.suppress(ResourceUnavailable):
+            if not all_curated(ctx, table, run_id):
+                rows += read_manifest(ctx.lake, table, run_id).rows
+    return rows
 
 
 def _transform_table(ctx: Context, table: str, run_id: str) -> dict[str, Any]:

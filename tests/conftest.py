@@ -48,6 +48,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_sql_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The test session's own SQL cache (``rentalctl.sql_cache``), not the developer's: what a
+    test runs was written by the code under test, in this session."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh RENTALCTL_HOME."""

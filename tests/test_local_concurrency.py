@@ -16,6 +16,7 @@ import pytest
 from rentalctl import config, jobs
 from rentalctl.context import Context
 from rentalctl.orchestration.local import run_local
+from rentalctl.pipeline.child import ChildRunner
 from rentalctl.tables import TABLES
 from tests.reliability.support import bookmarks, warehouse_snapshot
 from tests.support.cli import invoke
@@ -34,6 +35,7 @@ class ExtractWatch:
         self.barrier = threading.Barrier(len(TABLES)) if wait_for_all else None
         self.lock = threading.Lock()
         self.events: list[tuple[str, str]] = []
+        self.children: list[tuple[str, ...]] = []
 
     def __call__(self, ctx: Context, args: dict[str, str], *rest: Any) -> Any:
         table = args["--table"]
@@ -49,17 +51,31 @@ class ExtractWatch:
                 self.events.append(("end", table))
 
 
-def run(home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch) -> ExtractWatch:
+def run(
+    home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch, parallel_min_rows: int
+) -> ExtractWatch:
+    """A run of every table; the watch also lists the steps that ran in child processes."""
     settings = config.load(
-        overrides={"pipeline.max_concurrency": str(max_concurrency)},
+        overrides={
+            "pipeline.max_concurrency": str(max_concurrency),
+            "transform.parallel_min_rows": str(parallel_min_rows),
+        },
         env={"RENTALCTL_HOME": str(home)},
     )
     ctx = Context(settings)
     ctx.state.ensure()
     ctx.state.seed(settings.tables)
     watch = ExtractWatch(jobs.JOBS["extract-load"], wait_for_all=max_concurrency != 1)
+    in_child = ChildRunner.run
+
+    def recorded(runner: ChildRunner, settings: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        with watch.lock:
+            watch.children.append((fn.__name__, *map(str, args)))
+        return in_child(runner, settings, fn, *args)
+
     with monkeypatch.context() as m:
         m.setitem(jobs.JOBS, "extract-load", watch)
+        m.setattr(ChildRunner, "run", recorded)
         record = run_local(
             ctx, run_id="R1", mode="incremental", since=None, until=None, tables=list(TABLES)
         )
@@ -81,8 +97,12 @@ def test_tables_at_once_end_where_one_at_a_time_ends(
     one_by_one.mkdir()
     shutil.copy(at_once / "source.db", one_by_one / "source.db")
 
-    concurrent = run(at_once, 4, monkeypatch)
-    sequential = run(one_by_one, 1, monkeypatch)
+    # At once, the transform too: in child processes, whatever the number of rows.
+    concurrent = run(at_once, 4, monkeypatch, parallel_min_rows=0)
+    sequential = run(one_by_one, 1, monkeypatch, parallel_min_rows=0)
+    transformed_apart = sorted(c[1] for c in concurrent.children if c[0] == "_transform_table")
+    assert transformed_apart == sorted(TABLES)
+    assert sequential.children == []
 
     # At once: every extract started before any ended, so each pair of them overlapped.
     kinds = [kind for kind, _ in concurrent.events]
@@ -99,3 +119,15 @@ def test_tables_at_once_end_where_one_at_a_time_ends(
     marks = bookmarks(at_once)
     assert set(marks) == set(TABLES) and None not in marks.values()
     assert marks == bookmarks(one_by_one)
+
+
+def test_a_transform_of_few_rows_stays_in_the_run_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below ``transform.parallel_min_rows``, child processes would cost more than they save:
+    the tables are extracted in children, and transformed in the run's process."""
+    monkeypatch.setenv("RENTALCTL_HOME", str(tmp_path))
+    result = invoke("demo-data", "--scale", "0.002")  # about 2,400 rows
+    assert result.exit_code == 0, result.stderr
+    watch = run(tmp_path, 4, monkeypatch, parallel_min_rows=2500)
+    assert [c[0] for c in watch.children] == ["_extract"] * 4
