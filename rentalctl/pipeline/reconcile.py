@@ -68,10 +68,14 @@ def write_keys(
         try:
             sink.write(spec.key + "\n")
             for batch in snap.stream(query, [], batch_size):
-                lines = [str(v) for (v,) in batch if _integer(v)]
-                rows += len(lines)
-                if lines:
-                    sink.write("\n".join(lines) + "\n")
+                if not batch:
+                    continue
+                (keys,) = zip(*batch)
+                if set(map(type, keys)) != {int}:  # the usual case checked in one call
+                    keys = tuple(filter(_integer, keys))
+                rows += len(keys)
+                if keys:
+                    sink.write("\n".join(map(str, keys)) + "\n")
         finally:
             sink.close()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
