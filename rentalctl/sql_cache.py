@@ -6,11 +6,12 @@ the statements of one merge costs about half a second, a quarter of a run that f
 new. The transform's classification of a table is planned by SQLFrame from the PySpark code in
 ``transform.py``: one to three seconds per table. So the DuckDB text is kept in the user's cache
 folder (``$XDG_CACHE_HOME/rentalctl``, by default ``~/.cache/rentalctl``), in one file per
-*stamp*: the sqlglot and SQLFrame versions and the source of the modules that write the SQL. A
-new version of either or new code starts a new file, so a cached text is always the one this
-code would write. A cache folder that cannot be read or written is simply not used. The files
-hold SQL text derived from the shipped code and the settings the key names (the fx rates are
-in the classification's SQL as literals), never data or secrets.
+*stamp*: the versions of the libraries that write the SQL (sqlglot; SQLFrame too for the
+classification) and the source of the modules that do. A new version or new code starts a new
+file, so a cached text is always the one this code would write. A cache folder that cannot be
+read or written is simply not used. The files hold SQL text derived from the shipped code and
+the settings the key names (the fx rates are in the classification's SQL as literals), never
+data or secrets.
 """
 
 from __future__ import annotations
@@ -40,13 +41,17 @@ def cache_folder() -> Path:
 def transpiled(text: str, transpile: Callable[[str], Any], sources: tuple[str, ...]) -> Any:
     """``transpile(text)`` (a JSON value), from the cache when this machine computed it before
     with the same libraries and the same source of the modules named in ``sources``."""
-    return cached(text, lambda: transpile(text), sources)
+    return cached(text, lambda: transpile(text), sources, ("sqlglot",))
 
 
-def cached(key: str, compute: Callable[[], Any], sources: tuple[str, ...]) -> Any:
-    """``compute()`` (a JSON value), which depends on ``key`` and on the code of the modules
-    named in ``sources`` only, from the cache when this machine computed it before."""
-    path = cache_folder() / f"duckdb-sql-{_stamp(sources)}.json"
+def cached(
+    key: str, compute: Callable[[], Any], sources: tuple[str, ...], libraries: tuple[str, ...]
+) -> Any:
+    """``compute()`` (a JSON value), which depends only on ``key``, the code of the modules
+    named in ``sources`` and the versions of the installed ``libraries``, from the cache when
+    this machine computed it before. (The Glue jobs transpile too, and have no SQLFrame: only
+    the libraries named are asked for their version.)"""
+    path = cache_folder() / f"duckdb-sql-{_stamp(sources, libraries)}.json"
     digest = hashlib.sha256(key.encode()).hexdigest()
     with _lock:
         entries = _stores.get(str(path))
@@ -64,8 +69,8 @@ def cached(key: str, compute: Callable[[], Any], sources: tuple[str, ...]) -> An
 
 
 @cache
-def _stamp(sources: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(f"{version('sqlglot')} {version('sqlframe')}".encode())
+def _stamp(sources: tuple[str, ...], libraries: tuple[str, ...]) -> str:
+    digest = hashlib.sha256(" ".join(map(version, libraries)).encode())
     for name in sources:
         digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
     return digest.hexdigest()[:20]

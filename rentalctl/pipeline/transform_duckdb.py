@@ -126,7 +126,7 @@ def classified(session: Any, table: str, paths: list[Path], rates: Mapping[str, 
         # difference.
         return str(frame.sql(dialect="duckdb", pretty=False, optimize=False))
 
-    sql = cached(key, plan, CLASSIFY_SOURCES)
+    sql = cached(key, plan, CLASSIFY_SOURCES, ("sqlglot", "sqlframe"))
     name = f"rentalctl_classified_{spec.name}"
     # A table of the in-memory database: SQLFrame's catalog does not see TEMP tables' columns.
     session._conn.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
