@@ -119,9 +119,9 @@ def moto(aws_credentials: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto
     }
 
     def update_job(self: Any) -> Any:
-        name = self.parameters["JobName"]
+        name = self._get_param("JobName")
         job = self.glue_backend.get_job(name)
-        update = self.parameters["JobUpdate"]
+        update = self._get_param("JobUpdate")
         for key, attribute in fields.items():  # UpdateJob overwrites the whole definition
             setattr(job, attribute, update.get(key))
         updates.append(name)
