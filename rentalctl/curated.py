@@ -138,6 +138,16 @@ DELETED_ROWS_COLUMNS = (
     ("run_id", "VARCHAR(64)"),  # the run whose reconciliation found the key gone
     ("deleted_at", "TIMESTAMP"),  # UTC, when that run's merge removed the row
 )
+# The key pages' fingerprints the last reconciling merge of each table read from the source
+# (rentalctl.pipeline.key_pages): what the next reconciling extract compares with.
+KEY_PAGES_COLUMNS = (
+    ("source_table", "VARCHAR(64)"),
+    ("run_id", "VARCHAR(64)"),  # the run whose extract read them
+    ("page_base", "BIGINT"),
+    ("key_count", "BIGINT"),
+    ("offset_sum", "BIGINT"),
+    ("offset_squares", "BIGINT"),
+)
 
 # The reason of a row quarantined at extraction: one of its values does not fit its column's
 # type (text in a number column, 30 February, ...). It comes before every reason below, which

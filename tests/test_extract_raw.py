@@ -672,6 +672,7 @@ def test_part_files_are_bounded_checksummed_and_never_shared(
     p.insert("apartments", [apt(9999, "2025-02-01 00:00:00.000000")])
     p.run("R2", ("apartments",))
     assert p.ctx.lake.list("raw/apartments/run_id=R2/") == [
+        "raw/apartments/run_id=R2/_key_pages.csv.gz",  # the key pages' fingerprints
         "raw/apartments/run_id=R2/_keys.csv.gz",  # the key set: every run reconciles by default
         "raw/apartments/run_id=R2/_manifest.json",
         "raw/apartments/run_id=R2/part-00000.csv.gz",
@@ -687,6 +688,7 @@ def test_a_retried_extract_replaces_its_own_files(make_pipeline: Callable[..., P
     p.execute("DELETE FROM apartments WHERE id > ?", "DELETE FROM apartments WHERE id > %s", (10,))
     steps.extract(p.ctx, "apartments", "R1")  # the retry sees 10 rows: one file, not two
     assert p.ctx.lake.list("raw/apartments/run_id=R1/") == [
+        "raw/apartments/run_id=R1/_key_pages.csv.gz",  # the key pages' fingerprints
         "raw/apartments/run_id=R1/_keys.csv.gz",  # the key set: every run reconciles by default
         "raw/apartments/run_id=R1/_manifest.json",
         "raw/apartments/run_id=R1/part-00000.csv.gz",

@@ -63,8 +63,9 @@ def assert_archived(ctx: Context, run_id: str) -> None:
     expected = []
     for table in ("apartments", "apartment_attributes", "user_viewing", "bookings"):
         expected.append(f"archive/raw/{table}/run_id={run_id}/_manifest.json")
-        # the table's whole key set, read by every run (extract.reconcile_every_runs: 1)
+        # the table's key set and key pages, read by every run (extract.reconcile_every_runs: 1)
         expected.append(f"archive/raw/{table}/run_id={run_id}/_keys.csv.gz")
+        expected.append(f"archive/raw/{table}/run_id={run_id}/_key_pages.csv.gz")
         expected.append(f"archive/raw/{table}/run_id={run_id}/part-00000.csv.gz")
     assert archived == sorted(expected)
 

@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from rentalctl import aws, config
 from rentalctl.context import Context
-from rentalctl.pipeline import steps
+from rentalctl.pipeline import key_pages, steps
 from rentalctl.pipeline.kpi_summary import snapshot
 from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.presentation import refresh_if_stale
@@ -135,6 +135,13 @@ def _put(s3: Any, key: str, data: bytes) -> None:
     s3.put_object(Bucket=BUCKET, Key=f"lake/{key}", Body=data)
 
 
+PAGED = ("apartments", "bookings")  # tables whose extract read the keys of some pages only
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _raw_files(s3: Any, table: str) -> None:
     """A run's extract of ``table``: two part files of different sizes and their manifest."""
     files = []
@@ -145,6 +152,12 @@ def _raw_files(s3: Any, table: str) -> None:
     keys = gzip.compress(f"{TABLES[table].key}\n1\n2\n".encode(), mtime=0)
     keys_key = f"raw/{table}/run_id={RUN}/_keys.csv.gz"
     _put(s3, keys_key, keys)  # a reconciling run: the merge also removes deleted keys
+    pages = None  # an extract written before key pages existed: the whole key set, no pages
+    if table in PAGED:  # the keys of page 0 only, read as its fingerprint changed
+        text = ",".join(key_pages.PAGE_COLUMNS) + "\n0,-1023,1023,2,3,5,1\n1024,1024,2047,1,0,0,0\n"
+        data = gzip.compress(text.encode(), mtime=0)
+        pages = PartFile(keys_key.replace("_keys", "_key_pages"), 2, len(data), _sha(data))
+        _put(s3, pages.key, data)
     manifest = Manifest(
         table=table,
         run_id=RUN,
@@ -160,6 +173,8 @@ def _raw_files(s3: Any, table: str) -> None:
         rows=3,
         files=files,
         keys_file=PartFile(keys_key, 2, len(keys), hashlib.sha256(keys).hexdigest()),
+        key_pages_file=pages,
+        keys_whole=pages is None,
     )
     _put(s3, f"raw/{table}/run_id={RUN}/_manifest.json", manifest.to_json())
 
@@ -232,10 +247,16 @@ def test_a_reconciling_merge_copies_the_key_set_and_deletes_with_an_audit(
         assert json.loads(_object(recorded, location))["entries"][0]["url"] == (
             f"s3://{BUCKET}/lake/raw/{table}/run_id={RUN}/_keys.csv.gz"
         )
+        pages = (
+            f'JOIN "stage_key_pages_{table}" r ON r.keys_read = 1 AND c."{spec.key}" '
+            "BETWEEN r.low_key AND r.high_key "
+            if table in PAGED
+            else ""
+        )
         assert (
             f'CREATE TEMP TABLE "merge_deleted_{table}" AS SELECT c."{spec.key}" AS k '
-            f'FROM curated."{table}" c WHERE NOT EXISTS (SELECT 1 FROM "stage_keys_{table}" s '
-            f'WHERE s."{spec.key}" = c."{spec.key}")'
+            f'FROM curated."{table}" c {pages}WHERE NOT EXISTS (SELECT 1 FROM '
+            f'"stage_keys_{table}" s WHERE s."{spec.key}" = c."{spec.key}")'
         ) in statements
         assert (
             f'DELETE FROM curated."{table}" WHERE "{spec.key}" IN '
@@ -247,6 +268,32 @@ def test_a_reconciling_merge_copies_the_key_set_and_deletes_with_an_audit(
         'SELECT %s, CAST(g.k AS VARCHAR(64)), %s, %s FROM "merge_deleted_' + t + '" g'
         for t in TABLES
     ]
+
+
+def test_a_reconciling_merge_copies_the_key_pages_and_keeps_their_fingerprints(
+    recorded: Recorded,
+) -> None:
+    statements = recorded.statements()
+    for table in PAGED:
+        location = f"s3://{BUCKET}/lake/raw/{table}/run_id={RUN}/_key_pages.copy.manifest"
+        assert (
+            f'CREATE TEMP TABLE "stage_key_pages_{table}" ("page_base" BIGINT, "low_key" BIGINT, '
+            '"high_key" BIGINT, "key_count" BIGINT, "offset_sum" BIGINT, '
+            '"offset_squares" BIGINT, "keys_read" BIGINT)'
+        ) in statements
+        assert (
+            f"COPY \"stage_key_pages_{table}\" FROM '{location}' IAM_ROLE '{ROLE}' MANIFEST "
+            "FORMAT AS CSV GZIP IGNOREHEADER 1"
+        ) in statements
+    kept = [s for s in statements if s.startswith('INSERT INTO curated."key_pages"')]
+    assert kept == [
+        'INSERT INTO curated."key_pages" (source_table, run_id, page_base, key_count, '
+        "offset_sum, offset_squares) SELECT %s, %s, page_base, key_count, offset_sum, "
+        f'offset_squares FROM "stage_key_pages_{t}" WHERE key_count > 0'
+        for t in TABLES
+        if t in PAGED
+    ]
+    assert 'DELETE FROM curated."key_pages" WHERE source_table = %s' in statements
 
 
 def test_the_presentation_layer_is_marked_stale_by_a_changing_merge_and_fresh_by_a_refresh(

@@ -64,6 +64,16 @@ class Source(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def integer_condition(self, column: str) -> str:
+        """SQL that holds where ``column`` (quoted) is an integer: any value that is not NULL
+        in a database whose columns keep their type."""
+        return f"{column} IS NOT NULL"
+
+    def remainder(self, dividend: str, divisor: int) -> str:
+        """SQL for the integer remainder, signed as the dividend (MySQL's driver reads a bare
+        ``%`` as the start of a placeholder)."""
+        return f"MOD({dividend}, {divisor})"
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.snapshot() as snap:
             return snap.query(sql, params)

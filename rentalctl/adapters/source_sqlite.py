@@ -78,6 +78,12 @@ class SqliteSource(Source):
     def quote(self, identifier: str) -> str:
         return '"' + identifier.replace('"', '""') + '"'
 
+    def integer_condition(self, column: str) -> str:
+        return f"typeof({column}) = 'integer'"  # a SQLite column stores any type
+
+    def remainder(self, dividend: str, divisor: int) -> str:
+        return f"({dividend} % {divisor})"  # SQLite has MOD only when built with math functions
+
     def missing_columns(self, snap: Snapshot, spec: TableSpec) -> list[str]:
         # Asked of the catalogue, not by a probing SELECT: SQLite reads a double-quoted name
         # that matches no column as a string literal, so a dropped column would not fail a

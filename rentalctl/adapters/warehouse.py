@@ -97,11 +97,22 @@ class Warehouse(ABC):
         ``like`` and fill it with the Parquet files at ``keys`` (columns matched by name)."""
 
     @abstractmethod
-    def stage_keys(
-        self, lake: Lake, key: str, stage: str, column: str
+    def stage_integers(
+        self, lake: Lake, key: str, stage: str, columns: Sequence[str]
     ) -> list[str | tuple[str, Sequence[Any]]]:
-        """Statements that create the temporary table ``stage`` with one BIGINT ``column`` and
-        fill it with the key file at ``key`` (gzip CSV, one header row)."""
+        """Statements that create the temporary table ``stage`` with BIGINT ``columns`` and
+        fill it with the file at ``key`` (gzip CSV, one header row, those columns in order)."""
+
+    def tables_present(self, schema: str, names: Sequence[str]) -> set[str]:
+        """Which of the tables ``names`` exist in ``schema``."""
+        p = self.placeholder
+        marks = ", ".join([p] * len(names))
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = {p} AND table_name IN ({marks})",
+            [schema, *names],
+        )
+        return {str(name) for (name,) in rows}
 
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...

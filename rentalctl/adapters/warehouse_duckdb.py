@@ -153,16 +153,18 @@ class DuckdbWarehouse(Warehouse):
             )
         return out
 
-    def stage_keys(
-        self, lake: Lake, key: str, stage: str, column: str
+    def stage_integers(
+        self, lake: Lake, key: str, stage: str, columns: Sequence[str]
     ) -> list[str | tuple[str, Sequence[Any]]]:
-        name = '"' + column.replace('"', '""') + '"'
+        names = ", ".join(_quote(c) for c in columns)
+        types = ", ".join(f"{_quote(c)} BIGINT" for c in columns)
+        read = ", ".join(f"'{c}': 'BIGINT'" for c in columns)  # names from code, not input
         return [
             f'DROP TABLE IF EXISTS "{stage}"',
-            f'CREATE TEMP TABLE "{stage}" ({name} BIGINT)',
+            f'CREATE TEMP TABLE "{stage}" ({types})',
             (
-                f'INSERT INTO "{stage}" SELECT {name} FROM read_csv(?, header = true, '
-                f"hive_partitioning = false, columns = {{'{column}': 'BIGINT'}})",
+                f'INSERT INTO "{stage}" SELECT {names} FROM read_csv(?, header = true, '
+                f"hive_partitioning = false, auto_detect = false, columns = {{{read}}})",
                 [lake.uri(key)],
             ),
         ]
@@ -172,6 +174,10 @@ class DuckdbWarehouse(Warehouse):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _duck_ddl(spec: TableSpec) -> str:

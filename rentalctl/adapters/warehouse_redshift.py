@@ -298,15 +298,18 @@ class RedshiftWarehouse(Warehouse):
             )
         return out
 
-    def stage_keys(
-        self, lake: Lake, key: str, stage: str, column: str
+    def stage_integers(
+        self, lake: Lake, key: str, stage: str, columns: Sequence[str]
     ) -> list[str | tuple[str, Sequence[Any]]]:
         if not self.copy_role_arn:
             raise ConfigError("aws.redshift_copy_role_arn is required to COPY into Redshift")
-        location = write_copy_manifest(lake, key.rsplit("/", 1)[0] + "/_keys.copy.manifest", [key])
+        folder, name = key.rsplit("/", 1)
+        manifest = f"{folder}/{name.removesuffix('.csv.gz')}.copy.manifest"
+        location = write_copy_manifest(lake, manifest, [key])
+        types = ", ".join(f"{_quote(c)} BIGINT" for c in columns)
         return [
             f"DROP TABLE IF EXISTS {_quote(stage)}",
-            f"CREATE TEMP TABLE {_quote(stage)} ({_quote(column)} BIGINT)",
+            f"CREATE TEMP TABLE {_quote(stage)} ({types})",
             f"COPY {_quote(stage)} FROM {literal(location)} "
             f"IAM_ROLE {literal(self.copy_role_arn)} MANIFEST FORMAT AS CSV GZIP IGNOREHEADER 1",
         ]

@@ -29,6 +29,7 @@ from rentalctl.curated import (
     CURATED,
     DELETED_ROWS_COLUMNS,
     FX_RATES_COLUMNS,
+    KEY_PAGES_COLUMNS,
     REJECTED_ROWS_COLUMNS,
     SCHEMA,
     CuratedTable,
@@ -109,6 +110,7 @@ def ddl(dialect: str) -> list[Statement]:
     out.append(_create("rejected_rows", REJECTED_ROWS_COLUMNS, rejected_tail))
     out.append(_create("fx_rates", FX_RATES_COLUMNS, " DISTSTYLE ALL"))
     out.append(_create("deleted_rows", DELETED_ROWS_COLUMNS, rejected_tail))
+    out.append(_create("key_pages", KEY_PAGES_COLUMNS, rejected_tail))
     return for_dialect(out, dialect)
 
 

@@ -42,9 +42,15 @@ from rentalctl.adapters.source import Snapshot, Source, UnreadableValue
 from rentalctl.adapters.state import Watermark
 from rentalctl.context import Context
 from rentalctl.errors import ConfigError, PipelineFailed
+from rentalctl.pipeline.key_pages import Baseline
 from rentalctl.pipeline.rawfiles import PartWriter
 from rentalctl.pipeline.rawvalues import canonical_timestamp
-from rentalctl.pipeline.reconcile import deleted_keys, reconciles, reinserted_rows, write_keys
+from rentalctl.pipeline.reconcile import (
+    read_before_extract,
+    reconciles,
+    reinserted_rows,
+    write_keys,
+)
 from rentalctl.run.layout import MANIFEST, run_prefix
 from rentalctl.run.manifest import Manifest
 from rentalctl.tables import Kind, TableSpec, table
@@ -218,14 +224,19 @@ class ExtractPlan:
     window: Window
     reconciling: bool  # the extract also reads the table's key set (reconcile.py)
     deleted_keys: tuple[int, ...]  # read again wherever they are (reconcile.reinserted_rows)
+    baseline: Baseline | None = None  # the key pages' fingerprints the extract compares with
 
 
 def plan_extract(
     ctx: Context, table_name: str, run_id: str, *, bookmark: Watermark | None, window: Window
 ) -> ExtractPlan:
     reconciling = window.mode != "backfill" and reconciles(ctx, table_name, run_id)
-    deleted = deleted_keys(ctx, table_name) if reconciling and window.mode == "incremental" else []
-    return ExtractPlan(table_name, run_id, bookmark, window, reconciling, tuple(deleted))
+    deleted: list[int] = []
+    baseline = None
+    if reconciling:
+        incremental = window.mode == "incremental"
+        deleted, baseline = read_before_extract(ctx, table_name, incremental=incremental)
+    return ExtractPlan(table_name, run_id, bookmark, window, reconciling, tuple(deleted), baseline)
 
 
 def extract_table(
@@ -264,13 +275,15 @@ def extract_table(
                 log.warning("source table %s: %s; reading it again", spec.name, exc)
                 writer = PartWriter(lake, spec, run_id, prefix, settings.part_file_rows)
                 _write(writer, snap.stream(sql, params, settings.batch_size, lenient=True))
-        keys_file = None
+        key_set = None
         if plan.reconciling:
             if window.mode == "incremental" and high is not None:
                 window_where = _where(source, spec, window, high)
                 again = reinserted_rows(source, snap, spec, window_where, plan.deleted_keys, 1000)
                 _write(writer, again)
-            keys_file = write_keys(lake, source, snap, spec, prefix, settings.batch_size)
+            key_set = write_keys(
+                lake, source, snap, spec, prefix, settings.batch_size, plan.baseline
+            )
         files = writer.close()
     manifest = Manifest(
         table=spec.name,
@@ -291,7 +304,10 @@ def extract_table(
         bookmark_high=cap.value,
         future_rows=cap.future_rows,
         future_after=cap.limit if cap.future_rows else None,
-        keys_file=keys_file,
+        keys_file=key_set.keys if key_set else None,
+        key_pages_file=key_set.pages if key_set else None,
+        keys_whole=key_set.whole if key_set else True,
+        keys_baseline=plan.baseline.run_id if plan.baseline else None,
     )
     lake.put_bytes(prefix + MANIFEST, manifest.to_json())
     log.info("extracted %s rows of %s for run %s", manifest.rows, spec.name, run_id)

@@ -15,13 +15,14 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from rentalctl.adapters.warehouse import Warehouse
 from rentalctl.context import Context
 from rentalctl.curated import CURATED, data_files, output_prefix
 from rentalctl.errors import PipelineFailed, ResourceUnavailable
 from rentalctl.pipeline import curated_sql as sql
-from rentalctl.pipeline import presentation, quality, reconcile
+from rentalctl.pipeline import key_pages, presentation, quality, reconcile
 from rentalctl.run.layout import MANIFEST, run_prefix
-from rentalctl.run.manifest import PartFile, read_manifest
+from rentalctl.run.manifest import Manifest, read_manifest
 from rentalctl.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,13 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
                 "SELECT COALESCE(inserted, 0) + COALESCE(updated, 0) "
                 f"FROM {sql.q(sql.counts_name(table))}"
             )
-            keys_file = _keys_file(ctx, table, run_id)
-            if keys_file is not None:  # this run read the table's key set: remove deletes
+            extract = _manifest(ctx, table, run_id)
+            if extract is not None and extract.keys_file is not None:  # keys read: remove deletes
                 reconciled.append(table)
-                statements += warehouse.stage_keys(
-                    ctx.lake, keys_file.key, reconcile.keys_stage(table), CURATED[table].key
-                )
-                statements += reconcile.delete_statements(table, run_id, moment, dialect)
+                statements += _reconcile_statements(warehouse, ctx, extract, moment)
                 changed.append(f"SELECT COUNT(*) FROM {sql.q(reconcile.deleted_name(table))}")
-                statements.append(f"DROP TABLE {sql.q(reconcile.keys_stage(table))}")
+            else:
+                statements += key_pages.forget_statements(table, dialect)
             if table in _APARTMENT_REFERENCE:
                 statements += _orphan_statements(table)
             if table == "user_viewing":
@@ -127,12 +126,38 @@ def merge(ctx: Context, run_id: str, tables: list[str]) -> dict[str, dict[str, A
     return report
 
 
-def _keys_file(ctx: Context, table: str, run_id: str) -> PartFile | None:
-    """The key set the run's extract read, if it reconciled the table. A merge of output that
-    no extract of this run wrote (by hand, in tests) has no manifest, and reconciles nothing."""
+def _manifest(ctx: Context, table: str, run_id: str) -> Manifest | None:
+    """The manifest of the run's extract of ``table``. A merge of output that no extract of
+    this run wrote (by hand, in tests) has none, and reconciles nothing."""
     if not ctx.lake.exists(run_prefix(table, run_id) + MANIFEST):
         return None
-    return read_manifest(ctx.lake, table, run_id).keys_file
+    return read_manifest(ctx.lake, table, run_id)
+
+
+def _reconcile_statements(
+    warehouse: Warehouse, ctx: Context, extract: Manifest, moment: datetime
+) -> list[Any]:
+    """Delete the curated rows whose key the extract's key set lacks, and keep the key pages'
+    fingerprints it read: after reading every key, or if those it compared with are still the
+    kept ones; else forget them, so that the next reconciling extract reads every key (an
+    extract written before pages existed has none to keep)."""
+    table, run_id, dialect = extract.table, extract.run_id, warehouse.dialect
+    assert extract.keys_file is not None
+    keys = reconcile.keys_stage(table)
+    out = warehouse.stage_integers(ctx.lake, extract.keys_file.key, keys, [CURATED[table].key])
+    pages = extract.key_pages_file
+    if pages is not None:
+        stage = key_pages.pages_stage(table)
+        out += warehouse.stage_integers(ctx.lake, pages.key, stage, key_pages.PAGE_COLUMNS)
+    whole = extract.keys_whole or pages is None
+    out += reconcile.delete_statements(table, run_id, moment, dialect, whole=whole)
+    kept = key_pages.stored(warehouse, table)
+    keep = pages is not None and (whole or (kept and kept.run_id) == extract.keys_baseline)
+    out += key_pages.keep_statements(table, run_id, dialect, keep=keep)
+    out.append(f"DROP TABLE {sql.q(keys)}")
+    if pages is not None:
+        out.append(f"DROP TABLE {sql.q(key_pages.pages_stage(table))}")
+    return out
 
 
 def _orphans_name(table: str) -> str:

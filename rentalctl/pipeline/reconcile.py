@@ -2,11 +2,12 @@
 
 A watermark window only ever sees rows that exist: a row deleted in the source leaves no trace
 to extract. So every ``extract.reconcile_every_runs`` runs, the extract also reads the table's
-whole key set (the key column only, streamed in batches, in the same snapshot as the window)
-into one gzip CSV file next to the run's part files, listed in the manifest with its checksum.
-The merge then deletes, in its one transaction, every curated row whose key that set lacks, and
-records each in ``curated.deleted_rows`` (table, key, run, time): the presentation layer built
-after the merge follows the source.
+keys (the key column only, streamed in batches, in the same snapshot as the window) into one
+gzip CSV file next to the run's part files, listed in the manifest with its checksum: every key,
+or only those of the key pages whose fingerprint changed since the last reconciling merge
+(``key_pages``). The merge then deletes, in its one transaction, every curated row of the pages
+read whose key that set lacks, and records each in ``curated.deleted_rows`` (table, key, run,
+time): the presentation layer built after the merge follows the source.
 
 Idempotent per run: a repeated merge of the run finds no curated row to delete any more, and an
 audit row is written only together with the deletion of its row, once per (table, key, run). A
@@ -20,21 +21,26 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rentalctl.adapters.lake import Lake
 from rentalctl.adapters.source import Snapshot, Source
+from rentalctl.adapters.warehouse import Warehouse
 from rentalctl.context import Context
 from rentalctl.curated import CURATED, SCHEMA
 from rentalctl.pipeline import curated_sql as sql
+from rentalctl.pipeline import key_pages
+from rentalctl.pipeline.key_pages import Baseline
 from rentalctl.pipeline.rawfiles import _gzip_text
 from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TableSpec
 
 KEYS_FILE = "_keys.csv.gz"
+PAGES_FILE = "_key_pages.csv.gz"
 DELETED_ROWS = "deleted_rows"
 
 
@@ -53,35 +59,81 @@ def reconciles(ctx: Context, table: str, run_id: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class KeySet:
+    """What a reconciling extract read of a table's keys: the keys file, the pages file
+    (``key_pages.PAGE_COLUMNS``) and whether the keys file holds every key, not only those of
+    the pages marked read."""
+
+    keys: PartFile
+    pages: PartFile
+    whole: bool
+
+
 def write_keys(
-    lake: Lake, source: Source, snap: Snapshot, spec: TableSpec, prefix: str, batch_size: int
-) -> PartFile:
-    """Stream every key of ``spec``'s table in ``snap`` into ``prefix + KEYS_FILE``; memory
-    holds one batch. A key that is not an integer (SQLite stores anything) is left out: its row
-    is quarantined by the extract and never curated."""
-    key = source.quote(spec.key)
-    query = f"SELECT {key} FROM {source.quote(spec.name)} WHERE {key} IS NOT NULL"
-    rows = 0
-    with tempfile.TemporaryDirectory(prefix="rentalctl-keys-") as tmp:
-        path = Path(tmp) / KEYS_FILE
-        sink = _gzip_text(path)
-        try:
-            sink.write(spec.key + "\n")
-            for batch in snap.stream(query, [], batch_size):
+    lake: Lake,
+    source: Source,
+    snap: Snapshot,
+    spec: TableSpec,
+    prefix: str,
+    batch_size: int,
+    baseline: Baseline | None,
+) -> KeySet:
+    """Stream the keys of ``spec``'s table in ``snap`` into ``prefix + KEYS_FILE``: those of the
+    pages whose fingerprint differs from ``baseline``, or all of them (no baseline, or changes
+    scattered over more than ``MAX_RANGES`` ranges); memory holds one batch. A key that is not
+    an integer (SQLite stores anything) is left out: its row is quarantined by the extract and
+    never curated."""
+    now = key_pages.fingerprints(source, snap, spec)
+    read = None if baseline is None else key_pages.changed(now, baseline)
+    spans = None if read is None else key_pages.ranges(read)
+    if spans is not None and len(spans) > key_pages.MAX_RANGES:
+        read = spans = None
+    key, name = source.quote(spec.key), source.quote(spec.name)
+    every = f"SELECT {key} FROM {name} WHERE {source.integer_condition(key)}"
+    p = source.placeholder
+    queries = (
+        [(every, [])]
+        if spans is None
+        else [(f"{every} AND {key} BETWEEN {p} AND {p}", [low, high]) for low, high in spans]
+    )
+
+    def lines() -> Iterator[str]:
+        for query, params in queries:
+            for batch in snap.stream(query, params, batch_size):
                 if not batch:
                     continue
                 (keys,) = zip(*batch)
                 if set(map(type, keys)) != {int}:  # the usual case checked in one call
                     keys = tuple(filter(_integer, keys))
-                rows += len(keys)
                 if keys:
-                    sink.write("\n".join(map(str, keys)) + "\n")
+                    yield "\n".join(map(str, keys)) + "\n"
+
+    keys_file = _write_csv(lake, prefix + KEYS_FILE, [spec.key], lines())
+    rows = key_pages.page_rows(now, baseline, None if read is None else set(read))
+    pages = (",".join(map(str, row)) + "\n" for row in rows)
+    pages_file = _write_csv(lake, prefix + PAGES_FILE, key_pages.PAGE_COLUMNS, pages)
+    return KeySet(keys_file, pages_file, whole=read is None)
+
+
+def _write_csv(lake: Lake, key: str, header: Sequence[str], chunks: Iterable[str]) -> PartFile:
+    """Write ``header`` and ``chunks`` (whole lines) as gzip CSV at ``key``; its rows are the
+    chunks' lines."""
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="rentalctl-keys-") as tmp:
+        path = Path(tmp) / key.rsplit("/", 1)[-1]
+        sink = _gzip_text(path)
+        try:
+            sink.write(",".join(header) + "\n")
+            for chunk in chunks:
+                rows += chunk.count("\n")
+                sink.write(chunk)
         finally:
             sink.close()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         size = path.stat().st_size
-        lake.put_file(path, prefix + KEYS_FILE)
-    return PartFile(prefix + KEYS_FILE, rows, size, digest)
+        lake.put_file(path, key)
+    return PartFile(key, rows, size, digest)
 
 
 def _integer(value: Any) -> bool:
@@ -97,18 +149,26 @@ def deleted_name(table: str) -> str:
 
 
 def delete_statements(
-    table: str, run_id: str, moment: datetime, dialect: str
+    table: str, run_id: str, moment: datetime, dialect: str, *, whole: bool
 ) -> list[sql.Statement]:
     """Delete the curated rows of ``table`` whose key the staged key set lacks (the stage
     ``keys_stage(table)`` must exist), recording each in curated.deleted_rows first; counts
-    them into ``deleted_name(table)``. Run id and time (the merge's, UTC) are bound parameters."""
+    them into ``deleted_name(table)``. Unless the key set is ``whole``, only rows of the pages
+    it was read for (``key_pages.pages_stage(table)``) are looked at. Run id and time (the
+    merge's, UTC) are bound parameters."""
     key = sql.q(CURATED[table].key)
     target, stage = sql.qualified(table), sql.q(keys_stage(table))
     audit, gone = sql.qualified(DELETED_ROWS), sql.q(deleted_name(table))
+    pages = (
+        ""
+        if whole
+        else f"JOIN {sql.q(key_pages.pages_stage(table))} r "
+        f"ON r.keys_read = 1 AND c.{key} BETWEEN r.low_key AND r.high_key "
+    )
     p = sql.PARAM
     written: list[sql.Statement] = [
         f"DROP TABLE IF EXISTS {gone}",
-        f"CREATE TEMP TABLE {gone} AS SELECT c.{key} AS k FROM {target} c "
+        f"CREATE TEMP TABLE {gone} AS SELECT c.{key} AS k FROM {target} c {pages}"
         f"WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = c.{key})",
         (
             f"INSERT INTO {audit} (source_table, record_key, run_id, deleted_at) "
@@ -147,25 +207,27 @@ def reinserted_rows(
 _CHUNK = 500  # bound keys per query: far below SQLite's and MySQL's limits
 
 
-def deleted_keys(ctx: Context, table: str) -> list[int]:
-    """Keys of ``table`` recorded as deleted and not curated now (at most the deletes since the
-    curated layer began; a warehouse without the audit table has none). Read before the extract,
-    in the run's process (``ExtractPlan``): the extract itself may run in a process of its own,
-    and DuckDB lets one process at a time open the warehouse."""
-    key = sql.q(CURATED[table].key)
+def read_before_extract(
+    ctx: Context, table: str, *, incremental: bool
+) -> tuple[list[int], Baseline | None]:
+    """What a reconciling extract of ``table`` needs from the warehouse, read in the run's
+    process (``ExtractPlan``): the extract itself may run in a process of its own, and DuckDB
+    lets one process at a time open the warehouse. The keys recorded as deleted and not curated
+    now (at most the deletes since the curated layer began; for an incremental extract only),
+    and the key pages' fingerprints kept by the last reconciling merge."""
     with ctx.warehouse() as warehouse:
-        p = warehouse.placeholder
-        (present,) = warehouse.query(
-            "SELECT COUNT(*) FROM information_schema.tables "
-            f"WHERE table_schema = {p} AND table_name IN ({p}, {p})",
-            [SCHEMA, DELETED_ROWS, table],
-        )[0]
-        if present < 2:
-            return []
-        rows = warehouse.query(
-            f"SELECT DISTINCT d.record_key FROM {sql.qualified(DELETED_ROWS)} d "
-            f"WHERE d.source_table = {p} AND NOT EXISTS (SELECT 1 FROM {sql.qualified(table)} c "
-            f"WHERE CAST(c.{key} AS VARCHAR(64)) = d.record_key)",
-            [table],
-        )
+        present = warehouse.tables_present(SCHEMA, [DELETED_ROWS, table])
+        deleted = deleted_keys(warehouse, table) if incremental and len(present) == 2 else []
+        return deleted, key_pages.stored(warehouse, table)
+
+
+def deleted_keys(warehouse: Warehouse, table: str) -> list[int]:
+    key = sql.q(CURATED[table].key)
+    p = warehouse.placeholder
+    rows = warehouse.query(
+        f"SELECT DISTINCT d.record_key FROM {sql.qualified(DELETED_ROWS)} d "
+        f"WHERE d.source_table = {p} AND NOT EXISTS (SELECT 1 FROM {sql.qualified(table)} c "
+        f"WHERE CAST(c.{key} AS VARCHAR(64)) = d.record_key)",
+        [table],
+    )
     return sorted(int(k) for (k,) in rows)

@@ -61,9 +61,14 @@ class Manifest:
     bookmark_high: str | int | None = None
     future_rows: int = 0
     future_after: str | None = None
-    # Every key the table held in the extract's snapshot, when this run reconciles deletes
-    # (``rentalctl.pipeline.reconcile``; None when it does not).
+    # The keys the table held in the extract's snapshot, when this run reconciles deletes
+    # (``rentalctl.pipeline.reconcile``; None when it does not): every key (``keys_whole``), or
+    # those of the key pages the pages file marks read, whose fingerprints changed since those
+    # the merge of run ``keys_baseline`` kept (``rentalctl.pipeline.key_pages``).
     keys_file: PartFile | None = None
+    key_pages_file: PartFile | None = None
+    keys_whole: bool = True
+    keys_baseline: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -75,8 +80,9 @@ class Manifest:
         doc.setdefault("bookmark_high", doc["high"])  # written before the cap existed
         if doc.get("invalid_file"):
             doc["invalid_file"] = PartFile(**doc["invalid_file"])
-        if doc.get("keys_file"):
-            doc["keys_file"] = PartFile(**doc["keys_file"])
+        for name in ("keys_file", "key_pages_file"):
+            if doc.get(name):
+                doc[name] = PartFile(**doc[name])
         return cls(**doc)
 
 
@@ -89,8 +95,8 @@ def verify_files(lake: RunFiles, manifest: Manifest) -> None:
     PipelineFailed naming the file. A file changed or replaced after the extract (by hand, by a
     tool, by a restored backup) would otherwise be loaded and curated as if it were the source's
     rows. No retry of the run can mend it; the next run extracts the rows again."""
-    extra = [f for f in (manifest.invalid_file, manifest.keys_file) if f is not None]
-    listed = [*manifest.files, *extra]
+    extra = (manifest.invalid_file, manifest.keys_file, manifest.key_pages_file)
+    listed = [*manifest.files, *(f for f in extra if f is not None)]
     for part in listed:
         if not lake.exists(part.key):
             found = "is missing"
