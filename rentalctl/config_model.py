@@ -88,6 +88,9 @@ class Settings:
     #: with the DuckDB engine, a Transform of at least this many rows transforms its tables side
     #: by side, each in a process of its own (0: always).
     transform_parallel_min_rows: int = 100_000
+    #: a local extract of a window of at least this many rows (or of every key of its table)
+    #: runs in a process of its own; of fewer, in the run's process (0: always apart).
+    extract_parallel_min_rows: int = 100_000
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     aws: AwsSettings = field(default_factory=AwsSettings)
     #: where each setting given explicitly came from (a file's path, a variable, `--set KEY`);
@@ -124,6 +127,7 @@ SCALAR_DEFAULTS: dict[str, Any] = {
     "extract.batch_size": 10_000,
     "extract.part_file_rows": 100_000,
     "extract.max_clock_skew_seconds": 60,
+    "extract.parallel_min_rows": 100_000,
     "extract.reconcile_every_runs": 1,
     "quality.max_rejected_share": 0.2,
     "quality.min_rows": 100,

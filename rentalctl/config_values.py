@@ -113,6 +113,7 @@ def validate(values: dict[str, Any], origins: dict[str, str], path: Path, cwd: P
         transform_parallel_min_rows=_int(
             get, origin, "transform.parallel_min_rows", 0, 1_000_000_000
         ),
+        extract_parallel_min_rows=_int(get, origin, "extract.parallel_min_rows", 0, 1_000_000_000),
         retry=RetryPolicy(
             interval_seconds=_int(get, origin, "retry.interval_seconds", 1, 3600),
             max_attempts=_int(get, origin, "retry.max_attempts", 0, 10),

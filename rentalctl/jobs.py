@@ -145,21 +145,28 @@ def _extract(ctx: Context, plan: ExtractPlan) -> dict[str, Any]:
 def _extract_load(
     ctx: Context, args: Mapping[str, str], spark: Any, children: ChildRunner | None = None
 ) -> dict[str, Any]:
-    """Extract, then load the table's raw layer. With ``children``, the extract runs in a
-    process of its own (``rentalctl.pipeline.child``); its plan is made here either way, since
-    it reads the warehouse, which DuckDB lets only this process open."""
+    """Extract, then load the table's raw layer. With ``children``, an extract of at least
+    ``extract.parallel_min_rows`` rows runs in a process of its own (``rentalctl.pipeline.child``),
+    beside the other tables'; a smaller one (an incremental run's) here, where a process would
+    spend longer starting than extracting. Its plan is made here either way, since it reads the
+    warehouse, which DuckDB lets only this process open."""
     table, run_id = str(_arg(args, "table")), str(_arg(args, "run_id"))
 
     def extract() -> dict[str, Any]:
         since, until = _arg(args, "since", required=False), _arg(args, "until", required=False)
         plan = steps.extract_plan(ctx, table, run_id, mode=_mode(args), since=since, until=until)
-        if children is None:
+        if children is None or _few_rows(ctx, plan):
             return _extract(ctx, plan)
         return dict(children.run(ctx.settings, _extract, plan))
 
     extracted = _step(ctx, run_id, "extract", table, extract)
     loaded = _step(ctx, run_id, "load-raw", table, lambda: steps.load_raw(ctx, table, run_id))
     return {"extract": extracted, "load-raw": loaded}
+
+
+def _few_rows(ctx: Context, plan: ExtractPlan) -> bool:
+    rows = steps.rows_to_extract(ctx, plan)
+    return rows is not None and rows < ctx.settings.extract_parallel_min_rows
 
 
 def _transform(

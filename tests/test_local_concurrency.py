@@ -52,13 +52,19 @@ class ExtractWatch:
 
 
 def run(
-    home: Path, max_concurrency: int, monkeypatch: pytest.MonkeyPatch, parallel_min_rows: int
+    home: Path,
+    max_concurrency: int,
+    monkeypatch: pytest.MonkeyPatch,
+    parallel_min_rows: int,
+    run_id: str = "R1",
 ) -> ExtractWatch:
-    """A run of every table; the watch also lists the steps that ran in child processes."""
+    """A run of every table, its extracts and its transform in child processes from
+    ``parallel_min_rows`` rows on; the watch also lists the steps that ran in children."""
     settings = config.load(
         overrides={
             "pipeline.max_concurrency": str(max_concurrency),
             "transform.parallel_min_rows": str(parallel_min_rows),
+            "extract.parallel_min_rows": str(parallel_min_rows),
         },
         env={"RENTALCTL_HOME": str(home)},
     )
@@ -77,7 +83,7 @@ def run(
         m.setitem(jobs.JOBS, "extract-load", watch)
         m.setattr(ChildRunner, "run", recorded)
         record = run_local(
-            ctx, run_id="R1", mode="incremental", since=None, until=None, tables=list(TABLES)
+            ctx, run_id=run_id, mode="incremental", since=None, until=None, tables=list(TABLES)
         )
     ctx.state.close()
     assert record["status"] == "SUCCEEDED", record.get("error")
@@ -125,9 +131,15 @@ def test_a_transform_of_few_rows_stays_in_the_run_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Below ``transform.parallel_min_rows``, child processes would cost more than they save:
-    the tables are extracted in children, and transformed in the run's process."""
+    the tables are extracted in children (the first run reads every key), and transformed in
+    the run's process. The next run's extracts read few rows, and stay in the run's process
+    too, side by side all the same."""
     monkeypatch.setenv("RENTALCTL_HOME", str(tmp_path))
     result = invoke("demo-data", "--scale", "0.002")  # about 2,400 rows
     assert result.exit_code == 0, result.stderr
     watch = run(tmp_path, 4, monkeypatch, parallel_min_rows=2500)
     assert [c[0] for c in watch.children] == ["_extract"] * 4
+
+    again = run(tmp_path, 4, monkeypatch, parallel_min_rows=2500, run_id="R2")
+    assert again.children == []
+    assert [kind for kind, _ in again.events] == ["start"] * 4 + ["end"] * 4

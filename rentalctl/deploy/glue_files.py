@@ -104,6 +104,7 @@ def render_config(settings: Settings) -> bytes:
     handled |= {"lookback", "fx_rates", "batch_size", "part_file_rows", "max_rejected_share"}
     handled |= {"retry", "aws", "max_clock_skew_seconds", "quality_min_rows"}
     handled |= {"spark_master"}  # not shipped: a Glue job's Spark session is Glue's own
+    handled |= {"extract_parallel_min_rows"}  # not shipped: a Glue job extracts in its process
     handled |= {"transform_engine", "transform_parallel_min_rows"}  # not shipped: Glue jobs
     # always transform on Spark, one job per table
     handled |= {"max_concurrency"}  # not shipped: deploy-sfn renders it into the Map

@@ -25,10 +25,12 @@ from rentalctl.pipeline.extract import (
     ExtractPlan,
     Window,
     backfill_window,
+    count_window,
     extract_table,
     incremental_window,
     plan_extract,
     reaches,
+    read_high,
 )
 from rentalctl.pipeline.settle import discard_pending
 from rentalctl.run.manifest import Manifest, read_manifest, verify_files
@@ -78,6 +80,17 @@ def extract_plan(
     else:
         window = incremental_window(spec, bookmark, ctx.settings.lookback[spec.name])
     return plan_extract(ctx, spec.name, run_id, bookmark=bookmark, window=window)
+
+
+def rows_to_extract(ctx: Context, plan: ExtractPlan) -> int | None:
+    """How many rows the extract of ``plan`` reads from its window, counted now in the source;
+    None when it also reads every key of the table (reconciling, with no key pages' fingerprints
+    to compare with)."""
+    if plan.reconciling and plan.baseline is None:
+        return None
+    spec = table(plan.table)
+    with ctx.source() as source, source.snapshot() as snap:
+        return count_window(source, snap, spec, plan.window, read_high(source, snap, spec))
 
 
 def load_raw(ctx: Context, table_name: str, run_id: str) -> dict[str, Any]:
