@@ -11,8 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rentalctl.pipeline import key_pages
+import pytest
+
+from rentalctl import config
+from rentalctl.context import Context
+from rentalctl.pipeline import archive, key_pages
 from rentalctl.pipeline.key_pages import Baseline
+from rentalctl.pipeline.merge import merge
 from rentalctl.pipeline.reconcile import write_keys
 from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TABLES
@@ -147,7 +152,9 @@ def test_deletes_are_found_in_the_pages_read(
     source_write(
         home, "DELETE FROM bookings WHERE booking_id IN (?, ?, ?)", [(990001, 995001, 995002)]
     )
-    second = run()
+    with pytest.MonkeyPatch.context() as m:  # keep the run's raw files to merge it again
+        m.setattr(archive, "archive_run", lambda ctx, run_id, tables: 0)
+        second = run()
     extract = manifest(home, "bookings", second["run_id"])
     assert (extract["keys_whole"], extract["keys_baseline"]) == (False, first["run_id"])
     assert extract["keys_file"]["rows"] == 1  # 990002, the key left in the pages that changed
@@ -159,6 +166,11 @@ def test_deletes_are_found_in_the_pages_read(
         (second["run_id"], 989184, 1),
     ]
     assert followed(home) == fresh()
+
+    # The same run merged again (a retried step) keeps its own fingerprints.
+    ctx = Context(config.load(env={"RENTALCTL_HOME": str(home)}))
+    merge(ctx, second["run_id"], list(ctx.settings.tables))
+    assert [r[1] for r in pages_kept(home, "bookings")] == [0, 989184]
 
     # Nothing changed: no key is read, nothing is deleted.
     third = run()

@@ -15,9 +15,10 @@ key from an auto-increment is greater than every key deleted before it, so the o
 Only keys chosen by hand can offset both sums at once, and the squares besides.
 
 The stored fingerprints describe the curated layer as long as every curated key of a page came
-from the source while the page had that fingerprint: the merge of a run that curates rows without
-reconciling (a backfill, ``extract.reconcile_every_runs`` above 1) removes the table's
-fingerprints, and the next reconciling extract reads every key again.
+from the source while the page had that fingerprint: the merge of a run that curates a key new
+to the layer without reconciling (a backfill, or a run between reconciling ones when
+``extract.reconcile_every_runs`` is above 1) removes the table's fingerprints, and the next
+reconciling extract reads every key again.
 """
 
 from __future__ import annotations

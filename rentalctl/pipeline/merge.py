@@ -139,8 +139,9 @@ def _reconcile_statements(
 ) -> list[Any]:
     """Delete the curated rows whose key the extract's key set lacks, and keep the key pages'
     fingerprints it read: after reading every key, or if those it compared with are still the
-    kept ones; else forget them, so that the next reconciling extract reads every key (an
-    extract written before pages existed has none to keep)."""
+    kept ones (or this run's own, kept by a merge of it that committed before); else forget
+    them, so that the next reconciling extract reads every key (an extract written before pages
+    existed has none to keep)."""
     table, run_id, dialect = extract.table, extract.run_id, warehouse.dialect
     assert extract.keys_file is not None
     keys = reconcile.keys_stage(table)
@@ -152,7 +153,8 @@ def _reconcile_statements(
     whole = extract.keys_whole or pages is None
     out += reconcile.delete_statements(table, run_id, moment, dialect, whole=whole)
     kept = key_pages.stored(warehouse, table)
-    keep = pages is not None and (whole or (kept and kept.run_id) == extract.keys_baseline)
+    known = kept.run_id if kept else None
+    keep = pages is not None and (whole or known in (extract.keys_baseline, run_id))
     out += key_pages.keep_statements(table, run_id, dialect, keep=keep)
     out.append(f"DROP TABLE {sql.q(keys)}")
     if pages is not None:
