@@ -1,11 +1,12 @@
 """Exactly-once against a MariaDB source with writers whose transactions commit late.
 
 Eight writer threads each insert one ``user_viewing`` row (AUTO_INCREMENT id) and one booking per
-transaction and commit up to 0.4 s later, while ``rentalctl run`` runs three times; after the
-writers stop, one more run. Every source row must then be in the warehouse exactly once: each
-viewing id curated or rejected, and each written booking curated at its key and version. A
-transaction that took a lower id but committed after a run read a higher one is the case an id
-watermark without a lookback loses.
+transaction and commit up to 0.4 s later, while ``rentalctl run`` runs at least three times, and
+until the writers have committed enough transactions to prove something (a run of this small
+source takes about a second); after the writers stop, one more run. Every source row must then be
+in the warehouse exactly once: each viewing id curated or rejected, and each written booking
+curated at its key and version. A transaction that took a lower id but committed after a run read
+a higher one is the case an id watermark without a lookback loses.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
 WRITERS = 8
 FIRST_BOOKING = 900_000_000  # far above the demo data's booking ids
+ENOUGH = 200  # committed transactions, while runs read
 
 
-def _writer(params: dict[str, Any], stop: threading.Event, seq: Any, errors: list) -> None:
+def _writer(
+    params: dict[str, Any], stop: threading.Event, seq: Any, errors: list, commits: list
+) -> None:
     rng = random.Random()
     try:
         conn = pymysql.connect(autocommit=False, **params)
@@ -54,6 +58,7 @@ def _writer(params: dict[str, Any], stop: threading.Event, seq: Any, errors: lis
                 )
                 stop.wait(rng.uniform(0, 0.4))  # the commit comes late
                 conn.commit()
+                commits.append(n)  # list.append is atomic
     except Exception as exc:  # pragma: no cover - reported by the test
         errors.append(exc)
     finally:
@@ -67,17 +72,19 @@ def test_rows_committed_late_by_concurrent_writers_arrive_exactly_once(
     ok_json("demo-data", "--scale", "0.002")
     params = {**mysql_server, "database": mysql_url.rsplit("/", 1)[1]}
 
-    stop, errors = threading.Event(), []
+    stop, errors, commits = threading.Event(), [], []
     seq = itertools.count(1)  # one number per transaction, shared (next() on it is atomic)
     threads = [
-        threading.Thread(target=_writer, args=(params, stop, seq, errors), daemon=True)
+        threading.Thread(target=_writer, args=(params, stop, seq, errors, commits), daemon=True)
         for _ in range(WRITERS)
     ]
     for t in threads:
         t.start()
     try:
-        for _ in range(3):
+        runs = 0
+        while runs < 3 or (len(commits) < ENOUGH and runs < 20):
             assert ok_json("run")["status"] == "SUCCEEDED"
+            runs += 1
     finally:
         stop.set()
         for t in threads:
@@ -100,7 +107,7 @@ def test_rows_committed_late_by_concurrent_writers_arrive_exactly_once(
     finally:
         conn.close()
     written = len(source_bookings)
-    assert written >= 200, f"the writers committed only {written} transactions: proves little"
+    assert written >= ENOUGH, f"the writers committed only {written} transactions: proves little"
 
     wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
