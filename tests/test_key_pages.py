@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from rentalctl import config
@@ -178,6 +179,19 @@ def test_deletes_are_found_in_the_pages_read(
     assert (extract["keys_whole"], extract["keys_file"]["rows"]) == (False, 0)
     assert third["summary"]["bookings"]["deleted"] == 0
     assert len(deleted_rows(home)) == 3
+
+    # A merge whose extract compared with fingerprints no longer kept (another run's merge came
+    # in between) forgets them rather than keep its own: the next extract reads every key.
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(archive, "archive_run", lambda ctx, run_id, tables: 0)
+        fourth = run()
+    conn = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        conn.execute("UPDATE curated.key_pages SET run_id = 'another run'")
+    finally:
+        conn.close()
+    merge(ctx, fourth["run_id"], list(ctx.settings.tables))
+    assert pages_kept(home, "bookings") == []
 
 
 def test_a_merge_without_reconciling_forgets_the_fingerprints_of_a_table_it_added_keys_to(

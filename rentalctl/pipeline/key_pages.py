@@ -123,6 +123,18 @@ def stored(warehouse: Warehouse, table: str) -> Baseline | None:
     return Baseline(str(rows[0][0]), {int(r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in rows})
 
 
+def kept_by(warehouse: Warehouse, table: str) -> str | None:
+    """The run whose fingerprints of ``table`` are kept (None: none are)."""
+    if not warehouse.tables_present(SCHEMA, [PAGES_TABLE]):
+        return None
+    rows = warehouse.query(
+        f"SELECT MAX(run_id) FROM {sql.qualified(PAGES_TABLE)} "
+        f"WHERE source_table = {warehouse.placeholder}",
+        [table],
+    )
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
 def pages_stage(table: str) -> str:
     return f"stage_key_pages_{table}"
 

@@ -152,9 +152,8 @@ def _reconcile_statements(
         out += warehouse.stage_integers(ctx.lake, pages.key, stage, key_pages.PAGE_COLUMNS)
     whole = extract.keys_whole or pages is None
     out += reconcile.delete_statements(table, run_id, moment, dialect, whole=whole)
-    kept = key_pages.stored(warehouse, table)
-    known = kept.run_id if kept else None
-    keep = pages is not None and (whole or known in (extract.keys_baseline, run_id))
+    kept = key_pages.kept_by(warehouse, table)  # every row of a table has the same run
+    keep = pages is not None and (whole or kept in (extract.keys_baseline, run_id))
     out += key_pages.keep_statements(table, run_id, dialect, keep=keep)
     out.append(f"DROP TABLE {sql.q(keys)}")
     if pages is not None:

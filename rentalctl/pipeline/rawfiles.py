@@ -135,11 +135,15 @@ class PartWriter:
         self.files.append(self._put(path, path.name, count))
 
     def _put(self, path: Path, name: str, rows: int) -> PartFile:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        size = path.stat().st_size
-        key = self.prefix + name
-        self.lake.put_file(path, key)
-        return PartFile(key, rows, size, digest)
+        return put_part(self.lake, path, self.prefix + name, rows)
+
+
+def put_part(lake: Lake, path: Path, key: str, rows: int) -> PartFile:
+    """Put the finished file at ``path`` into the lake at ``key``; its listing for a manifest."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    size = path.stat().st_size
+    lake.put_file(path, key)
+    return PartFile(key, rows, size, digest)
 
 
 def _gzip_text(path: Path) -> _TextSink:

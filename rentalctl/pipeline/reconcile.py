@@ -19,7 +19,6 @@ the next reconciling extract, which also reads the rows of keys deleted before (
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from rentalctl.curated import CURATED, SCHEMA
 from rentalctl.pipeline import curated_sql as sql
 from rentalctl.pipeline import key_pages
 from rentalctl.pipeline.key_pages import Baseline
-from rentalctl.pipeline.rawfiles import _gzip_text
+from rentalctl.pipeline.rawfiles import _gzip_text, put_part
 from rentalctl.run.manifest import PartFile
 from rentalctl.tables import TableSpec
 
@@ -130,10 +129,7 @@ def _write_csv(lake: Lake, key: str, header: Sequence[str], chunks: Iterable[str
                 sink.write(chunk)
         finally:
             sink.close()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        size = path.stat().st_size
-        lake.put_file(path, key)
-    return PartFile(key, rows, size, digest)
+        return put_part(lake, path, key, rows)
 
 
 def _integer(value: Any) -> bool:

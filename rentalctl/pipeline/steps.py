@@ -114,13 +114,7 @@ def _not_curated(
     """The loaded rows the curated layer does not hold at their version or a newer one; all of
     them when the configured fx rates are not the ones the curated layer was built with (a row
     curated before could be converted, or rejected, differently now)."""
-    p = warehouse.placeholder
-    (present,) = warehouse.query(
-        "SELECT COUNT(*) FROM information_schema.tables "
-        f"WHERE table_schema = {p} AND table_name IN ({p}, {p})",
-        [SCHEMA, table_name, "fx_rates"],
-    )[0]
-    if present < 2:
+    if len(warehouse.tables_present(SCHEMA, [table_name, "fx_rates"])) < 2:
         return rows  # nothing is curated before the first merge
     used = warehouse.query(f"SELECT currency, rate_to_usd FROM {sql.qualified('fx_rates')}")
     configured = {c: Decimal(str(r)) for c, r in ctx.settings.fx_rates.items()}

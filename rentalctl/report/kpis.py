@@ -122,11 +122,7 @@ def parse_since(value: str | None) -> date | None:
 
 def existing(w: Warehouse) -> set[str]:
     """The KPI tables the warehouse has (none before the first run's presentation step)."""
-    rows = w.query(
-        f"SELECT table_name FROM information_schema.tables WHERE table_schema = {w.placeholder}",
-        [SCHEMA],
-    )
-    return {str(name) for (name,) in rows} & set(KPIS)
+    return w.tables_present(SCHEMA, list(KPIS))
 
 
 def read(
